@@ -1,0 +1,23 @@
+"""Alerts: rules read counts, open and close episodes, and route alerts to channels.
+
+The public surface other stages use is re-exported here; everything else is private to
+the stage.
+"""
+
+from __future__ import annotations
+
+from alerts.engine import RuleEngine, SubjectNames
+from alerts.episodes import MemoryEpisodes, RedisEpisodes
+from alerts.router import Router, build_router
+from alerts.rules import RulesFile, load_rules
+
+__all__ = [
+    "MemoryEpisodes",
+    "RedisEpisodes",
+    "Router",
+    "RuleEngine",
+    "RulesFile",
+    "SubjectNames",
+    "build_router",
+    "load_rules",
+]

@@ -1,0 +1,169 @@
+"""Alert episodes: one ``alert_id`` from firing to resolved, kept where a restart finds it.
+
+An episode opens when a rule's condition first holds, stays open while it holds,
+resolves once it has been false for ``resolve_after``, and a new one may open only a
+``cooldown`` after that. Repeats update the open episode; they never page again.
+
+>>> from datetime import datetime, timedelta, UTC
+>>> t0 = datetime(2024, 12, 1, tzinfo=UTC)
+>>> ep, event = step(None, True, t0, rule="r", subject="entity:iran",
+...                  resolve_after=timedelta(minutes=30), cooldown=timedelta(hours=1))
+>>> event, ep.status
+('firing', 'firing')
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Literal, Protocol
+
+from pydantic import BaseModel
+from redis.asyncio import Redis
+
+Status = Literal["firing", "resolved"]
+
+
+class Episode(BaseModel):
+    """The state of one (rule, subject) episode."""
+
+    rule: str
+    subject: str
+    alert_id: str
+    status: Status
+    started: datetime
+    last_true: datetime
+    resolved_at: datetime | None = None
+
+
+def alert_id_for(rule: str, subject: str, started: datetime) -> str:
+    """Stable per episode, so live and backtest name the same episode the same way."""
+    digest = hashlib.sha256(f"{rule}|{subject}|{started.isoformat()}".encode()).hexdigest()
+    return digest[:20]
+
+
+def step(
+    episode: Episode | None,
+    condition: bool,
+    watermark: datetime,
+    *,
+    rule: str,
+    subject: str,
+    resolve_after: timedelta,
+    cooldown: timedelta,
+) -> tuple[Episode | None, Status | None]:
+    """Advance an episode by one evaluation; return it and the alert to emit, if any."""
+    if episode is None or episode.status == "resolved":
+        if not condition:
+            return episode, None
+        if episode is not None and episode.resolved_at is not None:
+            if watermark < episode.resolved_at + cooldown:
+                return episode, None
+        opened = Episode(
+            rule=rule,
+            subject=subject,
+            alert_id=alert_id_for(rule, subject, watermark),
+            status="firing",
+            started=watermark,
+            last_true=watermark,
+        )
+        return opened, "firing"
+    if condition:
+        return episode.model_copy(update={"last_true": max(episode.last_true, watermark)}), None
+    if watermark - episode.last_true >= resolve_after:
+        return episode.model_copy(update={"status": "resolved", "resolved_at": watermark}), (
+            "resolved"
+        )
+    return episode, None
+
+
+class EpisodeStore(Protocol):
+    """Where episodes live; the open ones are re-checked as the watermark advances."""
+
+    async def load(self, rule: str, subject: str) -> Episode | None: ...
+
+    async def save(self, episode: Episode) -> None: ...
+
+    async def open_episodes(self) -> list[tuple[str, str]]: ...
+
+    async def load_watermark(self) -> datetime | None: ...
+
+    async def save_watermark(self, watermark: datetime) -> None: ...
+
+
+class RedisEpisodes:
+    """Episodes in Redis, so a restarted worker continues them.
+
+    ``scope`` names the partition whose subjects this store serves (one per partition of
+    ``mentions``). Keys: ``P:{<subject>}:ep:<rule>`` (episode JSON, TTL 35 days),
+    ``P:episodes:<scope>:open`` (a set of ``rule|subject``) and ``P:episodes:<scope>:wm``
+    (the partition's event-time watermark, ISO 8601).
+    """
+
+    TTL_S = 35 * 24 * 3600
+
+    def __init__(self, redis: Redis, prefix: str = "raqib", scope: str = "0") -> None:
+        self.redis = redis
+        self.prefix = prefix
+        self._open_key = f"{prefix}:episodes:{scope}:open"
+        self._wm_key = f"{prefix}:episodes:{scope}:wm"
+
+    async def load_watermark(self) -> datetime | None:
+        raw = await self.redis.get(self._wm_key)
+        if raw is None:
+            return None
+        return datetime.fromisoformat(raw.decode() if isinstance(raw, bytes) else raw)
+
+    async def save_watermark(self, watermark: datetime) -> None:
+        await self.redis.set(self._wm_key, watermark.isoformat(), ex=self.TTL_S)
+
+    def key(self, rule: str, subject: str) -> str:
+        return f"{self.prefix}:{{{subject}}}:ep:{rule}"
+
+    async def load(self, rule: str, subject: str) -> Episode | None:
+        raw = await self.redis.get(self.key(rule, subject))
+        return None if raw is None else Episode.model_validate_json(raw)
+
+    async def save(self, episode: Episode) -> None:
+        member = f"{episode.rule}|{episode.subject}"
+        async with self.redis.pipeline(transaction=False) as pipe:
+            key = self.key(episode.rule, episode.subject)
+            pipe.set(key, episode.model_dump_json(), ex=self.TTL_S)
+            if episode.status == "firing":
+                pipe.sadd(self._open_key, member)
+            else:
+                pipe.srem(self._open_key, member)
+            await pipe.execute()
+
+    async def open_episodes(self) -> list[tuple[str, str]]:
+        members = await self.redis.smembers(self._open_key)
+        pairs = []
+        for m in members:
+            text = m.decode() if isinstance(m, bytes) else m
+            rule, _, subject = text.partition("|")
+            pairs.append((rule, subject))
+        return sorted(pairs)
+
+
+@dataclass
+class MemoryEpisodes:
+    """Episodes in memory, for backtests."""
+
+    episodes: dict[tuple[str, str], Episode] = field(default_factory=dict)
+    watermark: datetime | None = None
+
+    async def load_watermark(self) -> datetime | None:
+        return self.watermark
+
+    async def save_watermark(self, watermark: datetime) -> None:
+        self.watermark = watermark
+
+    async def load(self, rule: str, subject: str) -> Episode | None:
+        return self.episodes.get((rule, subject))
+
+    async def save(self, episode: Episode) -> None:
+        self.episodes[(episode.rule, episode.subject)] = episode
+
+    async def open_episodes(self) -> list[tuple[str, str]]:
+        return sorted(k for k, e in self.episodes.items() if e.status == "firing")

@@ -1,0 +1,174 @@
+"""The raqib worker: a Faust app from ``articles`` to ``alerts``.
+
+Run it with ``raqib worker`` (settings from ``RAQIB_*``). Three agents, each a few lines
+around the pure core:
+
+* ``tag``:   articles -> parse -> clean/tag -> articles.tagged + mentions (bad input -> dlq)
+* ``count``: mentions (keyed by subject) -> Redis counts -> rules -> alerts
+* ``route``: alerts -> channels (console, JSON lines)
+
+Metrics are served on the Faust web port at ``/metrics``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+import faust
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from redis.asyncio import Redis
+
+from alerts import RedisEpisodes, Router, RuleEngine, RulesFile, build_router, load_rules
+from processors.counts import RedisCounts
+from processors.metrics import Metrics
+from processors.pipeline import Pipeline
+from processors.watchlist import load_watchlist
+from raqib.exceptions import InvalidArticle
+from raqib.messages import Alert, Mention, dumps, parse_article
+from raqib.settings import Settings
+
+log = logging.getLogger(__name__)
+
+REASON_HEADER = "raqib-reason"
+
+
+def _headers(event: faust.EventT, reason: str) -> dict[str, bytes]:
+    """Where a dead letter came from and why, in Kafka headers beside the raw bytes."""
+    msg = event.message
+    return {
+        REASON_HEADER: reason.encode("utf-8"),
+        "raqib-topic": str(msg.topic).encode(),
+        "raqib-partition": str(msg.partition).encode(),
+        "raqib-offset": str(msg.offset).encode(),
+    }
+
+
+def create_app(
+    settings: Settings,
+    *,
+    rules: RulesFile | None = None,
+    router: Router | None = None,
+    registry: CollectorRegistry | None = None,
+) -> faust.App:
+    """Build the worker app; tests pass their own rules, router and registry."""
+    pipeline = Pipeline(load_watchlist(settings.watchlist))
+    rules = rules or load_rules(settings.rules)
+    router = router or build_router(settings.alerts_file)
+    registry = registry or CollectorRegistry()
+    metrics = Metrics.create(registry)
+    redis = Redis.from_url(settings.redis)
+    counts = RedisCounts(redis, prefix=settings.redis_prefix)
+    engines: dict[int, RuleEngine] = {}
+
+    app = faust.App(
+        settings.app_id,
+        broker=[f"kafka://{server}" for server in settings.kafka_servers],
+        value_serializer="raw",
+        key_serializer="raw",
+        topic_partitions=settings.partitions,
+        topic_replication_factor=settings.replication_factor,
+        broker_session_timeout=6,
+        broker_heartbeat_interval=1,
+        broker_rebalance_timeout=6,
+        stream_wait_empty=False,
+        web_port=settings.web_port,
+        web_bind=settings.web_bind,
+        web_host=settings.web_bind,
+        datadir=str(settings.data_dir),
+        store="memory://",
+    )
+    topics = settings.topics
+
+    def topic(name: str) -> faust.TopicT:
+        return app.topic(name, key_type=bytes, value_type=bytes, partitions=settings.partitions)
+
+    articles, tagged, dlq = topic(topics.articles), topic(topics.tagged), topic(topics.dlq)
+    mentions_topic, alerts_topic = topic(topics.mentions), topic(topics.alerts)
+
+    @app.agent(articles, name="tag")
+    async def tag(stream: faust.StreamT[bytes]) -> None:
+        async for event in stream.events():
+            started = time.perf_counter()
+            raw = event.value if isinstance(event.value, bytes) else bytes(event.value or b"")
+            try:
+                ts = datetime.fromtimestamp(event.message.timestamp, tz=UTC)
+                article = parse_article(raw, fallback_time=ts)
+                result, events = pipeline.process(article)
+            except InvalidArticle as exc:
+                await _dead_letter(event, raw, exc.reason, exc.kind)
+                continue
+            except Exception as exc:  # a tagger bug must not stop the stream
+                log.exception("tag failed at %s", _where(event))
+                metrics.errors.labels("tag").inc()
+                await _dead_letter(event, raw, f"processing error: {exc!r}", "processing_error")
+                continue
+            await tagged.send(key=result.id.encode(), value=dumps(result))
+            for mention in events:
+                await mentions_topic.send(key=mention.subject.encode(), value=dumps(mention))
+            metrics.articles.inc()
+            metrics.mentions_published.inc(len(events))
+            for entity_id in {e.id for e in result.entities}:
+                metrics.mentions_by_entity.labels(entity_id).inc()
+            metrics.processing_seconds.observe(time.perf_counter() - started)
+
+    async def _dead_letter(event: faust.EventT, raw: bytes, reason: str, kind: str) -> None:
+        log.warning("dead-lettered %s: %s", _where(event), reason)
+        metrics.dead_lettered.labels(kind).inc()
+        await dlq.send(key=event.key, value=raw, headers=_headers(event, reason))
+
+    @app.agent(mentions_topic, name="count")
+    async def count(stream: faust.StreamT[bytes]) -> None:
+        async for event in stream.events():
+            partition = event.message.partition
+            try:
+                mention = Mention.model_validate_json(event.value)
+                new = await counts.record(mention)
+                engine = engines.get(partition)
+                if engine is None:
+                    scope = f"{settings.app_id}:{partition}"
+                    episodes = RedisEpisodes(redis, prefix=settings.redis_prefix, scope=scope)
+                    engine = RuleEngine(rules, counts, episodes, pipeline.names)
+                    engines[partition] = engine
+                fired = await engine.on_mention(mention, new=new)
+            except Exception:  # a bad event or a Redis hiccup must not stop the stream
+                log.exception("count failed at %s", _where(event))
+                metrics.errors.labels("count").inc()
+                continue
+            metrics.mentions_counted.labels("new" if new else "duplicate").inc()
+            if engine.watermark is not None:
+                metrics.watermark.labels(str(partition)).set(engine.watermark.timestamp())
+            for alert in fired:
+                await alerts_topic.send(key=alert.subject.encode(), value=dumps(alert))
+                metrics.alerts_fired.labels(alert.rule, alert.status).inc()
+
+    @app.agent(alerts_topic, name="route")
+    async def route(stream: faust.StreamT[bytes]) -> None:
+        async for event in stream.events():
+            try:
+                alert = Alert.model_validate_json(event.value)
+                delivered = await router.route(alert)
+            except Exception:
+                log.exception("route failed at %s", _where(event))
+                metrics.errors.labels("route").inc()
+                continue
+            for channel in delivered:
+                metrics.alerts_routed.labels(channel).inc()
+
+    @app.page("/metrics")
+    async def metrics_page(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
+        return web.bytes(generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+    @app.on_before_shutdown.connect
+    async def _close(app: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        await router.close()
+        await redis.aclose()
+
+    return app
+
+
+def _where(event: faust.EventT) -> str:
+    msg = event.message
+    return f"{msg.topic}[{msg.partition}]@{msg.offset}"

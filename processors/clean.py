@@ -1,0 +1,111 @@
+"""Drop the page chrome that scrapers leave around an article, keeping original offsets.
+
+Scraped news carries site menus, tickers of other headlines, bylines, ad markers,
+"back to top" buttons, comment prompts and teasers of other articles. None of it is the
+article, so none of it may produce a mention. Cleaning works line by line and returns
+the spans of the original body that are kept, so the tagger can report offsets into
+the body as written.
+
+>>> body = "الرئيسية / سياسة\\nعنوان\\nقالت إيران اليوم إنها سترد.\\nاترك تعليقاً"
+>>> clean_body(body, title="عنوان").text
+'قالت إيران اليوم إنها سترد.'
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from processors.normalize import normalize_ar
+
+BOILERPLATE_LINES = tuple(
+    re.compile(p, re.IGNORECASE)
+    for p in (
+        r"^back to top( button)?$",
+        r"^زر الذهاب الي الاعلي$",  # "go to top" button
+        r"^(اترك|اضف|أضف) (تعليقا|تعليق|ردا)$",  # comment prompts
+        r"^لن يتم نشر عنوان بريدك الالكتروني",  # comment form notice
+        r"^تعليق \(\d+\)$",  # comment counter
+        r"^\[?اعلان( \d+)?\]?$",  # ad slot marker
+        r"^(المصدر|source) ?: ?https?://",  # source link line
+        r"^الرئيسيه ?/",  # breadcrumb menu
+        r"^(عن|بقلم|كتب|كتبت|by) [^ .،]+( [^ .،]+)?$",  # byline
+        r"^(نشر|شارك|طباعه|share|print)( في)?$",
+        r"^(رئيس مجلس الاداره|رئيس التحرير|مدير التحرير)$",  # masthead
+    )
+)
+"""Whole lines that are never article text (matched on the normalized, stripped line)."""
+
+TEASER_MARKERS = tuple(
+    re.compile(p, re.IGNORECASE)
+    for p in (
+        r"^(انظر|اقرا) (ايضا|كذلك)\W*$",
+        r"^(اخبار|مقالات|مواضيع) (اخري|ذات صله|متعلقه)\W*$",
+        r"^(read|see) (also|more)\W*$",
+        r"^related( articles| news)?\W*$",
+    )
+)
+"""A line announcing teasers of other articles: it and everything after it are dropped."""
+
+TICKER_MIN_CHARS = 250
+"""A line this long with no Arabic comma and no full stop is a run of glued headlines."""
+
+MIN_WORDS = 3
+"""Shorter lines are chrome (section labels, outlet names, 'published'), not paragraphs."""
+
+
+@dataclass(frozen=True, slots=True)
+class Cleaned:
+    """The kept text and the [start, end) spans of the original body it came from."""
+
+    text: str
+    spans: tuple[tuple[int, int], ...]
+
+    def keeps(self, start: int, end: int) -> bool:
+        """True when an original [start, end) lies inside kept text."""
+        return any(s <= start and end <= e for s, e in self.spans)
+
+
+def _lines(body: str) -> list[tuple[int, int]]:
+    spans: list[tuple[int, int]] = []
+    start = 0
+    for line in body.splitlines(keepends=True):
+        content = line.rstrip("\r\n\u2028\u2029\x0b\x0c\x1c\x1d\x1e\x85")
+        spans.append((start, start + len(content)))
+        start += len(line)
+    return spans
+
+
+_FULL_STOP_RE = re.compile(r"[^.]\.(\s|$)")
+
+
+def _is_ticker(line: str) -> bool:
+    """Glued headlines: long, yet no Arabic comma and no single full stop ('..' is a joiner)."""
+    return len(line) >= TICKER_MIN_CHARS and "،" not in line and not _FULL_STOP_RE.search(line)
+
+
+def clean_body(body: str, *, title: str = "", source: str = "") -> Cleaned:
+    """Keep the article's own paragraphs; drop chrome, tickers, bylines and teasers."""
+    lines = _lines(body)
+    norm_lines = [normalize_ar(body[s:e]).strip() for s, e in lines]
+    first = 0
+    norm_title = normalize_ar(title).strip() if title else ""
+    if norm_title:
+        for i, norm in enumerate(norm_lines):
+            if norm == norm_title:
+                first = i + 1  # everything above the headline is site chrome
+                break
+    norm_source = normalize_ar(source).strip() if source else ""
+    kept: list[tuple[int, int]] = []
+    for (start, end), norm in zip(lines[first:], norm_lines[first:], strict=True):
+        if any(p.search(norm) for p in TEASER_MARKERS):
+            break
+        if len(norm.split()) < MIN_WORDS or norm == norm_source or norm == norm_title:
+            continue
+        if _is_ticker(norm) or any(p.search(norm) for p in BOILERPLATE_LINES):
+            continue
+        lead = len(body[start:end]) - len(body[start:end].lstrip())
+        trail = len(body[start:end]) - len(body[start:end].rstrip())
+        kept.append((start + lead, end - trail))
+    text = "\n".join(body[s:e] for s, e in kept)
+    return Cleaned(text=text, spans=tuple(kept))

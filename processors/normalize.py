@@ -1,0 +1,198 @@
+"""Arabic-first normalization that can always be mapped back to the original text.
+
+Matching happens on a normalized copy of the text; offsets reported to users index the
+text as written. :func:`normalize_with_offsets` returns the normalized string and an
+:class:`OffsetMap` that turns a normalized index back into an original one.
+
+What it folds, and why (news spells the same name many ways):
+
+* diacritics (harakat, tanwin, shadda, sukun, dagger alef, Quranic marks) and tatweel:
+  removed, they decorate a word without changing it;
+* alef forms أ إ آ ٱ -> ا; alef maqsura ى -> ي; teh marbuta ة -> ه: spelled both ways;
+* Persian and Urdu letters ی ک ہ ھ ۀ ے -> ي ك ه ه ه ي: Persian-keyboard Arabic;
+* Arabic-Indic and Persian digits -> ASCII digits;
+* quote and dash variants -> ASCII quote, apostrophe and space (``al-Assad`` = ``al Assad``);
+* zero-width and bidi control characters: removed;
+* every run of whitespace (line breaks included) -> one space;
+* Latin letters -> lower case; Arabic presentation forms -> their base letters (NFKC).
+
+>>> normalize_ar("إِيـــرانُ")
+'ايران'
+>>> text = "قال بَشّار\\nالأسد"
+>>> norm, offsets = normalize_with_offsets(text)
+>>> norm
+'قال بشار الاسد'
+>>> s, e = offsets.span(4, len(norm))
+>>> text[s:e]
+'بَشّار\\nالأسد'
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from bisect import bisect_right
+from dataclasses import dataclass
+
+ALEF = "\u0627"  # ARABIC LETTER ALEF
+YEH = "\u064a"  # ARABIC LETTER YEH
+HEH = "\u0647"  # ARABIC LETTER HEH
+KAF = "\u0643"  # ARABIC LETTER KAF
+
+ALEF_VARIANTS = frozenset(
+    "\u0623"  # ARABIC LETTER ALEF WITH HAMZA ABOVE
+    "\u0625"  # ARABIC LETTER ALEF WITH HAMZA BELOW
+    "\u0622"  # ARABIC LETTER ALEF WITH MADDA ABOVE
+    "\u0671"  # ARABIC LETTER ALEF WASLA
+    "\u0672"  # ARABIC LETTER ALEF WITH WAVY HAMZA ABOVE
+    "\u0673"  # ARABIC LETTER ALEF WITH WAVY HAMZA BELOW
+)
+YEH_VARIANTS = frozenset(
+    "\u0649"  # ARABIC LETTER ALEF MAKSURA
+    "\u06cc"  # ARABIC LETTER FARSI YEH
+    "\u06d2"  # ARABIC LETTER YEH BARREE
+    "\u06d0"  # ARABIC LETTER E
+)
+HEH_VARIANTS = frozenset(
+    "\u0629"  # ARABIC LETTER TEH MARBUTA
+    "\u06c1"  # ARABIC LETTER HEH GOAL
+    "\u06be"  # ARABIC LETTER HEH DOACHASHMEE
+    "\u06c0"  # ARABIC LETTER HEH WITH YEH ABOVE
+    "\u06d5"  # ARABIC LETTER AE
+)
+KAF_VARIANTS = frozenset(
+    "\u06a9"  # ARABIC LETTER KEHEH
+    "\u06aa"  # ARABIC LETTER SWASH KAF
+)
+TATWEEL = "\u0640"  # ARABIC TATWEEL
+DIACRITICS = frozenset(
+    [chr(c) for c in range(0x064B, 0x0660)]  # FATHATAN .. ARABIC WAVY HAMZA BELOW
+    + ["\u0670"]  # ARABIC LETTER SUPERSCRIPT ALEF
+    + [chr(c) for c in range(0x06D6, 0x06DD)]  # Quranic small high ligatures
+    + [chr(c) for c in range(0x06DF, 0x06E5)]  # Quranic small high marks
+    + [chr(c) for c in range(0x06E7, 0x06E9)]
+    + [chr(c) for c in range(0x06EA, 0x06EE)]
+)
+INVISIBLE = frozenset(
+    "\u200b\u200c\u200d\u200e\u200f"  # ZERO WIDTH SPACE/NON-JOINER/JOINER, LRM, RLM
+    "\u202a\u202b\u202c\u202d\u202e"  # LRE RLE PDF LRO RLO
+    "\u2066\u2067\u2068\u2069"  # LRI RLI FSI PDI
+    "\u061c"  # ARABIC LETTER MARK
+    "\ufeff"  # ZERO WIDTH NO-BREAK SPACE (BOM)
+    "\u00ad"  # SOFT HYPHEN
+)
+REMOVED = DIACRITICS | INVISIBLE | {TATWEEL}
+ATTACHED = DIACRITICS | {TATWEEL}
+"""Removed marks that belong to the letter before them (kept inside a reported surface)."""
+
+DOUBLE_QUOTES = frozenset("\u201c\u201d\u201e\u201f\u00ab\u00bb\u2033\u02ba")  # “ ” „ ‟ « » ″ ʺ
+SINGLE_QUOTES = frozenset("\u2018\u2019\u201a\u201b\u2032\u02bc\u02b9`\u00b4")  # ‘ ’ ‚ ‛ ′ ʼ ʹ ` ´
+DASHES = frozenset("-\u2010\u2011\u2012\u2013\u2014\u2015\u2212\ufe58\ufe63\uff0d")
+ARABIC_INDIC_DIGITS = "\u0660\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668\u0669"
+PERSIAN_DIGITS = "\u06f0\u06f1\u06f2\u06f3\u06f4\u06f5\u06f6\u06f7\u06f8\u06f9"
+PRESENTATION_FORMS = re.compile("[\ufb50-\ufdff\ufe70-\ufefe]")
+
+
+def _build_table() -> dict[int, str | None]:
+    table: dict[int, str | None] = {}
+    for ch in REMOVED:
+        table[ord(ch)] = None
+    for variants, target in (
+        (ALEF_VARIANTS, ALEF),
+        (YEH_VARIANTS, YEH),
+        (HEH_VARIANTS, HEH),
+        (KAF_VARIANTS, KAF),
+    ):
+        for ch in variants:
+            table[ord(ch)] = target
+    for ch in DOUBLE_QUOTES:
+        table[ord(ch)] = '"'
+    for ch in SINGLE_QUOTES:
+        table[ord(ch)] = "'"
+    for ch in DASHES:
+        table[ord(ch)] = " "
+    for digits in (ARABIC_INDIC_DIGITS, PERSIAN_DIGITS):
+        for value, ch in enumerate(digits):
+            table[ord(ch)] = str(value)
+    for code in range(0x0530):  # Latin, Greek, Cyrillic: one-to-one lower case only
+        ch = chr(code)
+        low = ch.lower()
+        if low != ch and len(low) == 1:
+            table[code] = low
+    for code in range(0x3000):  # every whitespace character, NBSP and line breaks included
+        if chr(code).isspace():
+            table[code] = " "
+    return table
+
+
+_TABLE = _build_table()
+_REMOVED_RE = re.compile("[" + "".join(sorted(REMOVED)) + "]")
+_SPACE_RUN_RE = re.compile(" {2,}")
+
+
+def _fold_presentation_forms(text: str) -> str:
+    return PRESENTATION_FORMS.sub(lambda m: unicodedata.normalize("NFKC", m.group()), text)
+
+
+def normalize_ar(text: str) -> str:
+    """Normalize for matching (no offsets): the fast path for aliases and keywords."""
+    if PRESENTATION_FORMS.search(text):
+        text = _fold_presentation_forms(text)
+    return _SPACE_RUN_RE.sub(" ", text.translate(_TABLE))
+
+
+@dataclass(frozen=True, slots=True)
+class OffsetMap:
+    """Maps indices of the normalized text back to the original text.
+
+    Normalization only deletes characters or replaces one by one, so an index moves by
+    the number of deletions before it; two sorted lists and a bisect find it.
+    """
+
+    original: str
+    _removed_at: tuple[int, ...]  # per removed char of pass 1: kept chars before it
+    _collapsed_at: tuple[int, ...]  # per collapsed space of pass 2: kept chars before it
+    _expanded: tuple[int, ...] | None = None  # presentation forms: normalized -> original
+
+    def index(self, n: int) -> int:
+        """Original index of the character at normalized index ``n``."""
+        n = n + bisect_right(self._collapsed_at, n)
+        if self._expanded is not None:
+            return self._expanded[n] if n < len(self._expanded) else len(self.original)
+        return n + bisect_right(self._removed_at, n)
+
+    def span(self, start: int, end: int) -> tuple[int, int]:
+        """Original [start, end) of a normalized [start, end), with trailing marks kept."""
+        if end <= start:
+            raise ValueError("empty span")
+        o_start = self.index(start)
+        o_end = self.index(end - 1) + 1
+        text = self.original
+        while o_end < len(text) and text[o_end] in ATTACHED:
+            o_end += 1
+        return o_start, o_end
+
+
+def normalize_with_offsets(text: str) -> tuple[str, OffsetMap]:
+    """Normalize ``text`` and return the map from normalized to original indices."""
+    expanded: tuple[int, ...] | None = None
+    if PRESENTATION_FORMS.search(text):
+        pieces: list[str] = []
+        index: list[int] = []
+        for i, ch in enumerate(text):
+            out = unicodedata.normalize("NFKC", ch) if PRESENTATION_FORMS.match(ch) else ch
+            out = out.translate(_TABLE)
+            pieces.append(out)
+            index.extend([i] * len(out))
+        pass1 = "".join(pieces)
+        expanded = tuple(index)
+        removed: tuple[int, ...] = ()
+    else:
+        pass1 = text.translate(_TABLE)
+        removed = tuple(m.start() - k for k, m in enumerate(_REMOVED_RE.finditer(text)))
+    collapsed: list[int] = []
+    for match in _SPACE_RUN_RE.finditer(pass1):
+        kept_before_run = match.start() + 1 - len(collapsed)
+        collapsed.extend([kept_before_run] * (match.end() - match.start() - 1))
+    norm = _SPACE_RUN_RE.sub(" ", pass1)
+    return norm, OffsetMap(text, removed, tuple(collapsed), expanded)

@@ -1,0 +1,236 @@
+"""Find the watchlist's entities in Arabic and English text, with offsets as written.
+
+One Aho-Corasick automaton holds every normalized name and alias. A candidate counts
+only as a whole token, optionally led by Arabic proclitics (و ف ب ل ك, and ل + ال
+written لل); a name inside a longer watched name belongs to the longer one; an alias
+that is also an ordinary word counts only with context (see :class:`Entity`).
+
+>>> tagger = Tagger(load_watchlist())
+>>> [(m.id, m.surface) for m in tagger.tag_text("ووصل ظريف إلى دمشقَ")]
+[('mohammad-javad-zarif', 'ظريف'), ('damascus', 'دمشقَ')]
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from functools import cached_property
+
+import ahocorasick
+
+from processors.clean import Cleaned
+from processors.normalize import normalize_ar, normalize_with_offsets
+from processors.watchlist import Entity, Watchlist
+from raqib.exceptions import ConfigError
+from raqib.messages import EntityMention
+
+WAW = "\u0648"  # ARABIC LETTER WAW: "and"
+FEH = "\u0641"  # ARABIC LETTER FEH: "so, then"
+BEH = "\u0628"  # ARABIC LETTER BEH: "in, with"
+LAM = "\u0644"  # ARABIC LETTER LAM: "to, for"
+KAF = "\u0643"  # ARABIC LETTER KAF: "like"
+DEFINITE_ARTICLE = "\u0627\u0644"  # ال
+
+_CONJUNCTIONS = ("", WAW, FEH)
+PREFIXES_BARE = frozenset(c + p for c in _CONJUNCTIONS for p in ("", BEH, LAM, KAF))
+"""Proclitics allowed before a name without the article: وإيران، بدمشق، لطهران، فبحلب."""
+PREFIXES_DEFINITE = frozenset(c + p for c in _CONJUNCTIONS for p in ("", BEH, KAF))
+"""Before a name with ال: والأسد، بالحرس. ل + ال is spelled لل and gets its own pattern."""
+PREFIXES_LAM_DEFINITE = frozenset(_CONJUNCTIONS)
+"""Before the لل form (للأسد): only a conjunction (وللحرس)."""
+MAX_PREFIX = 2
+
+_SENTENCE_END = re.compile(r"[.!?\u061f\u061b]")  # . ! ? ARABIC QUESTION MARK, ARABIC SEMICOLON
+
+
+@dataclass(frozen=True, slots=True)
+class _Pattern:
+    entity: Entity
+    ambiguous: bool
+    prefixes: frozenset[str]
+    skip: int = 0  # leading characters that are a proclitic, not the name (ل of لل)
+
+
+@dataclass(frozen=True, slots=True)
+class _Hit:
+    entity: Entity
+    ambiguous: bool
+    field: str
+    start: int  # original text
+    end: int
+    sentence: int
+
+
+def _is_arabic(text: str) -> bool:
+    return any("\u0600" <= ch <= "\u06ff" for ch in text)
+
+
+class Tagger:
+    """Tags entities of one watchlist; build once, reuse for every article.
+
+    >>> Tagger(load_watchlist()).tag_text("Iran's envoy").pop().surface
+    'Iran'
+    """
+
+    def __init__(self, watchlist: Watchlist) -> None:
+        self.watchlist = watchlist
+        self._automaton = ahocorasick.Automaton()
+        patterns: dict[str, _Pattern] = {}
+        for entity in watchlist.entities:
+            for alias, ambiguous in self._aliases(entity):
+                for key, pattern in self._variants(alias, entity, ambiguous):
+                    self._add(patterns, key, pattern)
+        for key, pattern in patterns.items():
+            self._automaton.add_word(key, (len(key), pattern))
+        self._automaton.make_automaton()
+        self._cues = {
+            e.id: tuple(_cue_regex(normalize_ar(c).strip()) for c in e.cues if c.strip())
+            for e in watchlist.entities
+        }
+
+    @staticmethod
+    def _aliases(entity: Entity) -> Iterator[tuple[str, bool]]:
+        yield entity.names.ar, False
+        yield entity.names.en, False
+        for alias in entity.aliases:
+            yield alias, False
+        for alias in entity.ambiguous:
+            yield alias, True
+
+    @staticmethod
+    def _variants(alias: str, entity: Entity, ambiguous: bool) -> Iterator[tuple[str, _Pattern]]:
+        key = normalize_ar(alias).strip()
+        if not key:
+            return
+        if not _is_arabic(key):
+            yield key, _Pattern(entity, ambiguous, frozenset({""}))
+        elif key.startswith(DEFINITE_ARTICLE) and len(key) > 3:
+            yield key, _Pattern(entity, ambiguous, PREFIXES_DEFINITE)
+            yield LAM + LAM + key[2:], _Pattern(entity, ambiguous, PREFIXES_LAM_DEFINITE, skip=1)
+        else:
+            yield key, _Pattern(entity, ambiguous, PREFIXES_BARE)
+
+    @staticmethod
+    def _add(patterns: dict[str, _Pattern], key: str, pattern: _Pattern) -> None:
+        other = patterns.get(key)
+        if other is None or (other.entity.id == pattern.entity.id and other.ambiguous):
+            patterns[key] = pattern
+        elif other.entity.id != pattern.entity.id:
+            raise ConfigError(
+                "watchlist",
+                None,
+                f"alias {key!r} is claimed by both {other.entity.id!r} and {pattern.entity.id!r}",
+            )
+
+    def _candidates(self, norm: str) -> Iterator[tuple[int, int, _Pattern]]:
+        for last, (length, pattern) in self._automaton.iter(norm):
+            end = last + 1
+            start = end - length
+            if end < len(norm) and norm[end].isalnum():
+                continue
+            token_start = start
+            while token_start > 0 and norm[token_start - 1].isalnum():
+                token_start -= 1
+                if start - token_start > MAX_PREFIX:
+                    break
+            if norm[token_start:start] in pattern.prefixes:
+                yield start, end, pattern
+
+    @staticmethod
+    def _longest(cands: Iterable[tuple[int, int, _Pattern]]) -> list[tuple[int, int, _Pattern]]:
+        """Longest match wins; among equals, the earlier one."""
+        chosen: list[tuple[int, int, _Pattern]] = []
+        taken: list[tuple[int, int]] = []
+        for start, end, pattern in sorted(cands, key=lambda c: (c[0] - c[1], c[0])):
+            if all(end <= s or e <= start for s, e in taken):
+                chosen.append((start, end, pattern))
+                taken.append((start, end))
+        chosen.sort(key=lambda c: c[0])
+        return chosen
+
+    def _field_hits(self, text: str, field: str, keep: Cleaned | None) -> tuple[list[_Hit], str]:
+        norm, offsets = normalize_with_offsets(text)
+        bounds = [m.end() for m in _SENTENCE_END.finditer(norm)]
+        hits: list[_Hit] = []
+        for start, end, pattern in self._longest(self._candidates(norm)):
+            o_start, o_end = offsets.span(start + pattern.skip, end)
+            if keep is not None and not keep.keeps(o_start, o_end):
+                continue
+            sentence = bisect_right(bounds, start)
+            hits.append(_Hit(pattern.entity, pattern.ambiguous, field, o_start, o_end, sentence))
+        return hits, norm
+
+    def tag(
+        self, *, title: str = "", body: str = "", cleaned: Cleaned | None = None
+    ) -> list[EntityMention]:
+        """Tag an article's title and body; ``cleaned`` limits the body to kept spans."""
+        fields = [("title", title, None), ("body", body, cleaned)]
+        hits: list[_Hit] = []
+        sentences: dict[tuple[str, int], str] = {}
+        for field, text, keep in fields:
+            if not text:
+                continue
+            field_hits, norm = self._field_hits(text, field, keep)
+            hits.extend(field_hits)
+            for i, sentence in enumerate(_split_sentences(norm)):
+                sentences[(field, i)] = sentence
+        texts = {"title": title, "body": body}
+        return [self._mention(h, texts[h.field]) for h in self._resolve(hits, sentences)]
+
+    def tag_text(self, text: str) -> list[EntityMention]:
+        """Tag one plain text (no cleaning), as ``raqib tag`` does for a file."""
+        return self.tag(body=text)
+
+    def _resolve(self, hits: list[_Hit], sentences: dict[tuple[str, int], str]) -> list[_Hit]:
+        """Keep an ambiguous alias only with context; unambiguous hits always stay."""
+        strong = {h.entity.id for h in hits if not h.ambiguous}
+        strong_in_sentence: dict[tuple[str, int], set[str]] = {}
+        for h in hits:
+            if not h.ambiguous:
+                strong_in_sentence.setdefault((h.field, h.sentence), set()).add(h.entity.id)
+        kept = []
+        for h in hits:
+            if not h.ambiguous or h.entity.id in strong:
+                kept.append(h)
+                continue
+            others = strong_in_sentence.get((h.field, h.sentence), set()) - {h.entity.id}
+            sentence = sentences.get((h.field, h.sentence), "")
+            if others or any(cue.search(sentence) for cue in self._cues[h.entity.id]):
+                kept.append(h)
+        return kept
+
+    @staticmethod
+    def _mention(hit: _Hit, text: str) -> EntityMention:
+        e = hit.entity
+        return EntityMention(
+            id=e.id,
+            type=e.type.value,
+            name=e.names.ar,
+            name_en=e.names.en,
+            wikidata=e.wikidata,
+            surface=text[hit.start : hit.end],
+            start=hit.start,
+            end=hit.end,
+            field="title" if hit.field == "title" else "body",
+        )
+
+    @cached_property
+    def alias_count(self) -> int:
+        return len(self._automaton)
+
+
+def _split_sentences(norm: str) -> list[str]:
+    parts: list[str] = []
+    start = 0
+    for m in _SENTENCE_END.finditer(norm):
+        parts.append(norm[start : m.end()])
+        start = m.end()
+    parts.append(norm[start:])
+    return parts
+
+
+def _cue_regex(cue: str) -> re.Pattern[str]:
+    """A cue word as a whole token, optionally with proclitics (والرئيس، بالنظام)."""
+    return re.compile(r"(?<!\w)[\u0648\u0641\u0628\u0644\u0643]{0,2}" + re.escape(cue) + r"(?!\w)")

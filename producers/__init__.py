@@ -1,0 +1,1 @@
+"""Producers: everything that publishes articles to the ``articles`` topic."""

@@ -1,0 +1,5 @@
+"""``python -m raqib`` is the ``raqib`` command."""
+
+from raqib.cli import main
+
+main()

@@ -1,0 +1,148 @@
+"""The ``raqib`` command line.
+
+Each command imports the stage it runs inside its own body, so that this contract
+package never imports a stage at module level (and ``raqib --help`` stays fast).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from raqib.exceptions import ConfigError, RaqibError
+from raqib.settings import Settings
+
+_PATHS = click.Path(exists=True, path_type=Path)
+_FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
+
+
+def _settings(**overrides: object) -> Settings:
+    try:
+        return Settings.from_env(**overrides)
+    except ValueError as exc:
+        raise click.ClickException(f"bad RAQIB_* setting: {exc}") from exc
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="raqib")
+def main() -> None:
+    """raqib (رقيب): real-time monitor for Arabic news, alerts when mentions spike."""
+
+
+@main.command()
+@click.option("--watchlist", type=_FILE, help="watchlist.yaml replacing the default")
+@click.option("--rules", type=_FILE, help="rules.yaml replacing the default")
+@click.option("--web-port", type=int, help="port of /metrics (RAQIB_WEB_PORT)")
+@click.option("--loglevel", default=None, help="debug, info, warning (RAQIB_LOG_LEVEL)")
+def worker(
+    watchlist: Path | None, rules: Path | None, web_port: int | None, loglevel: str | None
+) -> None:
+    """Run the stream processor: articles -> tags -> counts -> alerts."""
+    import faust
+
+    from processors.app import create_app
+    from raqib.topics import ensure_topics
+
+    settings = _settings(watchlist=watchlist, rules=rules, web_port=web_port, log_level=loglevel)
+    try:
+        app = create_app(settings)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    ensure_topics(settings)
+    faust.Worker(app, loglevel=settings.log_level, quiet=True).execute_from_commandline()
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=_PATHS)
+@click.option("--json", "as_json", is_flag=True, help="print the result as one JSON line")
+def replay(paths: tuple[Path, ...], as_json: bool) -> None:
+    """Publish seed .txt files, .jsonl articles and scenario .yaml files to `articles`."""
+    from producers.publisher import Publisher
+    from producers.replay import replay as run_replay
+    from raqib.topics import ensure_topics
+
+    settings = _settings()
+    ensure_topics(settings)
+    try:
+        with Publisher(settings) as publisher:
+            sent = run_replay(list(paths), publisher)
+    except (RaqibError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    if as_json:
+        click.echo(json.dumps({"sent": sent, "topic": settings.topics.articles}))
+    else:
+        click.echo(f"replayed {sent} messages to {settings.topics.articles}")
+
+
+@main.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(allow_dash=True))
+@click.option("--watchlist", type=_FILE, help="watchlist.yaml replacing the default")
+def tag(files: tuple[str, ...], watchlist: Path | None) -> None:
+    """Print the entities found in each FILE (or - for stdin) as one JSON line."""
+    from processors.tagger import Tagger
+    from processors.watchlist import load_watchlist
+
+    try:
+        tagger = Tagger(load_watchlist(watchlist))
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    for name in files:
+        if name == "-":
+            text = sys.stdin.read()
+        else:
+            try:
+                text = Path(name).read_text(encoding="utf-8")
+            except (OSError, UnicodeDecodeError) as exc:
+                raise click.ClickException(f"{name}: {exc}") from exc
+        entities = [
+            m.model_dump(include={"id", "type", "name", "wikidata", "surface", "start", "end"})
+            for m in tagger.tag_text(text)
+        ]
+        line = {"file": name, "entities": entities, "topics": []}
+        click.echo(json.dumps(line, ensure_ascii=False))
+
+
+@main.command("check-config")
+@click.option("--watchlist", type=_FILE, help="watchlist.yaml to check")
+@click.option("--rules", type=_FILE, help="rules.yaml to check")
+def check_config(watchlist: Path | None, rules: Path | None) -> None:
+    """Validate the configuration files; exit 1 with file, line and cause on error."""
+    from alerts import load_rules
+    from processors.tagger import Tagger
+    from processors.watchlist import load_watchlist
+
+    settings = _settings(watchlist=watchlist, rules=rules)
+    try:
+        tagger = Tagger(load_watchlist(settings.watchlist))
+        rule_file = load_rules(settings.rules)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(
+        f"watchlist: {len(tagger.watchlist.entities)} entities, {tagger.alias_count} patterns"
+    )
+    click.echo(f"rules: {len(rule_file.rules)} ({', '.join(r.name for r in rule_file.rules)})")
+
+
+@main.command()
+@click.option("--seeds", "seeds_dir", default=Path("seeds"), type=_PATHS, show_default=True)
+@click.option(
+    "--scenario",
+    default=Path("seeds/scenarios/drill.yaml"),
+    type=_FILE,
+    show_default=True,
+)
+@click.option("--timeout", default=100.0, show_default=True, help="seconds before giving up")
+def demo(seeds_dir: Path, scenario: Path, timeout: float) -> None:
+    """Start a broker and Redis, run the worker, replay the seeds and a drill, show alerts."""
+    from raqib.demo import run_demo
+
+    logging.basicConfig(level=logging.WARNING)
+    try:
+        summary = run_demo(seeds_dir, scenario, timeout_s=timeout)
+    except RaqibError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(summary.line())

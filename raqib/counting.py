@@ -1,0 +1,46 @@
+"""The counting interface shared by processors (who write counts) and alerts (who read them).
+
+Two implementations live in ``processors.counts``: Redis for the live worker and memory
+for ``raqib backtest``. Both bucket by event time, so the same stream gives the same
+numbers in either.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Protocol
+
+from raqib.messages import Evidence, Mention
+
+MINUTE = 60
+HOUR = 3600
+
+
+def minute_of(ts: datetime) -> int:
+    """Index of the minute bucket that holds ``ts`` (minutes since the epoch)."""
+    return int(ts.timestamp() // MINUTE)
+
+
+def hour_of(ts: datetime) -> int:
+    """Index of the hour bucket that holds ``ts`` (hours since the epoch)."""
+    return int(ts.timestamp() // HOUR)
+
+
+class CountStore(Protocol):
+    """Event-time mention counts per subject; ``record`` is idempotent per (subject, article)."""
+
+    async def record(self, mention: Mention) -> bool:
+        """Count a mention once; False when this (subject, article) was already counted."""
+        ...
+
+    async def minutes(self, subject: str, first: int, last: int) -> int:
+        """Mentions in minute buckets ``first..last`` inclusive."""
+        ...
+
+    async def hours(self, subject: str, first: int, last: int) -> int:
+        """Mentions in hour buckets ``first..last`` inclusive."""
+        ...
+
+    async def evidence(self, subject: str, first: int, last: int) -> list[Evidence]:
+        """The articles counted in minute buckets ``first..last``, oldest first."""
+        ...

@@ -1,0 +1,207 @@
+"""``raqib demo``: the whole pipeline on this machine, from nothing, in about a minute.
+
+It starts the embedded broker and Redis, runs ``raqib worker`` and ``raqib replay`` as
+child processes (exactly as an operator would), and watches ``articles.tagged``,
+``articles.dlq`` and ``alerts`` to show what happens. It stops when every published
+message is accounted for and every mention counted, then stops all it started.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from kafka import KafkaConsumer, TopicPartition
+from prometheus_client.parser import text_string_to_metric_families
+from rich.console import Console
+
+from raqib.embedded import embedded_stack, free_port
+from raqib.exceptions import RaqibError
+from raqib.settings import Settings
+from raqib.topics import ensure_topics
+
+
+@dataclass
+class Summary:
+    articles: int = 0
+    mentions: int = 0
+    alerts: int = 0
+    resolved: int = 0
+    dead_letters: int = 0
+
+    def line(self) -> str:
+        return f"demo: {self.articles} articles, {self.mentions} mentions, {self.alerts} alerts"
+
+
+def _scrape(url: str) -> dict[str, float]:
+    """Sum each sample name over its labels: all the demo needs from /metrics."""
+    with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - local worker
+        text = response.read().decode()
+    totals: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            totals[sample.name] = totals.get(sample.name, 0.0) + sample.value
+    return totals
+
+
+def _run(cmd: list[str], env: dict[str, str]) -> str:
+    done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120, check=False)
+    if done.returncode != 0:
+        raise RaqibError(f"{' '.join(cmd[2:])} failed: {done.stderr.strip()[-2000:]}")
+    return done.stdout
+
+
+def _lines(path: Path) -> int:
+    try:
+        return sum(1 for _ in path.open(encoding="utf-8"))
+    except FileNotFoundError:
+        return 0
+
+
+class _Display:
+    """Shows tagged articles, dead letters and alerts as they arrive."""
+
+    def __init__(self, console: Console, summary: Summary) -> None:
+        self.console = console
+        self.summary = summary
+
+    def tagged(self, value: dict[str, Any]) -> None:
+        self.summary.articles += 1
+        names: list[str] = []
+        for e in value.get("entities", []):
+            if e["name"] not in names:
+                names.append(e["name"])
+        when = str(value.get("published_at", ""))[:16]
+        title = str(value.get("title") or value.get("id"))[:70]
+        self.console.print(
+            f"[dim]{when}[/] [bold]{title}[/] [cyan]{'، '.join(names[:8])}[/]"
+            + (f" [dim]+{len(names) - 8}[/]" if len(names) > 8 else ""),
+            markup=True,
+        )
+
+    def dead_letter(self, headers: list[tuple[str, bytes]]) -> None:
+        self.summary.dead_letters += 1
+        reason = dict(headers).get("raqib-reason", b"?").decode("utf-8", "replace")
+        self.console.print(f"[magenta]DEAD LETTER[/] {reason}", markup=True)
+
+    def alert(self, value: dict[str, Any]) -> None:
+        if value["status"] == "firing":
+            self.summary.alerts += 1
+            style = "bold red"
+        else:
+            self.summary.resolved += 1
+            style = "green"
+        self.console.print(
+            f"[{style}]ALERT {value['status'].upper()}[/] {value['summary']}", markup=True
+        )
+
+
+def run_demo(seeds_dir: Path, scenario: Path, *, timeout_s: float = 100.0) -> Summary:
+    """Run the demo; raise :class:`RaqibError` if the pipeline does not finish in time."""
+    console = Console(highlight=False)
+    summary = Summary()
+    with tempfile.TemporaryDirectory(prefix="raqib-demo-") as tmp:
+        data = Path(tmp)
+        console.print("[bold]raqib demo[/]: starting Kafka-compatible broker and Redis…")
+        with embedded_stack(data) as (broker, redis):
+            settings = Settings(
+                kafka=broker.bootstrap,
+                redis=redis.url,
+                web_port=free_port(),
+                alerts_file=data / "alerts.jsonl",
+                data_dir=data / "worker",
+            )
+            env = {**os.environ, **settings.to_env()}
+            ensure_topics(settings)
+            log = (data / "worker.log").open("w")
+            worker = subprocess.Popen(
+                [sys.executable, "-m", "raqib", "worker"],
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+            try:
+                _watch(console, settings, env, seeds_dir, scenario, summary, timeout_s, worker)
+            except RaqibError:
+                log.flush()
+                tail = (data / "worker.log").read_text(errors="replace")[-3000:]
+                console.print(f"[red]worker log (tail):[/]\n{tail}", markup=True)
+                raise
+            finally:
+                worker.send_signal(signal.SIGTERM)
+                try:
+                    worker.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    worker.kill()
+                    worker.wait()
+                log.close()
+            routed = [json.loads(line) for line in settings.alerts_file.read_text().splitlines()]
+            console.print(f"alerts file: {len(routed)} events written by the jsonl channel")
+    return summary
+
+
+def _watch(
+    console: Console,
+    settings: Settings,
+    env: dict[str, str],
+    seeds_dir: Path,
+    scenario: Path,
+    summary: Summary,
+    timeout_s: float,
+    worker: subprocess.Popen[bytes],
+) -> None:
+    topics = settings.topics
+    metrics_url = f"http://127.0.0.1:{settings.web_port}/metrics"
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_servers, consumer_timeout_ms=500)
+    parts = [
+        TopicPartition(t, p)
+        for t in (topics.tagged, topics.dlq, topics.alerts)
+        for p in range(settings.partitions)
+    ]
+    consumer.assign(parts)
+    consumer.seek_to_beginning(*parts)
+    display = _Display(console, summary)
+    replay = [sys.executable, "-m", "raqib", "replay", "--json"]
+    sent = json.loads(_run([*replay, str(seeds_dir)], env))["sent"]
+    sent += json.loads(_run([*replay, str(scenario)], env))["sent"]
+    console.print(f"replayed {sent} articles (5 seeds + drill {scenario.name}); worker at work…")
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline:
+            if worker.poll() is not None:
+                raise RaqibError(f"worker exited with code {worker.returncode}")
+            for batch in consumer.poll(timeout_ms=300).values():
+                for record in batch:
+                    if record.topic == topics.tagged:
+                        display.tagged(json.loads(record.value))
+                    elif record.topic == topics.dlq:
+                        display.dead_letter(list(record.headers or []))
+                    else:
+                        display.alert(json.loads(record.value))
+            if summary.articles + summary.dead_letters < sent:
+                continue
+            try:
+                m = _scrape(metrics_url)
+            except OSError:
+                continue
+            published = m.get("raqib_mentions_published_total", 0.0)
+            counted = m.get("raqib_mentions_counted_total", 0.0)
+            fired = m.get("raqib_alerts_fired_total", 0.0)
+            written = _lines(settings.alerts_file)
+            seen = summary.alerts + summary.resolved
+            if counted >= published > 0 and seen >= fired and written >= fired:
+                summary.mentions = int(counted)
+                console.print(f"metrics: {metrics_url}")
+                return
+        raise RaqibError(f"pipeline did not finish within {timeout_s:.0f}s")
+    finally:
+        consumer.close()

@@ -1,0 +1,213 @@
+"""The messages that travel between the stages, as pydantic models (JSON, UTF-8).
+
+Every topic carries these models serialized with :func:`dumps`; readers validate with
+``Model.model_validate_json``. :func:`parse_article` is the one gate an input message
+passes: anything it rejects goes to the dead-letter topic with the reason it raises.
+
+>>> a = parse_article(b'{"source": "SANA", "body": "\\u062d\\u0644\\u0628"}', fallback_time=EPOCH)
+>>> a.id.startswith("h-")
+True
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from raqib.exceptions import InvalidArticle
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_ARTICLE_BYTES = 1_000_000
+"""Larger inputs are dead-lettered: no real article is a megabyte of text."""
+MAX_FUTURE = timedelta(days=1)
+"""A ``published_at`` this far past the message's own timestamp is a bad clock or time
+zone; it is replaced by the message timestamp, or it would drag the event-time watermark
+into the future and silence every rule until the world caught up."""
+
+Field_ = Literal["title", "body"]
+
+
+def as_utc(value: datetime) -> datetime:
+    """Naive timestamps are taken as UTC; aware ones are converted to it."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
+
+
+class Article(BaseModel):
+    """An input article on topic ``articles``; unknown fields are kept as they came."""
+
+    model_config = ConfigDict(extra="allow", str_strip_whitespace=False)
+
+    id: str = ""
+    source: str = ""
+    url: str = ""
+    title: str = ""
+    body: str
+    published_at: datetime | None = None
+    lang: str | None = None
+
+    @field_validator("body")
+    @classmethod
+    def _body_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("body is empty")
+        return value
+
+    @field_validator("published_at")
+    @classmethod
+    def _utc(cls, value: datetime | None) -> datetime | None:
+        return None if value is None else as_utc(value)
+
+    @property
+    def event_time(self) -> datetime:
+        """Event time; :func:`parse_article` always fills ``published_at``."""
+        return self.published_at or EPOCH
+
+
+def derive_id(url: str, title: str, body: str) -> str:
+    """A stable id: from the url when there is one, else from the content."""
+    if url:
+        return "u-" + hashlib.sha256(url.encode()).hexdigest()[:20]
+    return "h-" + hashlib.sha256(f"{title}\n{body}".encode()).hexdigest()[:20]
+
+
+def parse_article(
+    raw: bytes, *, fallback_time: datetime | None, max_bytes: int = MAX_ARTICLE_BYTES
+) -> Article:
+    """Validate one raw message; raise :class:`InvalidArticle` with a readable reason.
+
+    ``fallback_time`` is the message's own timestamp (ingest time): the event time of an
+    article without ``published_at``, and the cap on one dated implausibly far ahead.
+    Offline (``None``: no ingest time) an article must carry its ``published_at``.
+    """
+    if len(raw) > max_bytes:
+        raise InvalidArticle(f"too large: {len(raw)} bytes > {max_bytes}", "too_large")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InvalidArticle(f"not UTF-8: {exc.reason} at byte {exc.start}", "not_utf8") from exc
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        reason = f"not JSON: {exc.msg} at line {exc.lineno} col {exc.colno}"
+        raise InvalidArticle(reason, "not_json") from exc
+    if not isinstance(data, dict):
+        raise InvalidArticle(f"not a JSON object but {type(data).__name__}", "not_object")
+    try:
+        article = Article.model_validate(data, strict=False)
+    except ValidationError as exc:
+        raise InvalidArticle(_first_error(exc)) from exc
+    if not article.id:
+        article.id = derive_id(article.url, article.title, article.body)
+    if fallback_time is None:
+        if article.published_at is None:
+            raise InvalidArticle("invalid article: published_at: required offline", "invalid")
+        return article
+    fallback = as_utc(fallback_time)
+    if article.published_at is None or article.published_at > fallback + MAX_FUTURE:
+        article.published_at = fallback
+    return article
+
+
+def _first_error(exc: ValidationError) -> str:
+    errors = exc.errors()
+    parts = []
+    for err in errors[:3]:
+        loc = ".".join(str(p) for p in err["loc"]) or "article"
+        parts.append(f"{loc}: {err['msg']}")
+    return "invalid article: " + "; ".join(parts)
+
+
+class EntityMention(BaseModel):
+    """One occurrence of a watched entity; ``text[start:end] == surface`` on the named field."""
+
+    id: str
+    type: str
+    name: str
+    name_en: str = ""
+    wikidata: str | None = None
+    surface: str
+    start: int
+    end: int
+    field: Field_ = "body"
+
+
+class TopicMatch(BaseModel):
+    """A watched topic found in the article, with the evidence that made it match."""
+
+    id: str
+    evidence: list[str] = Field(default_factory=list)
+
+
+class TaggedArticle(Article):
+    """The article plus what the processors found in it (topic ``articles.tagged``)."""
+
+    clean_body: str = ""
+    entities: list[EntityMention] = Field(default_factory=list)
+    topics: list[TopicMatch] = Field(default_factory=list)
+
+
+class Mention(BaseModel):
+    """One event per (subject, article) on topic ``mentions``, keyed by subject."""
+
+    subject: str
+    article_id: str
+    event_time: datetime
+    source: str = ""
+    title: str = ""
+
+
+class Evidence(BaseModel):
+    """An article that counted in an alert's window."""
+
+    id: str
+    title: str = ""
+    source: str = ""
+
+
+class Window(BaseModel):
+    start: datetime
+    end: datetime
+
+
+AlertKind = Literal["spike", "new", "cooccurrence", "threshold", "silence"]
+AlertStatus = Literal["firing", "resolved"]
+
+
+class Alert(BaseModel):
+    """An alert event on topic ``alerts``; one ``alert_id`` per episode."""
+
+    alert_id: str
+    rule: str
+    kind: AlertKind
+    status: AlertStatus
+    subject: str
+    window: Window
+    observed: int
+    expected: float
+    ratio: float
+    p_value: float
+    severity: str
+    articles: list[Evidence] = Field(default_factory=list)
+    event_time: datetime
+    summary: str
+    labels: dict[str, str] = Field(default_factory=dict)
+    channels: list[str] = Field(default_factory=list)
+
+
+def dumps(model: BaseModel) -> bytes:
+    """Serialize a message for a topic: compact JSON, UTF-8, Arabic unescaped."""
+    return model.model_dump_json(exclude_none=False).encode("utf-8")
+
+
+def loads_dict(raw: bytes) -> dict[str, Any]:
+    """Decode a JSON object message (for tools that only display it)."""
+    value = json.loads(raw.decode("utf-8"))
+    if not isinstance(value, dict):
+        raise ValueError("expected a JSON object")
+    return value

@@ -1,0 +1,53 @@
+"""Create raqib's topics before anyone produces, so they get the configured partitions.
+
+A broker that auto-creates topics would give ``articles`` its default partition count on
+the first send; creating them up front keeps ``mentions`` keyed and spread as planned.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from kafka.admin import KafkaAdminClient, NewTopic
+from kafka.errors import TopicAlreadyExistsError
+
+from raqib.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def topic_names(settings: Settings) -> list[str]:
+    t = settings.topics
+    return [t.articles, t.tagged, t.dlq, t.mentions, t.alerts]
+
+
+def ensure_topics(settings: Settings, *, timeout_s: float = 30.0) -> list[str]:
+    """Create the missing topics; return the names that were created."""
+    admin = KafkaAdminClient(
+        bootstrap_servers=settings.kafka_servers,
+        client_id=f"{settings.app_id}-admin",
+        request_timeout_ms=int(timeout_s * 1000),
+    )
+    try:
+        existing = set(admin.list_topics())
+        missing = [name for name in topic_names(settings) if name not in existing]
+        created: list[str] = []
+        for name in missing:
+            try:
+                admin.create_topics(
+                    [
+                        NewTopic(
+                            name,
+                            num_partitions=settings.partitions,
+                            replication_factor=settings.replication_factor,
+                        )
+                    ]
+                )
+                created.append(name)
+            except TopicAlreadyExistsError:  # another process won the race
+                pass
+        if created:
+            log.info("created topics %s with %d partitions", created, settings.partitions)
+        return created
+    finally:
+        admin.close()

@@ -1,0 +1,234 @@
+"""The walking skeleton end to end: seeds -> broker -> worker -> Redis -> alerts -> file.
+
+One worker process (``python -m raqib worker``, as an operator runs it) against the real
+embedded broker and Redis; the seeds, one malformed message and the drill scenario are
+replayed once for the module, and each test checks one promise of the pipeline.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kafka import KafkaConsumer, TopicPartition
+from prometheus_client.parser import text_string_to_metric_families
+from redis import Redis
+
+from producers.publisher import Publisher
+from producers.replay import replay
+from raqib.embedded import free_port
+from raqib.settings import Settings
+from raqib.topics import ensure_topics
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
+
+ROOT = Path(__file__).resolve().parents[2]
+SEEDS = ROOT / "seeds"
+DRILL = SEEDS / "scenarios" / "drill.yaml"
+MALFORMED = b'{"source": "bad", "title": "\xd8\xa5\xd9\x8a\xd8\xb1\xd8\xa7\xd9\x86", "body": '
+SEED_IDS = sorted(f"seed-{p.stem}" for p in SEEDS.glob("*.txt"))
+
+
+@dataclass
+class Run:
+    settings: Settings
+    tagged: list[dict[str, Any]] = field(default_factory=list)
+    dead: list[Any] = field(default_factory=list)
+    alerts: list[dict[str, Any]] = field(default_factory=list)
+    metrics: dict[str, float] = field(default_factory=dict)
+    log: str = ""
+
+    def seed(self, seed_id: str) -> dict[str, Any]:
+        return next(a for a in self.tagged if a["id"] == seed_id)
+
+
+def _scrape(port: int) -> dict[str, float]:
+    url = f"http://127.0.0.1:{port}/metrics"
+    with urllib.request.urlopen(url, timeout=2) as response:
+        text = response.read().decode()
+    values: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for s in family.samples:
+            labels = ",".join(f"{k}={v}" for k, v in sorted(s.labels.items()))
+            values[f"{s.name}{{{labels}}}" if labels else s.name] = s.value
+    return values
+
+
+def _consume(settings: Settings, run: Run, expected_articles: int, deadline: float) -> None:
+    topics = settings.topics
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_servers)
+    parts = [
+        TopicPartition(t, p)
+        for t in (topics.tagged, topics.dlq, topics.alerts)
+        for p in range(settings.partitions)
+    ]
+    consumer.assign(parts)
+    consumer.seek_to_beginning(*parts)
+    try:
+        while time.monotonic() < deadline:
+            for batch in consumer.poll(timeout_ms=500).values():
+                for r in batch:
+                    if r.topic == topics.tagged:
+                        run.tagged.append(json.loads(r.value))
+                    elif r.topic == topics.dlq:
+                        run.dead.append(r)
+                    else:
+                        run.alerts.append(json.loads(r.value))
+            if len(run.tagged) + len(run.dead) < expected_articles:
+                continue
+            metrics = _scrape(settings.web_port)
+            published = metrics.get("raqib_mentions_published_total", 0)
+            counted = sum(v for k, v in metrics.items() if k.startswith("raqib_mentions_counted_total"))
+            fired = sum(v for k, v in metrics.items() if k.startswith("raqib_alerts_fired_total"))
+            routed = metrics.get("raqib_alerts_routed_total{channel=jsonl}", 0)
+            if counted >= published > 0 and len(run.alerts) >= fired and routed >= fired:
+                run.metrics = metrics
+                return
+        raise AssertionError("pipeline did not finish in time")
+    finally:
+        consumer.close()
+
+
+@pytest.fixture(scope="module")
+def run(kafka_broker: Any, redis_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
+    tag = uuid.uuid4().hex[:8]
+    tmp = tmp_path_factory.mktemp("e2e")
+    settings = Settings(
+        kafka=kafka_broker.bootstrap,
+        redis=redis_server.url,
+        app_id=f"raqib-e2e-{tag}",
+        topic_prefix=f"e2e-{tag}.",
+        redis_prefix=f"e2e-{tag}",
+        partitions=2,
+        web_port=free_port(),
+        alerts_file=tmp / "alerts.jsonl",
+        data_dir=tmp / "worker",
+    )
+    ensure_topics(settings)
+    log_path = tmp / "worker.log"
+    with log_path.open("w") as log:
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "raqib", "worker"],
+            env={**os.environ, **settings.to_env()},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        result = Run(settings)
+        try:
+            with Publisher(settings) as publisher:
+                sent = replay([SEEDS], publisher)
+                publisher.raw(MALFORMED, key=b"broken")
+                sent += 1 + replay([DRILL], publisher)
+            _consume(settings, result, sent, time.monotonic() + 150)
+        except BaseException:
+            print(log_path.read_text(errors="replace")[-4000:])
+            raise
+        finally:
+            worker.send_signal(signal.SIGTERM)
+            try:
+                worker.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                worker.kill()
+                worker.wait()
+    result.log = log_path.read_text(errors="replace")
+    yield result
+
+
+def entity_ids(article: dict[str, Any]) -> set[str]:
+    return {e["id"] for e in article["entities"]}
+
+
+def test_every_article_is_tagged_once(run: Run) -> None:
+    ids = [a["id"] for a in run.tagged]
+    assert len(ids) == len(set(ids)) == 5 + 68
+    assert set(SEED_IDS) <= set(ids)
+
+
+def test_iran_is_in_all_five_seeds_and_aleppo_in_those_that_name_it(run: Run) -> None:
+    assert all("iran" in entity_ids(run.seed(s)) for s in SEED_IDS)
+    with_aleppo = {s[5:8] for s in SEED_IDS if "aleppo" in entity_ids(run.seed(s))}
+    assert with_aleppo == {"000", "001", "002"}
+
+
+def test_redis_holds_one_count_per_subject_and_article(run: Run, redis_server: Any) -> None:
+    client = Redis.from_url(redis_server.url)
+    prefix = run.settings.redis_prefix
+    try:
+        for subject, seeds in (("entity:iran", SEED_IDS), ("entity:aleppo", SEED_IDS[:3])):
+            seen = {
+                k.decode().rsplit(":", 1)[1]
+                for k in client.scan_iter(f"{prefix}:{{{subject}}}:seen:seed-*")
+            }
+            assert seen == set(seeds), subject
+        hours = [int(client.get(k)) for k in client.scan_iter(f"{prefix}:{{entity:iran}}:h:*")]
+        assert sum(hours) == 5 + sum("iran" in entity_ids(a) for a in run.tagged if a["id"].startswith("drill"))
+    finally:
+        client.close()
+
+
+def test_offsets_slice_the_original_text(run: Run) -> None:
+    for article in run.tagged:
+        for e in article["entities"]:
+            text = article[e["field"]]
+            assert text[e["start"] : e["end"]] == e["surface"]
+
+
+def test_boilerplate_contributes_no_mentions(run: Run) -> None:
+    article = run.seed(SEED_IDS[3])  # 003: the Erdogan teaser under "انظر ايضاً"
+    assert "recep-tayyip-erdogan" not in entity_ids(article)
+    body = article["body"]
+    teaser = body.index("انظر ايضاً")
+    assert all(e["start"] < teaser for e in article["entities"] if e["field"] == "body")
+
+
+def test_malformed_message_is_dead_lettered_with_its_reason(run: Run) -> None:
+    assert len(run.dead) == 1
+    record = run.dead[0]
+    assert record.value == MALFORMED and record.key == b"broken"
+    headers = dict(record.headers)
+    assert headers["raqib-reason"].decode().startswith("not JSON")
+    assert headers["raqib-topic"].decode() == run.settings.topics.articles
+    assert run.metrics["raqib_dead_lettered_total{reason=not_json}"] == 1
+
+
+def test_drill_surge_fires_a_spike_for_hatami(run: Run) -> None:
+    firing = [a for a in run.alerts if a["status"] == "firing"]
+    hatami = [a for a in firing if a["subject"] == "entity:amir-hatami"]
+    assert len(hatami) == 1
+    alert = hatami[0]
+    assert alert["kind"] == "spike" and alert["rule"] == "entity-spike"
+    assert alert["observed"] >= 5 and alert["ratio"] >= 4 and alert["p_value"] <= 0.001
+    assert all(a["id"].startswith("drill-surge-") for a in alert["articles"])
+    assert "حاتمي" in alert["summary"] and "Hatami" in alert["summary"]
+    # nothing in the quiet day fires
+    assert all(a["event_time"] >= "2024-12-09T23:40" for a in firing)
+
+
+def test_alerts_reach_the_jsonl_file(run: Run) -> None:
+    lines = run.settings.alerts_file.read_text(encoding="utf-8").splitlines()
+    from_file = [json.loads(line) for line in lines]
+    assert {(a["alert_id"], a["status"]) for a in from_file} == {
+        (a["alert_id"], a["status"]) for a in run.alerts
+    }
+
+
+def test_metrics_count_what_happened(run: Run) -> None:
+    m = run.metrics
+    assert m["raqib_articles_processed_total"] == 73
+    assert m["raqib_entity_mentions_total{entity=iran}"] == sum(
+        "iran" in entity_ids(a) for a in run.tagged
+    )
+    assert m["raqib_mentions_counted_total{result=new}"] == m["raqib_mentions_published_total"]
+    assert m["raqib_article_processing_seconds_count"] == 73
+    assert "Traceback" not in run.log

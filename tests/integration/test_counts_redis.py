@@ -1,0 +1,167 @@
+"""Counts and episodes against a real Redis server: idempotent, bucketed, hash-tagged, TTL'd."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+import pytest
+from redis import Redis as SyncRedis
+from redis.asyncio import Redis
+
+from alerts.episodes import Episode, RedisEpisodes
+from processors.counts import HOUR_TTL_S, MINUTE_TTL_S, MemoryCounts, RedisCounts
+from raqib.counting import hour_of, minute_of
+from raqib.messages import Mention
+
+pytestmark = pytest.mark.integration
+T = TypeVar("T")
+T0 = datetime(2024, 12, 1, 9, 0, tzinfo=UTC)
+
+
+def run(factory: Callable[[Redis], Awaitable[T]], url: str) -> T:
+    async def main() -> T:
+        client = Redis.from_url(url)
+        try:
+            return await factory(client)
+        finally:
+            await client.aclose()
+
+    return asyncio.run(main())
+
+
+def mention(subject: str, article: str, at: datetime, source: str = "سانا") -> Mention:
+    return Mention(
+        subject=subject, article_id=article, event_time=at, source=source, title=f"خبر {article}"
+    )
+
+
+def test_a_redelivered_mention_counts_once(redis_server: Any, unique: str) -> None:
+    async def go(client: Redis) -> tuple[list[bool], int, int]:
+        counts = RedisCounts(client, prefix=unique)
+        m = mention("entity:iran", "a1", T0)
+        results = [await counts.record(m) for _ in range(5)]
+        minute, hour = minute_of(T0), hour_of(T0)
+        return (
+            results,
+            await counts.minutes("entity:iran", minute, minute),
+            await counts.hours("entity:iran", hour, hour),
+        )
+
+    results, per_minute, per_hour = run(go, redis_server.url)
+    assert results == [True, False, False, False, False]
+    assert per_minute == 1 and per_hour == 1
+
+
+def test_keys_are_hash_tagged_per_subject_and_expire(redis_server: Any, unique: str) -> None:
+    async def go(client: Redis) -> None:
+        counts = RedisCounts(client, prefix=unique)
+        await counts.record(mention("entity:aleppo", "a1", T0))
+
+    run(go, redis_server.url)
+    sync = SyncRedis.from_url(redis_server.url, decode_responses=True)
+    keys = sorted(sync.scan_iter(f"{unique}:*"))
+    assert keys == sorted(
+        [
+            f"{unique}:{{entity:aleppo}}:seen:a1",
+            f"{unique}:{{entity:aleppo}}:m:{minute_of(T0)}",
+            f"{unique}:{{entity:aleppo}}:h:{hour_of(T0)}",
+        ]
+    )
+    for key in keys:
+        ttl = sync.ttl(key)
+        expected = HOUR_TTL_S if ":h:" in key else MINUTE_TTL_S
+        assert expected - 60 < ttl <= expected
+    assert sync.hlen(f"{unique}:{{entity:aleppo}}:m:{minute_of(T0)}") == 1
+    sync.close()
+
+
+def test_event_time_buckets_and_evidence(redis_server: Any, unique: str) -> None:
+    async def go(client: Redis) -> tuple[int, int, int, list[str]]:
+        counts = RedisCounts(client, prefix=unique)
+        for i in range(5):  # 09:00, 09:01, ... 09:04
+            await counts.record(mention("entity:damascus", f"d{i}", T0 + timedelta(minutes=i)))
+        await counts.record(mention("entity:damascus", "late", T0 - timedelta(hours=3)))
+        m0 = minute_of(T0)
+        evidence = await counts.evidence("entity:damascus", m0 + 1, m0 + 2)
+        return (
+            await counts.minutes("entity:damascus", m0, m0 + 4),
+            await counts.minutes("entity:damascus", m0 + 1, m0 + 2),
+            await counts.hours("entity:damascus", hour_of(T0) - 3, hour_of(T0) - 3),
+            [e.id for e in evidence],
+        )
+
+    total, middle, early_hour, evidence = run(go, redis_server.url)
+    assert (total, middle, early_hour) == (5, 2, 1)
+    assert evidence == ["d1", "d2"]
+
+
+def test_redis_and_memory_counts_agree(redis_server: Any, unique: str) -> None:
+    rng = random.Random(7)
+    stream = [
+        mention(
+            f"entity:{rng.choice(['iran', 'syria', 'aleppo'])}",
+            f"a{rng.randrange(60)}",
+            T0 + timedelta(minutes=rng.randrange(300)),
+            source=rng.choice(["سانا", "إرنا"]),
+        )
+        for _ in range(300)
+    ]
+
+    async def go(client: Redis) -> tuple[list[Any], list[Any]]:
+        redis_counts, memory = RedisCounts(client, prefix=unique), MemoryCounts()
+        out_r: list[Any] = []
+        out_m: list[Any] = []
+        for m in stream:
+            out_r.append(await redis_counts.record(m))
+            out_m.append(await memory.record(m))
+        m0, h0 = minute_of(T0), hour_of(T0)
+        for subject in ("entity:iran", "entity:syria", "entity:aleppo"):
+            for store, out in ((redis_counts, out_r), (memory, out_m)):
+                out.append(await store.minutes(subject, m0, m0 + 299))
+                out.append(await store.hours(subject, h0, h0 + 5))
+                out.append([e.model_dump() for e in await store.evidence(subject, m0, m0 + 60)])
+        return out_r, out_m
+
+    from_redis, from_memory = run(go, redis_server.url)
+    assert from_redis == from_memory
+
+
+def test_episodes_and_watermark_survive_a_new_client(redis_server: Any, unique: str) -> None:
+    episode = Episode(
+        rule="entity-spike",
+        subject="entity:iran",
+        alert_id="abc",
+        status="firing",
+        started=T0,
+        last_true=T0,
+    )
+
+    async def write(client: Redis) -> None:
+        store = RedisEpisodes(client, prefix=unique, scope="raqib:0")
+        await store.save(episode)
+        await store.save_watermark(T0)
+
+    async def read(client: Redis) -> tuple[Any, Any, Any]:
+        store = RedisEpisodes(client, prefix=unique, scope="raqib:0")
+        return (
+            await store.load("entity-spike", "entity:iran"),
+            await store.open_episodes(),
+            await store.load_watermark(),
+        )
+
+    run(write, redis_server.url)
+    loaded, open_now, watermark = run(read, redis_server.url)
+    assert loaded == episode
+    assert open_now == [("entity-spike", "entity:iran")]
+    assert watermark == T0
+
+    async def resolve(client: Redis) -> list[tuple[str, str]]:
+        store = RedisEpisodes(client, prefix=unique, scope="raqib:0")
+        await store.save(episode.model_copy(update={"status": "resolved", "resolved_at": T0}))
+        return await store.open_episodes()
+
+    assert run(resolve, redis_server.url) == []

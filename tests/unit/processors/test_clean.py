@@ -1,0 +1,96 @@
+"""Cleaning keeps the article's paragraphs and drops the chrome the seeds carry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from processors.clean import clean_body
+
+SEEDS = Path(__file__).resolve().parents[3] / "seeds"
+
+
+def seed(prefix: str) -> str:
+    (path,) = SEEDS.glob(f"{prefix}_*.txt")
+    return path.read_text(encoding="utf-8")
+
+
+def kept_and_dropped(prefix: str, title: str = "", source: str = "") -> tuple[str, str]:
+    body = seed(prefix)
+    cleaned = clean_body(body, title=title, source=source)
+    dropped = [
+        line for line in body.splitlines() if line.strip() and line.strip() not in cleaned.text
+    ]
+    return cleaned.text, "\n".join(dropped)
+
+
+def test_spans_slice_the_original_body() -> None:
+    body = seed("002")
+    cleaned = clean_body(body)
+    assert cleaned.text == "\n".join(body[s:e] for s, e in cleaned.spans)
+    assert all(body[s:e] == body[s:e].strip() for s, e in cleaned.spans)
+
+
+def test_headline_ticker_and_byline_are_dropped() -> None:
+    text, dropped = kept_and_dropped(
+        "000", title="تحرك إيراني خطير في حلب.. ما القصة؟", source="وكالة ثقة"
+    )
+    assert "والحوثيينحزب الله" in dropped  # the run of glued headlines above the title
+    assert "وكالة ثقة" in dropped
+    assert "Back to top button" in dropped
+    assert text.startswith("بدأ التوسع الإيراني في مدينة حلب")
+
+
+def test_ticker_is_dropped_even_without_a_title() -> None:
+    _, dropped = kept_and_dropped("000")
+    assert "عقوبات أمريكية على 26 شركة" in dropped
+
+
+def test_ad_marker_source_link_and_comment_counter() -> None:
+    text, dropped = kept_and_dropped("001")
+    for chrome in ("[إعلان 2]", "المصدر: https://www.congluan.vn", "تعليق (0)"):
+        assert chrome in dropped
+    assert "التقى وزير الخارجية الإيراني عباس عراقجي" in text
+    assert "نغوك آنه (بحسب وكالة فرانس برس)" in text  # a credit line is article text
+
+
+def test_comment_prompt_and_back_to_top_in_arabic() -> None:
+    text, dropped = kept_and_dropped("002")
+    assert "اترك تعليقاً" in dropped and "زر الذهاب إلى الأعلى" in dropped
+    assert "حركة نور الدين الزنكي" in text
+
+
+def test_breadcrumb_author_and_teaser_of_another_article() -> None:
+    title = "صحيفة : الخلافات بين نظام الأسد والأذرع الإيرانية في سوريا بدأت تظهر على السطح .."
+    text, dropped = kept_and_dropped("003", title=title)
+    assert "الرئيسية / سياسة" in dropped
+    assert "عن نزار سمير" in dropped
+    assert "أردوغان" not in text  # the teaser under "انظر ايضاً" is another article
+    assert "لن يتم نشر عنوان بريدك الإلكتروني" in dropped
+    assert "وكان وزير الدفاع الإيراني أمير حاتمي" in text
+
+
+def test_masthead_and_related_news_block() -> None:
+    title = (
+        "المعارضة السورية: إيران هجرت أعدادًا كبيرة من دمشق وريفها وتم استبدالهم بجماعات موالية لها"
+    )
+    text, dropped = kept_and_dropped("004", title=title, source="الأمصار")
+    assert "رئيس مجلس الإدارة" in dropped and "د. رائد العزاوي" in dropped
+    assert "جيمس جيفري" not in text  # under "أخبار أخرى.." : teasers of other articles
+    assert "بومبيو" not in text
+    assert "صيغة أستانا" in text
+
+
+@pytest.mark.parametrize(
+    "line",
+    ["اترك تعليقا", "أضف تعليق", "Back to top", "[إعلان]", "شارك", "انظر أيضا:"],
+)
+def test_chrome_variants(line: str) -> None:
+    body = f"قالت وزارة الخارجية الإيرانية إن قنصليتها في حلب تعرضت للهجوم.\n{line}\nذيل"
+    assert line not in clean_body(body).text
+
+
+def test_real_short_paragraph_survives() -> None:
+    body = "قصفت الطائرات الروسية ريف إدلب الجنوبي فجر اليوم."
+    assert clean_body(body).text == body
