@@ -106,6 +106,35 @@ def tag(files: tuple[str, ...], watchlist: Path | None) -> None:
         click.echo(json.dumps(line, ensure_ascii=False))
 
 
+@main.command()
+@click.argument("stream", type=_FILE)
+@click.option("--watchlist", type=_FILE, help="watchlist.yaml replacing the default")
+@click.option("--rules", type=_FILE, help="rules.yaml replacing the default")
+def backtest(stream: Path, watchlist: Path | None, rules: Path | None) -> None:
+    """Run the live rules offline over STREAM.jsonl; print one JSON line per alert event."""
+    import asyncio
+
+    from alerts import load_rules
+    from processors.backtest import Rejected
+    from processors.backtest import backtest as run_backtest
+    from processors.pipeline import Pipeline
+    from processors.watchlist import load_watchlist
+
+    settings = _settings(watchlist=watchlist, rules=rules)
+    try:
+        pipeline = Pipeline(load_watchlist(settings.watchlist))
+        rule_file = load_rules(settings.rules)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    with stream.open("rb") as handle:
+        events = asyncio.run(run_backtest(handle, pipeline, rule_file))
+    for event in events:
+        if isinstance(event, Rejected):
+            click.echo(f"{stream}:{event.line}: skipped: {event.reason}", err=True)
+        else:
+            click.echo(event.model_dump_json())
+
+
 @main.command("check-config")
 @click.option("--watchlist", type=_FILE, help="watchlist.yaml to check")
 @click.option("--rules", type=_FILE, help="rules.yaml to check")

@@ -1,0 +1,109 @@
+"""The tagger on one sentence per phenomenon (tests/data/tagging_cases.yaml)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from processors.clean import clean_body
+from processors.tagger import Tagger
+from processors.watchlist import load_watchlist
+from raqib.exceptions import ConfigError
+
+DATA = Path(__file__).resolve().parents[2] / "data"
+CASES = yaml.safe_load((DATA / "tagging_cases.yaml").read_text(encoding="utf-8"))["cases"]
+
+
+@pytest.fixture(scope="module")
+def tagger() -> Tagger:
+    return Tagger(load_watchlist(DATA / "watchlist_small.yaml"))
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
+def test_case(tagger: Tagger, case: dict[str, Any]) -> None:
+    found = tagger.tag_text(case["text"])
+    assert [m.id for m in found] == case["ids"]
+    if "surfaces" in case:
+        assert [m.surface for m in found] == case["surfaces"]
+    for m in found:
+        assert case["text"][m.start : m.end] == m.surface
+
+
+def test_mentions_carry_the_watchlist_data(tagger: Tagger) -> None:
+    (m,) = tagger.tag_text("Iran")
+    assert (m.type, m.name, m.name_en, m.wikidata, m.field) == (
+        "GPE",
+        "إيران",
+        "Iran",
+        "Q794",
+        "body",
+    )
+
+
+def test_title_and_body_offsets_index_their_own_field(tagger: Tagger) -> None:
+    found = tagger.tag(title="حلب اليوم", body="قالت إيران إنها سترد.")
+    assert [(m.id, m.field, m.start) for m in found] == [
+        ("aleppo", "title", 0),
+        ("iran", "body", 5),
+    ]
+
+
+def test_ambiguous_alias_counts_with_a_strong_mention_in_the_title(tagger: Tagger) -> None:
+    found = tagger.tag(title="بشار الأسد يستقبل وفدا", body="وقال الأسد للوفد كلاما.")
+    assert [m.id for m in found] == ["bashar-al-assad", "bashar-al-assad"]
+
+
+def test_cleaned_out_text_yields_nothing(tagger: Tagger) -> None:
+    body = "قالت إيران إنها سترد على الهجوم.\nانظر ايضاً\nحلب تحت القصف منذ الصباح الباكر"
+    found = tagger.tag(body=body, cleaned=clean_body(body))
+    assert [m.id for m in found] == ["iran"]
+
+
+def test_an_alias_claimed_by_two_entities_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "wl.yaml"
+    path.write_text(
+        "entities:\n"
+        "  - {id: a, type: PER, names: {ar: الأسد, en: A}}\n"
+        "  - {id: b, type: PER, names: {ar: الاسد, en: B}}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError, match="claimed by both"):
+        Tagger(load_watchlist(path))
+
+
+NAMES = ["إيران", "حلب", "دير الزور", "الحرس الثوري", "قاسم سليماني", "المرصد السوري لحقوق الإنسان"]
+IDS = ["iran", "aleppo", "deir-ez-zor", "irgc", "qasem-soleimani", "sohr"]
+DIACRITICS = st.sampled_from(
+    ["", "\u064e", "\u064f", "\u0650", "\u0651", "\u0652", "\u064b", "\u0640"]
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    index=st.integers(0, len(NAMES) - 1),
+    marks=st.lists(DIACRITICS, min_size=40, max_size=40),
+    prefix=st.sampled_from(["", "و", "ف", "ب", "وب", "ك"]),
+)
+def test_decorating_a_name_never_loses_it(
+    tagger: Tagger, index: int, marks: list[str], prefix: str
+) -> None:
+    name = NAMES[index]
+    decorated = "".join(ch + (marks[i] if ch != " " else "") for i, ch in enumerate(name))
+    text = f"قال مسؤول إن {prefix}{decorated} في خطر."
+    found = tagger.tag_text(text)
+    assert [m.id for m in found] == [IDS[index]]
+    (m,) = found
+    assert text[m.start : m.end] == m.surface
+    assert not m.surface.startswith(prefix) or prefix == ""
+
+
+@settings(max_examples=100, deadline=None)
+@given(breaks=st.lists(st.sampled_from([" ", "\n", "  ", " \n ", "\r\n"]), min_size=3, max_size=3))
+def test_line_breaks_inside_a_name_do_not_matter(tagger: Tagger, breaks: list[str]) -> None:
+    text = f"وقال المرصد{breaks[0]}السوري{breaks[1]}لحقوق{breaks[2]}الإنسان إن"
+    assert [m.id for m in tagger.tag_text(text)] == ["sohr"]
