@@ -41,12 +41,18 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-def _line_of(node: yaml.Node | None, loc: Sequence[int | str]) -> int | None:
-    """Follow a pydantic error location down the YAML node tree; 1-based line."""
+def _locate(node: yaml.Node | None, loc: Sequence[int | str]) -> tuple[int | None, str]:
+    """Follow a pydantic error location down the YAML tree: 1-based line and dotted path.
+
+    Parts that name no node (the tag pydantic inserts for a discriminated union, such as
+    ``spike`` in ``rules.1.spike.min_count``) are skipped; an unknown key at the end is
+    kept in the path and located at its mapping.
+    """
     if node is None:
-        return None
+        return None, ".".join(str(p) for p in loc)
     current = node
-    for part in loc:
+    path: list[str] = []
+    for i, part in enumerate(loc):
         child: yaml.Node | None = None
         if isinstance(current, yaml.MappingNode):
             for key_node, value_node in current.value:
@@ -57,9 +63,12 @@ def _line_of(node: yaml.Node | None, loc: Sequence[int | str]) -> int | None:
             if 0 <= part < len(current.value):
                 child = current.value[part]
         if child is None:
-            break
+            if i == len(loc) - 1:
+                path.append(str(part))
+            continue
+        path.append(str(part))
         current = child
-    return current.start_mark.line + 1
+    return current.start_mark.line + 1, ".".join(path)
 
 
 def load_model_text(text: str, model: type[M], *, path: str) -> M:
@@ -79,10 +88,10 @@ def load_model_text(text: str, model: type[M], *, path: str) -> M:
         return model.model_validate(data)
     except ValidationError as exc:
         err = exc.errors()[0]
-        loc = err["loc"]
-        where = ".".join(str(p) for p in loc) or "(top level)"
+        line, where = _locate(node, err["loc"])
         more = f" (and {len(exc.errors()) - 1} more)" if len(exc.errors()) > 1 else ""
-        raise ConfigError(path, _line_of(node, loc), f"{where}: {err['msg']}{more}") from exc
+        cause = f"{where or '(top level)'}: {err['msg']}{more}"
+        raise ConfigError(path, line, cause) from exc
 
 
 def load_model(path: str | Path, model: type[M]) -> M:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 from datetime import timedelta
 from typing import Annotated
@@ -12,17 +13,30 @@ _DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
+MAX_SECONDS = 10 * 365 * 86400
+"""Ten years: longer is a typo, and timedelta overflows not far beyond."""
+
+
 def parse_duration(value: object) -> timedelta:
-    """``10m`` -> 10 minutes; a bare number is seconds; a timedelta passes through."""
+    """``10m`` -> 10 minutes; a bare number is seconds; a timedelta passes through.
+
+    Negative, non-finite and absurdly long durations are a ``ValueError`` (so pydantic
+    reports them with file and line) rather than a crash.
+    """
+    seconds: float | None = None
     if isinstance(value, timedelta):
-        return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return timedelta(seconds=value)
-    if isinstance(value, str):
+        seconds = value.total_seconds()
+    elif isinstance(value, int | float) and not isinstance(value, bool):
+        seconds = float(value)
+    elif isinstance(value, str):
         match = _DURATION_RE.match(value)
         if match:
-            return timedelta(seconds=float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
-    raise ValueError(f"expected a duration like 90s, 10m, 24h or 2d, got {value!r}")
+            seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    if seconds is None:
+        raise ValueError(f"expected a duration like 90s, 10m, 24h or 2d, got {value!r}")
+    if not math.isfinite(seconds) or seconds < 0 or seconds > MAX_SECONDS:
+        raise ValueError(f"duration must be between 0 and 10 years, got {value!r}")
+    return timedelta(seconds=seconds)
 
 
 Duration = Annotated[timedelta, BeforeValidator(parse_duration)]

@@ -161,6 +161,11 @@ class Mention(BaseModel):
     source: str = ""
     title: str = ""
 
+    @field_validator("event_time")
+    @classmethod
+    def _utc(cls, value: datetime) -> datetime:
+        return as_utc(value)
+
 
 class Evidence(BaseModel):
     """An article that counted in an alert's window."""

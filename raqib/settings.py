@@ -56,18 +56,22 @@ class Settings(BaseModel):
 
     kafka: str = Field("127.0.0.1:9092", description="RAQIB_KAFKA: host:port[,host:port]")
     redis: str = Field("redis://127.0.0.1:6379/0", description="RAQIB_REDIS: redis:// URL")
-    app_id: str = Field("raqib", description="RAQIB_APP_ID: Faust app id = consumer group")
+    app_id: str = Field(
+        "raqib", min_length=1, description="RAQIB_APP_ID: Faust app id = consumer group"
+    )
     topic_prefix: str = Field("", description="RAQIB_TOPIC_PREFIX: prepended to every topic")
     partitions: int = Field(4, ge=1, description="RAQIB_PARTITIONS: partitions of new topics")
     replication_factor: int = Field(1, ge=1, description="RAQIB_REPLICATION_FACTOR")
-    redis_prefix: str = Field("raqib", description="RAQIB_REDIS_PREFIX: first part of keys")
+    redis_prefix: str = Field(
+        "raqib", min_length=1, description="RAQIB_REDIS_PREFIX: first part of keys"
+    )
     web_port: int = Field(6066, ge=0, le=65535, description="RAQIB_WEB_PORT: /metrics port")
-    web_bind: str = Field("127.0.0.1", description="RAQIB_WEB_BIND: /metrics address")
+    web_bind: str = Field("127.0.0.1", min_length=1, description="RAQIB_WEB_BIND: /metrics address")
     watchlist: Path | None = Field(None, description="RAQIB_WATCHLIST: watchlist.yaml")
     rules: Path | None = Field(None, description="RAQIB_RULES: rules.yaml")
     alerts_file: Path = Field(Path("alerts.jsonl"), description="RAQIB_ALERTS_FILE")
     data_dir: Path = Field(Path(".raqib"), description="RAQIB_DATA_DIR: worker state")
-    log_level: str = Field("info", description="RAQIB_LOG_LEVEL")
+    log_level: str = Field("info", min_length=1, description="RAQIB_LOG_LEVEL")
 
     @field_validator("kafka")
     @classmethod
@@ -94,9 +98,7 @@ class Settings(BaseModel):
         return Topics(prefix=self.topic_prefix)
 
     @classmethod
-    def from_env(
-        cls, environ: Mapping[str, str] | None = None, /, **overrides: object
-    ) -> Settings:
+    def from_env(cls, environ: Mapping[str, str] | None = None, /, **overrides: object) -> Settings:
         """Read ``RAQIB_<FIELD>`` variables; keyword overrides win (CLI flags)."""
         env = os.environ if environ is None else environ
         values: dict[str, object] = {}

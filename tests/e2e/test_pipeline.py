@@ -89,7 +89,9 @@ def _consume(settings: Settings, run: Run, expected_articles: int, deadline: flo
                 continue
             metrics = _scrape(settings.web_port)
             published = metrics.get("raqib_mentions_published_total", 0)
-            counted = sum(v for k, v in metrics.items() if k.startswith("raqib_mentions_counted_total"))
+            counted = sum(
+                v for k, v in metrics.items() if k.startswith("raqib_mentions_counted_total")
+            )
             fired = sum(v for k, v in metrics.items() if k.startswith("raqib_alerts_fired_total"))
             routed = metrics.get("raqib_alerts_routed_total{channel=jsonl}", 0)
             if counted >= published > 0 and len(run.alerts) >= fired and routed >= fired:
@@ -101,7 +103,9 @@ def _consume(settings: Settings, run: Run, expected_articles: int, deadline: flo
 
 
 @pytest.fixture(scope="module")
-def run(kafka_broker: Any, redis_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Run]:
+def run(
+    kafka_broker: Any, redis_server: Any, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Run]:
     tag = uuid.uuid4().hex[:8]
     tmp = tmp_path_factory.mktemp("e2e")
     settings = Settings(
@@ -172,7 +176,9 @@ def test_redis_holds_one_count_per_subject_and_article(run: Run, redis_server: A
             }
             assert seen == set(seeds), subject
         hours = [int(client.get(k)) for k in client.scan_iter(f"{prefix}:{{entity:iran}}:h:*")]
-        assert sum(hours) == 5 + sum("iran" in entity_ids(a) for a in run.tagged if a["id"].startswith("drill"))
+        assert sum(hours) == 5 + sum(
+            "iran" in entity_ids(a) for a in run.tagged if a["id"].startswith("drill")
+        )
     finally:
         client.close()
 

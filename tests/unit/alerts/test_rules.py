@@ -1,0 +1,141 @@
+"""Rules files: the packaged default loads; every mistake is reported with file and line."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from alerts.rules import RULE_KINDS, SpikeRule, load_rules
+from raqib.exceptions import ConfigError
+
+GOOD_RULE = """\
+rules:
+  - name: entity-spike
+    kind: spike
+    window: 10m
+"""
+RULE_LINE = 5  # the second rule's "- name:" line
+FIELD_LINE = 9  # the line of the setting under test inside it
+
+
+def rules_file(tmp_path: Path, **setting: str) -> Path:
+    """A rules file whose second rule ends with one ``key: value`` line (line 9)."""
+    ((key, value),) = setting.items()
+    path = tmp_path / "rules.yaml"
+    path.write_text(
+        GOOD_RULE
+        + "  - name: topic-spike\n"
+        + "    kind: spike\n"
+        + '    subjects: ["topic:*"]\n'
+        + "    labels: {team: العاجل}\n"
+        + f"    {key}: {value}\n",
+        encoding="utf-8",
+    )
+    assert path.read_text(encoding="utf-8").splitlines()[FIELD_LINE - 1].strip().startswith(key)
+    return path
+
+
+def config_error(path: Path) -> ConfigError:
+    with pytest.raises(ConfigError) as info:
+        load_rules(path)
+    assert info.value.path == str(path)
+    assert str(info.value).startswith(f"{path}:{info.value.line}: ")
+    return info.value
+
+
+def test_the_packaged_rules_load_with_the_documented_defaults() -> None:
+    (rule,) = load_rules().rules
+    assert isinstance(rule, SpikeRule) and RULE_KINDS[rule.kind] is SpikeRule
+    assert rule.name == "entity-spike" and rule.subjects == ("entity:*",)
+    assert (rule.window, rule.baseline) == (timedelta(minutes=10), timedelta(hours=24))
+    assert (rule.window_minutes, rule.baseline_hours) == (10, 24)
+    assert (rule.min_count, rule.min_ratio, rule.max_p) == (5, 4.0, 0.001)
+    assert (rule.prior_per_day, rule.min_sources) == (1.0, 2)
+    assert (rule.resolve_after, rule.cooldown) == (timedelta(minutes=30), timedelta(hours=1))
+
+
+def test_a_file_replaces_the_defaults(tmp_path: Path) -> None:
+    rules = load_rules(rules_file(tmp_path, baseline="7d"))
+    assert [r.name for r in rules.rules] == ["entity-spike", "topic-spike"]
+    topic = rules.rules[1]
+    assert topic.baseline_hours == 7 * 24 and topic.labels == {"team": "العاجل"}
+    assert topic.min_sources == 1  # the model's default, not the packaged file's
+
+
+def test_rules_for_a_subject_follow_globs_and_enabled(tmp_path: Path) -> None:
+    rules = load_rules(rules_file(tmp_path, enabled="false"))
+    assert [r.name for r in rules.for_subject("entity:iran")] == ["entity-spike"]
+    assert rules.for_subject("topic:sanctions") == []  # its rule is disabled
+    assert load_rules().for_subject("source:sana") == []
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "cause"),
+    [
+        ("window", "90s", "window must be a whole number of minutes"),
+        ("window", "30s", "window must be a whole number of minutes"),
+        ("window", "3d", "window must be at most 2d"),
+        ("baseline", "90m", "baseline must be a whole number of hours"),
+        ("baseline", "36d", "baseline must be at most 35d"),
+    ],
+)
+def test_bucket_constraints_name_the_rule_line(
+    tmp_path: Path, key: str, value: str, cause: str
+) -> None:
+    err = config_error(rules_file(tmp_path, **{key: value}))
+    assert cause in err.cause and "rules.1" in err.cause
+    assert err.line in (RULE_LINE, FIELD_LINE)
+
+
+def test_35_days_of_baseline_is_allowed(tmp_path: Path) -> None:
+    assert load_rules(rules_file(tmp_path, baseline="35d")).rules[1].baseline_hours == 840
+
+
+def test_an_unknown_kind_names_the_rule_line(tmp_path: Path) -> None:
+    path = rules_file(tmp_path, severity="info")
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("spike\n    subjects", "threshold\n    subjects"), "utf-8")
+    err = config_error(path)
+    assert err.line == RULE_LINE
+    assert "'threshold'" in err.cause and "'spike'" in err.cause
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "cause"),
+    [
+        ("min_cuont", "5", "Extra inputs are not permitted"),
+        ("min_count", "five", "valid integer"),
+        ("max_p", "2", "less than or equal to 1"),
+        ("severity", "page", "'info', 'warning' or 'critical'"),
+        ("cooldown", "an hour", "like 90s, 10m"),
+    ],
+)
+def test_a_bad_setting_names_the_rule(tmp_path: Path, key: str, value: str, cause: str) -> None:
+    err = config_error(rules_file(tmp_path, **{key: value}))
+    assert cause in err.cause and key in err.cause
+    assert err.line in (RULE_LINE, FIELD_LINE)
+
+
+@pytest.mark.parametrize(("key", "value"), [("min_cuont", "5"), ("min_count", "five")])
+def test_a_bad_setting_names_its_own_line(tmp_path: Path, key: str, value: str) -> None:
+    assert config_error(rules_file(tmp_path, **{key: value})).line == FIELD_LINE
+
+
+def test_an_infinite_cooldown_is_a_config_error(tmp_path: Path) -> None:
+    config_error(rules_file(tmp_path, cooldown=".inf"))
+
+
+def test_duplicate_rule_names_are_refused(tmp_path: Path) -> None:
+    path = rules_file(tmp_path, enabled="true")
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("topic-spike", "entity-spike"), encoding="utf-8")
+    err = config_error(path)
+    assert err.line is not None
+    assert "duplicate rule names: entity-spike" in err.cause
+
+
+def test_a_duplicate_key_in_a_rule_names_its_line(tmp_path: Path) -> None:
+    err = config_error(rules_file(tmp_path, kind="spike"))
+    assert err.line == FIELD_LINE and "duplicate key 'kind'" in err.cause

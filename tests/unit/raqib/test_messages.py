@@ -1,0 +1,178 @@
+"""parse_article is the one gate into the pipeline: every rejection has a reason and a kind."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from raqib.exceptions import InvalidArticle
+from raqib.messages import (
+    MAX_FUTURE,
+    Alert,
+    Article,
+    Evidence,
+    Window,
+    derive_id,
+    dumps,
+    parse_article,
+)
+
+INGEST = datetime(2024, 12, 1, 12, 0, tzinfo=UTC)
+
+
+def raw(**fields: Any) -> bytes:
+    return json.dumps(fields, ensure_ascii=False).encode("utf-8")
+
+
+@pytest.mark.parametrize(
+    ("message", "kind", "reason"),
+    [
+        (b"\xff\xfe{}", "not_utf8", "not UTF-8"),
+        (b'{"body": "x"', "not_json", "not JSON"),
+        (b"[1, 2]", "not_object", "not a JSON object but list"),
+        (b"null", "not_object", "not a JSON object but NoneType"),
+        (b'{"title": "x"}', "invalid", "body: Field required"),
+        (b'{"body": "  \\n\\t "}', "invalid", "body is empty"),
+        (b'{"body": 5}', "invalid", "body: Input should be a valid string"),
+        (b'{"body": "x", "source": ["a"]}', "invalid", "source:"),
+        (b'{"body": "x", "published_at": "yesterday"}', "invalid", "published_at:"),
+    ],
+    ids=lambda v: v if isinstance(v, str) else None,
+)
+def test_every_rejection_has_a_reason_and_a_kind(message: bytes, kind: str, reason: str) -> None:
+    with pytest.raises(InvalidArticle) as info:
+        parse_article(message, fallback_time=INGEST)
+    assert info.value.kind == kind
+    assert reason in info.value.reason
+    assert str(info.value) == info.value.reason
+
+
+def test_too_large_is_checked_on_bytes_before_decoding(news_ar: dict[str, Any]) -> None:
+    message = raw(body=news_ar["bodies"]["hatami"])
+    with pytest.raises(InvalidArticle) as info:
+        parse_article(message, fallback_time=INGEST, max_bytes=len(message) - 1)
+    assert info.value.kind == "too_large"
+    assert f"{len(message)} bytes" in info.value.reason
+    assert parse_article(message, fallback_time=INGEST, max_bytes=len(message)).body
+
+
+def test_id_is_kept_when_given(news_ar: dict[str, Any]) -> None:
+    article = parse_article(
+        raw(id="sana-1", url="https://sana.sy/1", body=news_ar["bodies"]["araghchi"]),
+        fallback_time=INGEST,
+    )
+    assert article.id == "sana-1"
+
+
+def test_id_from_url_ignores_the_content(news_ar: dict[str, Any]) -> None:
+    url = "https://thiqa-agency.com/2024/12/hatami"
+    first = parse_article(raw(url=url, body=news_ar["bodies"]["hatami"]), fallback_time=INGEST)
+    edited = parse_article(
+        raw(url=url, title=news_ar["headlines"][0], body=news_ar["bodies"]["araghchi"]),
+        fallback_time=INGEST,
+    )
+    assert first.id == edited.id == "u-" + hashlib.sha256(url.encode()).hexdigest()[:20]
+
+
+def test_id_from_content_without_url(news_ar: dict[str, Any]) -> None:
+    body, title = news_ar["bodies"]["hatami"], news_ar["headlines"][0]
+    one = parse_article(raw(title=title, body=body), fallback_time=INGEST)
+    again = parse_article(raw(title=title, body=body, source="عكاظ"), fallback_time=INGEST)
+    other = parse_article(raw(title=news_ar["headlines"][1], body=body), fallback_time=INGEST)
+    assert one.id.startswith("h-") and len(one.id) == 22
+    assert one.id == again.id == derive_id("", title, body)
+    assert other.id != one.id
+
+
+def test_missing_published_at_falls_back_to_ingest_time(news_ar: dict[str, Any]) -> None:
+    body = news_ar["bodies"]["araghchi"]
+    assert parse_article(raw(body=body), fallback_time=INGEST).published_at == INGEST
+    nulled = parse_article(raw(body=body, published_at=None), fallback_time=INGEST)
+    assert nulled.published_at == INGEST
+    naive_ingest = parse_article(raw(body=body), fallback_time=INGEST.replace(tzinfo=None))
+    assert naive_ingest.published_at == INGEST
+    assert naive_ingest.event_time.tzinfo is not None
+
+
+@pytest.mark.parametrize(
+    ("published_at", "expected"),
+    [
+        ("2024-12-01T09:30:00", datetime(2024, 12, 1, 9, 30, tzinfo=UTC)),  # naive: UTC
+        ("2024-12-01T09:30:00Z", datetime(2024, 12, 1, 9, 30, tzinfo=UTC)),
+        ("2024-12-01T12:30:00+03:00", datetime(2024, 12, 1, 9, 30, tzinfo=UTC)),  # Damascus
+        ("2024-11-30T23:30:00-10:00", datetime(2024, 12, 1, 9, 30, tzinfo=UTC)),
+    ],
+)
+def test_published_at_is_utc(published_at: str, expected: datetime) -> None:
+    article = parse_article(raw(body="حلب", published_at=published_at), fallback_time=INGEST)
+    assert article.published_at == expected
+    assert article.published_at is not None and article.published_at.utcoffset() == timedelta(0)
+    assert article.event_time == expected
+
+
+def test_a_date_far_in_the_future_is_capped_at_ingest_time() -> None:
+    near = INGEST + MAX_FUTURE
+    kept = parse_article(raw(body="حلب", published_at=near.isoformat()), fallback_time=INGEST)
+    assert kept.published_at == near
+    far = near + timedelta(seconds=1)
+    capped = parse_article(raw(body="حلب", published_at=far.isoformat()), fallback_time=INGEST)
+    assert capped.published_at == INGEST
+
+
+def test_offline_an_article_must_carry_its_time() -> None:
+    with pytest.raises(InvalidArticle) as info:
+        parse_article(raw(body="حلب"), fallback_time=None)
+    assert info.value.kind == "invalid" and "published_at" in info.value.reason
+    dated = parse_article(
+        raw(body="حلب", published_at="2030-01-01T00:00:00+02:00"), fallback_time=None
+    )
+    assert dated.published_at == datetime(2029, 12, 31, 22, tzinfo=UTC)  # no cap offline
+
+
+def test_unknown_fields_are_kept(news_ar: dict[str, Any]) -> None:
+    article = parse_article(
+        raw(body=news_ar["bodies"]["hatami"], scenario="drill", meta={"section": "سياسة"}),
+        fallback_time=INGEST,
+    )
+    dumped = article.model_dump()
+    assert dumped["scenario"] == "drill"
+    assert dumped["meta"] == {"section": "سياسة"}
+    assert json.loads(dumps(article))["meta"] == {"section": "سياسة"}
+
+
+def test_dumps_keeps_arabic_unescaped_and_round_trips(news_ar: dict[str, Any]) -> None:
+    title = news_ar["headlines"][0]
+    article = parse_article(
+        raw(source="عكاظ", title=title, body=news_ar["bodies"]["hatami"]), fallback_time=INGEST
+    )
+    data = dumps(article)
+    assert title.encode("utf-8") in data
+    assert b"\\u06" not in data
+    assert Article.model_validate_json(data) == article
+
+
+def test_alert_round_trips_with_an_arabic_summary(news_ar: dict[str, Any]) -> None:
+    start = datetime(2024, 12, 10, 0, 10, tzinfo=timezone(timedelta(hours=3)))
+    alert = Alert(
+        alert_id="a1",
+        rule="entity-spike",
+        kind="spike",
+        status="firing",
+        subject="entity:x",
+        window=Window(start=start, end=start + timedelta(minutes=10)),
+        observed=12,
+        expected=0.1,
+        ratio=120.0,
+        p_value=1e-20,
+        severity="warning",
+        articles=[Evidence(id="e1", title=news_ar["headlines"][0], source="عكاظ")],
+        event_time=start,
+        summary="spike: أمير حاتمي (Amir Hatami)",
+    )
+    data = dumps(alert)
+    assert "أمير حاتمي".encode() in data
+    assert Alert.model_validate_json(data) == alert
