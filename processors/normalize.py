@@ -125,7 +125,18 @@ def _build_table() -> dict[int, str | None]:
     return table
 
 
-_TABLE = _build_table()
+def _as_list(table: dict[int, str | None]) -> list[str | None]:
+    """The same table as a list indexed by code point: ``str.translate`` indexes a list
+    about twice as fast as it hashes into a dict. Code points past the list are left as
+    they are (``IndexError`` is a ``LookupError``)."""
+    size = max(table) + 1
+    out: list[str | None] = [chr(code) for code in range(size)]
+    for code, target in table.items():
+        out[code] = target
+    return out
+
+
+_TABLE = _as_list(_build_table())
 _REMOVED_RE = re.compile("[" + "".join(sorted(REMOVED)) + "]")
 _SPACE_RUN_RE = re.compile(" {2,}")
 
