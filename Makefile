@@ -34,7 +34,7 @@ integration: $(STAMP)
 	$(BIN)/python -m pytest tests/integration tests/e2e
 
 bench: $(STAMP)
-	$(BIN)/python -m tests.bench
+	$(BIN)/python tests/bench/bench_tagger.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build *.egg-info

@@ -53,7 +53,9 @@ def worker(
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
     ensure_topics(settings)
-    faust.Worker(app, loglevel=settings.log_level, quiet=True).execute_from_commandline()
+    # redirect_stdouts=False: the console channel writes to the terminal, not into the log
+    worker_ = faust.Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False)
+    worker_.execute_from_commandline()
 
 
 @main.command()

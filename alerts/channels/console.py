@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from rich.console import Console
+from rich.markup import escape
 
 from raqib.messages import Alert
 
@@ -19,8 +20,8 @@ class ConsoleChannel:
         style = "green" if alert.status == "resolved" else _STYLE.get(alert.severity, "bold")
         when = alert.event_time.strftime("%Y-%m-%d %H:%M")
         self.console.print(
-            f"[{style}]ALERT {alert.status.upper()}[/] {when} [{alert.rule}] {alert.summary}"
-            f"  id={alert.alert_id}",
+            f"[{style}]ALERT {alert.status.upper()}[/] {when} {escape(f'[{alert.rule}]')} "
+            f"{escape(alert.summary)}  id={alert.alert_id}",
             markup=True,
         )
 
