@@ -23,6 +23,7 @@ from typing import Any
 from kafka import KafkaConsumer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
+from rich.markup import escape
 
 from raqib.embedded import embedded_stack, free_port
 from raqib.exceptions import RaqibError
@@ -81,9 +82,9 @@ class _Display:
             if e["name"] not in names:
                 names.append(e["name"])
         when = str(value.get("published_at", ""))[:16]
-        title = str(value.get("title") or value.get("id"))[:70]
+        title = escape(str(value.get("title") or value.get("id"))[:70])
         self.console.print(
-            f"[dim]{when}[/] [bold]{title}[/] [cyan]{'، '.join(names[:8])}[/]"
+            f"[dim]{when}[/] [bold]{title}[/] [cyan]{escape('، '.join(names[:8]))}[/]"
             + (f" [dim]+{len(names) - 8}[/]" if len(names) > 8 else ""),
             markup=True,
         )
@@ -91,7 +92,7 @@ class _Display:
     def dead_letter(self, headers: list[tuple[str, bytes]]) -> None:
         self.summary.dead_letters += 1
         reason = dict(headers).get("raqib-reason", b"?").decode("utf-8", "replace")
-        self.console.print(f"[magenta]DEAD LETTER[/] {reason}", markup=True)
+        self.console.print(f"[magenta]DEAD LETTER[/] {escape(reason)}", markup=True)
 
     def alert(self, value: dict[str, Any]) -> None:
         if value["status"] == "firing":
@@ -101,7 +102,7 @@ class _Display:
             self.summary.resolved += 1
             style = "green"
         self.console.print(
-            f"[{style}]ALERT {value['status'].upper()}[/] {value['summary']}", markup=True
+            f"[{style}]ALERT {value['status'].upper()}[/] {escape(value['summary'])}", markup=True
         )
 
 
