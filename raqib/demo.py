@@ -145,8 +145,8 @@ def run_demo(seeds_dir: Path, scenario: Path, *, timeout_s: float = 100.0) -> Su
                     worker.kill()
                     worker.wait()
                 log.close()
-            routed = [json.loads(line) for line in settings.alerts_file.read_text().splitlines()]
-            console.print(f"alerts file: {len(routed)} events written by the jsonl channel")
+            written = _lines(settings.alerts_file)
+            console.print(f"alerts file: {written} alert events written by the jsonl channel")
     return summary
 
 

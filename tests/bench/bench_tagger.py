@@ -59,13 +59,17 @@ def synthetic_watchlist(base: Watchlist, aliases: int = 5000, seed: int = 7) -> 
     seen: set[str] = set()
     i = 0
     while count < aliases:
-        words = ["".join(rng.choice(ARABIC_LETTERS) for _ in range(rng.randint(3, 7))) for _ in range(2)]
+        words = [
+            "".join(rng.choice(ARABIC_LETTERS) for _ in range(rng.randint(3, 7))) for _ in range(2)
+        ]
         name = " ".join(words)
         if normalize_ar(name) in seen:
             continue
         seen.add(normalize_ar(name))
         entities.append(
-            Entity(id=f"synthetic-{i}", type=EntityType.PER, names=Names(ar=name, en=f"Synthetic {i}"))
+            Entity(
+                id=f"synthetic-{i}", type=EntityType.PER, names=Names(ar=name, en=f"Synthetic {i}")
+            )
         )
         i += 1
         count += 2
@@ -121,7 +125,9 @@ def bench(name: str, watchlist: Watchlist, articles: list[str]) -> dict[str, flo
     print(f"\n{name}: {len(aliases)} aliases, {len(articles)} articles, {size_mb:.1f} MB")
     print(f"  {'':20} {'MB/s':>8} {'articles/s':>11} {'seconds':>8}")
     for label, seconds in results.items():
-        print(f"  {label:20} {size_mb / seconds:8.1f} {len(articles) / seconds:11.0f} {seconds:8.2f}")
+        print(
+            f"  {label:20} {size_mb / seconds:8.1f} {len(articles) / seconds:11.0f} {seconds:8.2f}"
+        )
     ours = results["raqib tagger"]
     print(
         f"  tagger vs regex: {results['regex alternation'] / ours:.1f}x faster; "
