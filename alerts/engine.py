@@ -5,11 +5,13 @@ The engine is told of each counted mention in stream order. It advances the wate
 subject, and re-checks open episodes so they resolve when their subject goes quiet.
 Nothing here reads the wall clock: replaying a stream gives the same alerts.
 
->>> import asyncio
->>> from processors.counts import MemoryCounts  # doctest: +SKIP
->>> engine = RuleEngine(load_rules(), MemoryCounts(), MemoryEpisodes(), names)  # doctest: +SKIP
->>> asyncio.run(engine.on_mention(mention, new=True))  # doctest: +SKIP
-[]
+Example::
+
+    import asyncio
+    from processors.counts import MemoryCounts
+    engine = RuleEngine(load_rules(), MemoryCounts(), MemoryEpisodes(), names)
+    asyncio.run(engine.on_mention(mention, new=True))
+    # -> []
 """
 
 from __future__ import annotations

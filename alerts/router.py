@@ -15,9 +15,11 @@ log = logging.getLogger(__name__)
 class Router:
     """Routes alerts by name.
 
-    >>> router = Router({"console": ConsoleChannel()})  # doctest: +SKIP
-    >>> await router.route(alert)  # doctest: +SKIP
-    ['console']
+    Example::
+
+        router = Router({"console": ConsoleChannel()})
+        await router.route(alert)
+        # -> ['console']
     """
 
     def __init__(self, channels: Mapping[str, Channel]) -> None:

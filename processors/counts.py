@@ -45,9 +45,11 @@ def _evidence_json(mention: Mention) -> str:
 class RedisCounts:
     """Counts in Redis; safe to share between workers and to replay into.
 
-    >>> counts = RedisCounts(Redis.from_url("redis://127.0.0.1:6379/0"))  # doctest: +SKIP
-    >>> await counts.record(mention)  # doctest: +SKIP
-    True
+    Example::
+
+        counts = RedisCounts(Redis.from_url("redis://127.0.0.1:6379/0"))
+        await counts.record(mention)
+        # -> True
     """
 
     def __init__(self, redis: Redis, prefix: str = "raqib") -> None:

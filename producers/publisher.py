@@ -14,8 +14,10 @@ from raqib.settings import Settings
 class Publisher:
     """A durable producer for articles.
 
-    >>> with Publisher(Settings.from_env()) as pub:  # doctest: +SKIP
-    ...     pub.article({"id": "a1", "body": "..."})
+    Example::
+
+        with Publisher(Settings.from_env()) as pub:
+            pub.article({"id": "a1", "body": "..."})
     """
 
     def __init__(self, settings: Settings) -> None:

@@ -1,8 +1,10 @@
 """Seed articles: verbatim text files plus ``manifest.yaml`` metadata beside them.
 
->>> articles = load_seed_dir(Path("seeds"))  # doctest: +SKIP
->>> articles[0]["source"]  # doctest: +SKIP
-'وكالة ثقة'
+Example::
+
+    articles = load_seed_dir(Path("seeds"))
+    articles[0]["source"]
+    # -> 'وكالة ثقة'
 """
 
 from __future__ import annotations

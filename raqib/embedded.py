@@ -4,8 +4,10 @@ Both run as child processes on free 127.0.0.1 ports, in a data directory of the 
 and are always stopped by pid: on exit, on error, on Ctrl-C, and — through the Linux
 parent-death signal — even when the parent is killed outright.
 
->>> with embedded_stack(Path("/tmp/raqib")) as (broker, redis):  # doctest: +SKIP
-...     print(broker.bootstrap, redis.url)
+Example::
+
+    with embedded_stack(Path("/tmp/raqib")) as (broker, redis):
+        print(broker.bootstrap, redis.url)
 """
 
 from __future__ import annotations
