@@ -4,7 +4,7 @@ Every topic carries these models serialized with :func:`dumps`; readers validate
 ``Model.model_validate_json``. :func:`parse_article` is the one gate an input message
 passes: anything it rejects goes to the dead-letter topic with the reason it raises.
 
->>> a = parse_article(b'{"source": "SANA", "body": "\\u062d\\u0644\\u0628"}', fallback_time=EPOCH)
+>>> a = parse_article('{"source": "SANA", "body": "حلب"}'.encode(), fallback_time=EPOCH)
 >>> a.id.startswith("h-")
 True
 """
