@@ -139,14 +139,16 @@ class Tagger:
                 yield start, end, pattern
 
     @staticmethod
-    def _longest(cands: Iterable[tuple[int, int, _Pattern]]) -> list[tuple[int, int, _Pattern]]:
-        """Longest match wins; among equals, the earlier one."""
+    def _longest(
+        cands: Iterable[tuple[int, int, _Pattern]], size: int
+    ) -> list[tuple[int, int, _Pattern]]:
+        """Longest match wins; among equals, the earlier one (an occupancy map, O(n log n))."""
         chosen: list[tuple[int, int, _Pattern]] = []
-        taken: list[tuple[int, int]] = []
+        taken = bytearray(size)
         for start, end, pattern in sorted(cands, key=lambda c: (c[0] - c[1], c[0])):
-            if all(end <= s or e <= start for s, e in taken):
+            if taken.find(1, start, end) == -1:
                 chosen.append((start, end, pattern))
-                taken.append((start, end))
+                taken[start:end] = b"\x01" * (end - start)
         chosen.sort(key=lambda c: c[0])
         return chosen
 
@@ -154,7 +156,7 @@ class Tagger:
         norm, offsets = normalize_with_offsets(text)
         bounds = [m.end() for m in _SENTENCE_END.finditer(norm)]
         hits: list[_Hit] = []
-        for start, end, pattern in self._longest(self._candidates(norm)):
+        for start, end, pattern in self._longest(self._candidates(norm), len(norm)):
             o_start, o_end = offsets.span(start + pattern.skip, end)
             if keep is not None and not keep.keeps(o_start, o_end):
                 continue
