@@ -1,12 +1,10 @@
-"""The tagger on one sentence per phenomenon (tests/data/tagging_cases.yaml)."""
+"""The tagger beyond single sentences: fields, context, cleaning, config, properties."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -15,23 +13,10 @@ from processors.tagger import Tagger
 from processors.watchlist import load_watchlist
 from raqib.exceptions import ConfigError
 
-DATA = Path(__file__).resolve().parents[2] / "data"
-CASES = yaml.safe_load((DATA / "tagging_cases.yaml").read_text(encoding="utf-8"))["cases"]
-
 
 @pytest.fixture(scope="module")
-def tagger() -> Tagger:
-    return Tagger(load_watchlist(DATA / "watchlist_small.yaml"))
-
-
-@pytest.mark.parametrize("case", CASES, ids=[c["name"] for c in CASES])
-def test_case(tagger: Tagger, case: dict[str, Any]) -> None:
-    found = tagger.tag_text(case["text"])
-    assert [m.id for m in found] == case["ids"]
-    if "surfaces" in case:
-        assert [m.surface for m in found] == case["surfaces"]
-    for m in found:
-        assert case["text"][m.start : m.end] == m.surface
+def tagger(small_tagger: Tagger) -> Tagger:
+    return small_tagger
 
 
 def test_mentions_carry_the_watchlist_data(tagger: Tagger) -> None:

@@ -1,0 +1,15 @@
+"""Tagging: adjectives (cases in tests/data/tagging/adjectives.yaml)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from processors.tagger import Tagger
+from tests.unit.processors.tagging import cases, check
+
+
+@pytest.mark.parametrize("case", cases("adjectives"))
+def test_adjectives(small_tagger: Tagger, case: dict[str, Any]) -> None:
+    check(small_tagger, case)

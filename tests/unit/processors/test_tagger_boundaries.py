@@ -1,0 +1,15 @@
+"""Tagging: boundaries (cases in tests/data/tagging/boundaries.yaml)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from processors.tagger import Tagger
+from tests.unit.processors.tagging import cases, check
+
+
+@pytest.mark.parametrize("case", cases("boundaries"))
+def test_boundaries(small_tagger: Tagger, case: dict[str, Any]) -> None:
+    check(small_tagger, case)
