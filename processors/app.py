@@ -12,6 +12,7 @@ Metrics are served on the Faust web port at ``/metrics``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from datetime import UTC, datetime
@@ -19,7 +20,9 @@ from typing import Any
 
 import faust
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from pydantic import ValidationError
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 from alerts import RedisEpisodes, Router, RuleEngine, RulesFile, build_router, load_rules
 from processors.counts import RedisCounts
@@ -33,6 +36,7 @@ from raqib.settings import Settings
 log = logging.getLogger(__name__)
 
 REASON_HEADER = "raqib-reason"
+MAX_RETRY_DELAY_S = 30.0
 
 
 def _headers(event: faust.EventT, reason: str) -> dict[str, bytes]:
@@ -125,18 +129,35 @@ def create_app(
             partition = event.message.partition
             try:
                 mention = Mention.model_validate_json(event.value)
-                new = await counts.record(mention)
-                engine = engines.get(partition)
-                if engine is None:
-                    scope = f"{settings.app_id}:{partition}"
-                    episodes = RedisEpisodes(redis, prefix=settings.redis_prefix, scope=scope)
-                    engine = RuleEngine(rules, counts, episodes, pipeline.names)
-                    engines[partition] = engine
-                fired = await engine.on_mention(mention, new=new)
-            except Exception:  # a bad event or a Redis hiccup must not stop the stream
-                log.exception("count failed at %s", _where(event))
+            except ValidationError:  # not ours: log it, count it, go on
+                log.exception("unreadable mention at %s", _where(event))
                 metrics.errors.labels("count").inc()
                 continue
+            engine = engines.get(partition)
+            if engine is None:
+                scope = f"{settings.app_id}:{partition}"
+                episodes = RedisEpisodes(redis, prefix=settings.redis_prefix, scope=scope)
+                engine = RuleEngine(rules, counts, episodes, pipeline.names)
+                engines[partition] = engine
+            attempt = 0
+            while True:  # Redis down: wait and retry, never drop a count
+                try:
+                    new = await counts.record(mention)
+                    # after a failed try the record may already be in: evaluate anyway
+                    fired = await engine.on_mention(mention, new=new or attempt > 0)
+                    break
+                except (RedisError, OSError) as exc:
+                    attempt += 1
+                    delay = min(MAX_RETRY_DELAY_S, 0.1 * 2**attempt)
+                    log.warning(
+                        "redis error at %s (%s); retry %d in %.1fs",
+                        _where(event),
+                        exc,
+                        attempt,
+                        delay,
+                    )
+                    metrics.errors.labels("redis").inc()
+                    await asyncio.sleep(delay)
             metrics.mentions_counted.labels("new" if new else "duplicate").inc()
             if engine.watermark is not None:
                 metrics.watermark.labels(str(partition)).set(engine.watermark.timestamp())
