@@ -83,8 +83,18 @@ def replay(paths: tuple[Path, ...], as_json: bool) -> None:
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(allow_dash=True))
 @click.option("--watchlist", type=_FILE, help="watchlist.yaml replacing the default")
-def tag(files: tuple[str, ...], watchlist: Path | None) -> None:
-    """Print the entities found in each FILE (or - for stdin) as one JSON line."""
+@click.option(
+    "--clean/--no-clean",
+    default=True,
+    show_default=True,
+    help="skip page chrome (menus, tickers, teasers) as the worker does",
+)
+def tag(files: tuple[str, ...], watchlist: Path | None, clean: bool) -> None:
+    """Print the entities found in each FILE (or - for stdin) as one JSON line.
+
+    Offsets index the file's text as read (UTF-8): text[start:end] == surface.
+    """
+    from processors.clean import clean_body
     from processors.tagger import Tagger
     from processors.watchlist import load_watchlist
 
@@ -102,7 +112,7 @@ def tag(files: tuple[str, ...], watchlist: Path | None) -> None:
                 raise click.ClickException(f"{name}: {exc}") from exc
         entities = [
             m.model_dump(include={"id", "type", "name", "wikidata", "surface", "start", "end"})
-            for m in tagger.tag_text(text)
+            for m in tagger.tag(body=text, cleaned=clean_body(text) if clean else None)
         ]
         line = {"file": name, "entities": entities, "topics": []}
         click.echo(json.dumps(line, ensure_ascii=False))
