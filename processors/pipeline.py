@@ -2,6 +2,7 @@
 
 The Faust agent, ``raqib tag`` and ``raqib backtest`` all call :meth:`Pipeline.process`.
 
+>>> from processors.watchlist import load_watchlist
 >>> pipeline = Pipeline(load_watchlist())
 >>> article = Article(id="a", source="SANA", body="زار ظريف دمشق اليوم مع وفد")
 >>> tagged, events = pipeline.process(article)

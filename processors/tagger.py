@@ -5,6 +5,7 @@ only as a whole token, optionally led by Arabic proclitics (و ف ب ل ك, and 
 written لل); a name inside a longer watched name belongs to the longer one; an alias
 that is also an ordinary word counts only with context (see :class:`Entity`).
 
+>>> from processors.watchlist import load_watchlist
 >>> tagger = Tagger(load_watchlist())
 >>> [(m.id, m.surface) for m in tagger.tag_text("ووصل ظريف إلى دمشقَ")]
 [('mohammad-javad-zarif', 'ظريف'), ('damascus', 'دمشقَ')]
@@ -22,7 +23,7 @@ import ahocorasick
 
 from processors.clean import Cleaned
 from processors.normalize import normalize_ar, normalize_with_offsets
-from processors.watchlist import Entity, Watchlist
+from processors.watchlist import Entity, Watchlist, names_of
 from raqib.exceptions import ConfigError
 from raqib.messages import EntityMention
 
@@ -70,6 +71,7 @@ def _is_arabic(text: str) -> bool:
 class Tagger:
     """Tags entities of one watchlist; build once, reuse for every article.
 
+    >>> from processors.watchlist import load_watchlist
     >>> Tagger(load_watchlist()).tag_text("Iran's envoy").pop().surface
     'Iran'
     """
@@ -79,7 +81,7 @@ class Tagger:
         self._automaton = ahocorasick.Automaton()
         patterns: dict[str, _Pattern] = {}
         for entity in watchlist.entities:
-            for alias, ambiguous in self._aliases(entity):
+            for _, alias, ambiguous in names_of(entity):
                 for key, pattern in self._variants(alias, entity, ambiguous):
                     self._add(patterns, key, pattern)
         for key, pattern in patterns.items():
@@ -89,15 +91,6 @@ class Tagger:
             e.id: tuple(_cue_regex(normalize_ar(c).strip()) for c in e.cues if c.strip())
             for e in watchlist.entities
         }
-
-    @staticmethod
-    def _aliases(entity: Entity) -> Iterator[tuple[str, bool]]:
-        yield entity.names.ar, False
-        yield entity.names.en, False
-        for alias in entity.aliases:
-            yield alias, False
-        for alias in entity.ambiguous:
-            yield alias, True
 
     @staticmethod
     def _variants(alias: str, entity: Entity, ambiguous: bool) -> Iterator[tuple[str, _Pattern]]:

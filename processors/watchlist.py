@@ -7,13 +7,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from raqib.config import load_model, load_packaged
+from processors.normalize import normalize_ar
+from raqib.config import line_of, load_model_text, packaged_text, read_text
+from raqib.exceptions import ConfigError
 
 DEFAULT_FILE = "watchlist.yaml"
 
@@ -75,8 +78,41 @@ class Watchlist(BaseModel):
         return {e.id: e for e in self.entities}
 
 
+def names_of(entity: Entity) -> Iterator[tuple[str, str, bool]]:
+    """Every spelling of an entity: (field, text, ambiguous)."""
+    yield "names", entity.names.ar, False
+    yield "names", entity.names.en, False
+    for alias in entity.aliases:
+        yield "aliases", alias, False
+    for alias in entity.ambiguous:
+        yield "ambiguous", alias, True
+
+
+def _check_unique_names(watchlist: Watchlist, text: str, path: str) -> None:
+    """One normalized spelling, one entity: the tagger could not tell them apart."""
+    owner: dict[str, str] = {}
+    for index, entity in enumerate(watchlist.entities):
+        for field, name, _ in names_of(entity):
+            key = normalize_ar(name).strip()
+            if not key:
+                raise ConfigError(
+                    path, line_of(text, ["entities", index, field]), f"{entity.id}: empty name"
+                )
+            other = owner.setdefault(key, entity.id)
+            if other != entity.id:
+                raise ConfigError(
+                    path,
+                    line_of(text, ["entities", index, field]),
+                    f"{entity.id}: {name!r} is already a name of {other!r}",
+                )
+
+
 def load_watchlist(path: str | Path | None = None) -> Watchlist:
     """The packaged default, or the file given (flag or ``RAQIB_WATCHLIST``)."""
     if path is None:
-        return load_packaged("processors", DEFAULT_FILE, Watchlist)
-    return load_model(path, Watchlist)
+        text, display = packaged_text("processors", DEFAULT_FILE)
+    else:
+        text, display = read_text(path), str(path)
+    watchlist = load_model_text(text, Watchlist, path=display)
+    _check_unique_names(watchlist, text, display)
+    return watchlist

@@ -71,6 +71,29 @@ def _locate(node: yaml.Node | None, loc: Sequence[int | str]) -> tuple[int | Non
     return current.start_mark.line + 1, ".".join(path)
 
 
+def line_of(text: str, loc: Sequence[int | str]) -> int | None:
+    """The 1-based line of the node at ``loc`` in YAML ``text`` (for checks after loading)."""
+    try:
+        node = yaml.compose(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError:
+        return None
+    return _locate(node, loc)[0]
+
+
+def read_text(path: str | Path) -> str:
+    """A config file's text, or a :class:`ConfigError` naming it."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), None, f"cannot read: {exc}") from exc
+
+
+def packaged_text(package: str, name: str) -> tuple[str, str]:
+    """The text of a default file shipped in ``package/data/name``, and a display path."""
+    ref = resources.files(package).joinpath("data", name)
+    return ref.read_text(encoding="utf-8"), f"{package}/data/{name}"
+
+
 def load_model_text(text: str, model: type[M], *, path: str) -> M:
     """Parse YAML text and validate it; ``path`` is only used in error messages."""
     try:
@@ -96,14 +119,10 @@ def load_model_text(text: str, model: type[M], *, path: str) -> M:
 
 def load_model(path: str | Path, model: type[M]) -> M:
     """Read and validate a YAML file."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(str(path), None, f"cannot read: {exc}") from exc
-    return load_model_text(text, model, path=str(path))
+    return load_model_text(read_text(path), model, path=str(path))
 
 
 def load_packaged(package: str, name: str, model: type[M]) -> M:
     """Validate a default file shipped inside a stage package (``package/data/name``)."""
-    ref = resources.files(package).joinpath("data", name)
-    return load_model_text(ref.read_text(encoding="utf-8"), model, path=f"{package}/data/{name}")
+    text, display = packaged_text(package, name)
+    return load_model_text(text, model, path=display)

@@ -57,8 +57,9 @@ def test_an_alias_claimed_by_two_entities_is_a_config_error(tmp_path: Path) -> N
         "  - {id: b, type: PER, names: {ar: الاسد, en: B}}\n",
         encoding="utf-8",
     )
-    with pytest.raises(ConfigError, match="claimed by both"):
-        Tagger(load_watchlist(path))
+    with pytest.raises(ConfigError, match="'الاسد' is already a name of 'a'") as err:
+        load_watchlist(path)
+    assert err.value.path == str(path) and err.value.line == 3
 
 
 NAMES = ["إيران", "حلب", "دير الزور", "الحرس الثوري", "قاسم سليماني", "المرصد السوري لحقوق الإنسان"]
