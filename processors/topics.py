@@ -1,0 +1,294 @@
+"""Watched topics: boolean combinations of entities and keywords, matched per article.
+
+A topic is a tree of conditions (``topics.yaml``)::
+
+    - id: iran-in-syria
+      names: {ar: الوجود الإيراني في سوريا, en: Iranian presence in Syria}
+      match:
+        all:
+          - entity: iran
+          - entity: syria
+          - any: [{keyword: ميليشيا}, {keyword: الحرس الثوري}, {keyword: نفوذ}]
+        within: 40          # every part of this `all` within 40 words of each other
+
+Leaves are ``entity: <watchlist id>`` and ``keyword: <words>``; ``all``, ``any`` and
+``none`` combine them; ``title: <condition>`` looks at the title only. Keywords are
+normalized like the text and match whole words, with proclitics and the article
+(هدنة matches الهدنة, وبالهدنة, هدنه).
+
+>>> topic = Topic.model_validate({"id": "truce", "names": {"ar": "هدنة", "en": "Truce"},
+...     "match": {"any": [{"keyword": "هدنة"}, {"keyword": "وقف إطلاق النار"}]}})
+>>> matcher = TopicMatcher(TopicsFile(topics=(topic,)))
+>>> [t.id for t in matcher.match(title="", body="دخلت الهدنة حيز التنفيذ.", entities=[])]
+['truce']
+"""
+
+from __future__ import annotations
+
+import re
+from bisect import bisect_right
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, Union
+
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
+
+from processors.normalize import normalize_ar, normalize_with_offsets
+from processors.watchlist import Names, Watchlist
+from raqib.config import line_of, load_model_text, packaged_text, read_text
+from raqib.exceptions import ConfigError
+from raqib.messages import EntityMention, TopicMatch
+
+DEFAULT_FILE = "topics.yaml"
+_WORD = re.compile(r"\w+")
+_CLITICS = ("", "و", "ف", "ب", "ل", "ك", "وب", "ول", "وك", "فب", "فل", "فك")
+_ARTICLE_FORMS = frozenset(c + a for c in _CLITICS for a in ("", "ال")) | {"لل", "ولل", "فلل"}
+"""What may precede a keyword inside its first word: proclitics and the article."""
+
+
+class _Node(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EntityTerm(_Node):
+    entity: str
+
+
+class KeywordTerm(_Node):
+    keyword: str = Field(min_length=1)
+
+
+class AllOf(_Node):
+    all: tuple[Condition, ...] = Field(min_length=1)
+    within: int | None = Field(None, ge=1, description="words spanning all parts")
+
+
+class AnyOf(_Node):
+    any: tuple[Condition, ...] = Field(min_length=1)
+
+
+class NoneOf(_Node):
+    none: tuple[Condition, ...] = Field(min_length=1)
+
+
+class InTitle(_Node):
+    title: Condition
+
+
+_KINDS: dict[type, str] = {
+    EntityTerm: "entity",
+    KeywordTerm: "keyword",
+    AllOf: "all",
+    AnyOf: "any",
+    NoneOf: "none",
+    InTitle: "title",
+}
+
+
+def _kind(value: Any) -> str | None:
+    """Which condition a YAML mapping is, by its key (``entity``, ``all``, ...)."""
+    if isinstance(value, dict):
+        return next((k for k in _KINDS.values() if k in value), None)
+    return _KINDS.get(type(value))
+
+
+Condition = Annotated[
+    Union[  # noqa: UP007 - a tagged union needs the Union spelling for Tag
+        Annotated[EntityTerm, Tag("entity")],
+        Annotated[KeywordTerm, Tag("keyword")],
+        Annotated[AllOf, Tag("all")],
+        Annotated[AnyOf, Tag("any")],
+        Annotated[NoneOf, Tag("none")],
+        Annotated[InTitle, Tag("title")],
+    ],
+    Discriminator(_kind),
+]
+for _model in (AllOf, AnyOf, NoneOf, InTitle):
+    _model.model_rebuild()
+
+
+class Topic(BaseModel):
+    """One watched topic."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    id: str = Field(pattern=r"^[a-z0-9][a-z0-9-]*$")
+    names: Names
+    match: Condition
+
+    @property
+    def subject(self) -> str:
+        return f"topic:{self.id}"
+
+
+class TopicsFile(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    topics: tuple[Topic, ...] = ()
+
+    @model_validator(mode="after")
+    def _unique(self) -> TopicsFile:
+        ids = [t.id for t in self.topics]
+        dupes = sorted({i for i in ids if ids.count(i) > 1})
+        if dupes:
+            raise ValueError(f"duplicate topic ids: {', '.join(dupes)}")
+        return self
+
+
+@dataclass
+class _Field:
+    """One field's words (normalized) and where each entity is, by word index."""
+
+    words: list[str]
+    entities: dict[str, list[int]] = field(default_factory=dict)
+
+
+@dataclass
+class _Article:
+    body: _Field
+    title: _Field
+
+
+def _field(text: str, mentions: Sequence[EntityMention], name: str) -> _Field:
+    norm, offsets = normalize_with_offsets(text)
+    spans = [(m.start(), m.group()) for m in _WORD.finditer(norm)]
+    starts = [offsets.index(s) for s, _ in spans]
+    out = _Field(words=[w for _, w in spans])
+    for m in mentions:
+        if m.field == name:
+            out.entities.setdefault(m.id, []).append(max(0, bisect_right(starts, m.start) - 1))
+    return out
+
+
+Positions = list[int] | None
+"""Word indices where a condition holds; [] holds without a place (``none``); None fails."""
+
+
+class TopicMatcher:
+    """Matches every topic of a file against a tagged article."""
+
+    def __init__(self, topics: TopicsFile) -> None:
+        self.topics = topics
+        self._keywords: dict[str, list[str]] = {}
+
+    def match(
+        self, *, title: str, body: str, entities: Sequence[EntityMention]
+    ) -> list[TopicMatch]:
+        """The topics the article is about: the body or the title satisfies the condition."""
+        article = _Article(
+            body=_field(body, entities, "body"), title=_field(title, entities, "title")
+        )
+        found: list[TopicMatch] = []
+        for topic in self.topics.topics:
+            for where in (article.body, article.title):
+                evidence: list[str] = []
+                if self._eval(topic.match, article, where, evidence) is not None:
+                    found.append(TopicMatch(id=topic.id, evidence=sorted(set(evidence))))
+                    break
+        return found
+
+    def _eval(self, node: Any, article: _Article, where: _Field, evidence: list[str]) -> Positions:
+        if isinstance(node, EntityTerm):
+            positions = where.entities.get(node.entity)
+            if positions:
+                evidence.append(f"entity:{node.entity}")
+            return positions or None
+        if isinstance(node, KeywordTerm):
+            positions = self._keyword(node.keyword, where.words)
+            if positions:
+                evidence.append(node.keyword)
+            return positions or None
+        if isinstance(node, InTitle):
+            return self._eval(node.title, article, article.title, evidence)
+        if isinstance(node, AnyOf):
+            merged: list[int] = []
+            hit = False
+            for child in node.any:
+                got = self._eval(child, article, where, evidence)
+                if got is not None:
+                    hit = True
+                    merged.extend(got)
+            return sorted(merged) if hit else None
+        if isinstance(node, NoneOf):
+            scratch: list[str] = []
+            if any(self._eval(c, article, where, scratch) is not None for c in node.none):
+                return None
+            return []
+        assert isinstance(node, AllOf)  # noqa: S101 - the union is closed
+        groups: list[list[int]] = []
+        for child in node.all:
+            got = self._eval(child, article, where, evidence)
+            if got is None:
+                return None
+            if got:
+                groups.append(got)
+        if node.within is not None and groups and not _within(groups, node.within):
+            return None
+        return sorted(p for g in groups for p in g)
+
+    def _keyword(self, keyword: str, words: list[str]) -> list[int]:
+        parts = self._keywords.get(keyword)
+        if parts is None:
+            parts = _WORD.findall(normalize_ar(keyword))
+            self._keywords[keyword] = parts
+        if not parts:
+            return []
+        first, rest = parts[0], parts[1:]
+        hits = []
+        for i, word in enumerate(words):
+            if not word.endswith(first) or word[: len(word) - len(first)] not in _ARTICLE_FORMS:
+                continue
+            if words[i + 1 : i + 1 + len(rest)] == rest:
+                hits.append(i)
+        return hits
+
+
+def _within(groups: list[list[int]], span: int) -> bool:
+    """Is there one position from each group, all within ``span`` words? (sliding window)"""
+    events = sorted((p, g) for g, positions in enumerate(groups) for p in positions)
+    need = len(groups)
+    counts = [0] * need
+    covered = 0
+    left = 0
+    for pos, group in events:
+        if counts[group] == 0:
+            covered += 1
+        counts[group] += 1
+        while covered == need:
+            if pos - events[left][0] <= span:
+                return True
+            g = events[left][1]
+            counts[g] -= 1
+            if counts[g] == 0:
+                covered -= 1
+            left += 1
+    return False
+
+
+def _entities(node: Any) -> set[str]:
+    if isinstance(node, EntityTerm):
+        return {node.entity}
+    if isinstance(node, KeywordTerm):
+        return set()
+    if isinstance(node, InTitle):
+        return _entities(node.title)
+    children = getattr(node, "all", None) or getattr(node, "any", None) or getattr(node, "none", ())
+    return set().union(*(_entities(c) for c in children)) if children else set()
+
+
+def load_topics(path: str | Path | None = None, watchlist: Watchlist | None = None) -> TopicsFile:
+    """The packaged default topics, or the file given; entity ids checked against the watchlist."""
+    if path is None:
+        text, display = packaged_text("processors", DEFAULT_FILE)
+    else:
+        text, display = read_text(path), str(path)
+    topics = load_model_text(text, TopicsFile, path=display)
+    if watchlist is not None:
+        known = {e.id for e in watchlist.entities}
+        for index, topic in enumerate(topics.topics):
+            missing = sorted(_entities(topic.match) - known)
+            if missing:
+                line = line_of(text, ["topics", index, "match"])
+                raise ConfigError(display, line, f"{topic.id}: unknown entities {missing}")
+    return topics

@@ -1,0 +1,105 @@
+"""Topics: boolean combinations of entities and keywords, with proclitics and distance."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from processors.tagger import Tagger
+from processors.topics import TopicMatcher, load_topics
+from processors.watchlist import load_watchlist
+from raqib.exceptions import ConfigError
+
+DATA = Path(__file__).resolve().parents[2] / "data"
+
+
+@pytest.fixture(scope="module")
+def matcher() -> TopicMatcher:
+    watchlist = load_watchlist(DATA / "watchlist_small.yaml")
+    return TopicMatcher(load_topics(DATA / "topics_small.yaml", watchlist))
+
+
+def topics(matcher: TopicMatcher, small_tagger: Tagger, body: str, title: str = "") -> list[str]:
+    entities = small_tagger.tag(title=title, body=body)
+    return [t.id for t in matcher.match(title=title, body=body, entities=entities)]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "دخلت الهدنة حيز التنفيذ صباح اليوم.",
+        "وأكد الطرفان التزامهما بالهدنة الإنسانية.",
+        "تم الاتفاق على وقف إطلاق النار في إدلب.",
+        "دعت موسكو إلى وقفِ إطلاقِ النار فورا.",
+        "The ceasefire held overnight.",
+    ],
+)
+def test_keywords_match_with_clitics_article_and_diacritics(
+    matcher: TopicMatcher, small_tagger: Tagger, body: str
+) -> None:
+    assert topics(matcher, small_tagger, body) == ["truce"]
+
+
+def test_a_keyword_inside_another_word_does_not_match(
+    matcher: TopicMatcher, small_tagger: Tagger
+) -> None:
+    assert topics(matcher, small_tagger, "هدنتهم طويلة.") == []
+
+
+def test_all_entities_within_a_distance(matcher: TopicMatcher, small_tagger: Tagger) -> None:
+    near = "نشرت إيران ميليشيات في شرق سوريا خلال الأشهر الماضية."
+    far = (
+        "قالت إيران إنها مستعدة للحوار مع جيرانها في المنطقة وإن الاقتصاد يتعافى وإن "
+        "الانتخابات المقبلة ستجري في موعدها المحدد دون تأخير ثم تحدث الوزير عن قوات "
+        "حفظ السلام الدولية وعن مشاريع الطاقة وعن الزراعة والمياه في سوريا."
+    )
+    assert topics(matcher, small_tagger, near) == ["iran-in-syria"]
+    assert topics(matcher, small_tagger, far) == []
+
+
+def test_an_entity_can_stand_in_for_a_keyword(matcher: TopicMatcher, small_tagger: Tagger) -> None:
+    body = "يتمركز الحرس الثوري الإيراني قرب دمشق في سوريا."
+    assert topics(matcher, small_tagger, body) == ["iran-in-syria"]
+
+
+def test_none_excludes_a_football_match(matcher: TopicMatcher, small_tagger: Tagger) -> None:
+    assert topics(matcher, small_tagger, "تجددت الاشتباكات في ريف حلب الجنوبي.") == [
+        "fighting-in-aleppo"
+    ]
+    assert topics(matcher, small_tagger, "هجوم مرتد يحسم مباراة حلب وحمص في الدوري.") == []
+
+
+def test_title_only_topic(matcher: TopicMatcher, small_tagger: Tagger) -> None:
+    body = "وقعت دولة قطر اتفاقا للتعاون الاقتصادي مع شركائها."
+    assert topics(matcher, small_tagger, body) == []
+    assert topics(matcher, small_tagger, body, title="دولة قطر توقع اتفاقا") == ["qatar-headline"]
+
+
+def test_evidence_names_what_matched(matcher: TopicMatcher, small_tagger: Tagger) -> None:
+    body = "نشرت إيران ميليشيات في شرق سوريا."
+    entities = small_tagger.tag(body=body)
+    (found,) = matcher.match(title="", body=body, entities=entities)
+    assert found.evidence == ["entity:iran", "entity:syria", "ميليشيات"]
+
+
+def test_unknown_entity_is_a_config_error_with_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "topics.yaml"
+    path.write_text(
+        "topics:\n  - id: t1\n    names: {ar: أ, en: A}\n    match: {entity: atlantis}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError, match="atlantis") as err:
+        load_topics(path, load_watchlist(DATA / "watchlist_small.yaml"))
+    assert err.value.line == 4
+
+
+def test_unknown_condition_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "topics.yaml"
+    path.write_text(
+        "topics:\n  - id: t1\n    names: {ar: أ, en: A}\n    match: {every: []}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as err:
+        load_topics(path)
+    assert err.value.line == 4
