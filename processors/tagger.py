@@ -41,6 +41,10 @@ PREFIXES_DEFINITE = frozenset(c + p for c in _CONJUNCTIONS for p in ("", BEH, KA
 """Before a name with ال: والأسد، بالحرس. ل + ال is spelled لل and gets its own pattern."""
 PREFIXES_LAM_DEFINITE = frozenset(_CONJUNCTIONS)
 """Before the لل form (للأسد): only a conjunction (وللحرس)."""
+PREFIXES_AMBIGUOUS_BARE = frozenset(_CONJUNCTIONS)
+"""An ambiguous alias without ال takes only a conjunction: with ب ل ك a common word
+turns up inside other words (كامل = ك + امل "hope"), and بحماس is "with enthusiasm"."""
+PREFIXES_AMBIGUOUS_DEFINITE = frozenset(c + p for c in _CONJUNCTIONS for p in ("", BEH))
 MAX_PREFIX = 2
 
 _SENTENCE_END = re.compile(r"[.!?\u061f\u061b]")  # . ! ? ARABIC QUESTION MARK, ARABIC SEMICOLON
@@ -100,10 +104,12 @@ class Tagger:
         if not _is_arabic(key):
             yield key, _Pattern(entity, ambiguous, frozenset({""}))
         elif key.startswith(DEFINITE_ARTICLE) and len(key) > 3:
-            yield key, _Pattern(entity, ambiguous, PREFIXES_DEFINITE)
+            prefixes = PREFIXES_AMBIGUOUS_DEFINITE if ambiguous else PREFIXES_DEFINITE
+            yield key, _Pattern(entity, ambiguous, prefixes)
             yield LAM + LAM + key[2:], _Pattern(entity, ambiguous, PREFIXES_LAM_DEFINITE, skip=1)
         else:
-            yield key, _Pattern(entity, ambiguous, PREFIXES_BARE)
+            prefixes = PREFIXES_AMBIGUOUS_BARE if ambiguous else PREFIXES_BARE
+            yield key, _Pattern(entity, ambiguous, prefixes)
 
     @staticmethod
     def _add(patterns: dict[str, _Pattern], key: str, pattern: _Pattern) -> None:
@@ -191,6 +197,8 @@ class Tagger:
                 kept.append(h)
                 continue
             others = strong_in_sentence.get((h.field, h.sentence), set()) - {h.entity.id}
+            if h.entity.context:
+                others &= set(h.entity.context)
             sentence = sentences.get((h.field, h.sentence), "")
             if others or any(cue.search(sentence) for cue in self._cues[h.entity.id]):
                 kept.append(h)

@@ -40,8 +40,10 @@ class Entity(BaseModel):
     """One watched actor or place.
 
     ``aliases`` always count; ``ambiguous`` aliases are ordinary words too (الأسد "lion",
-    حماس "enthusiasm") and count only with context: the entity's full name or another
-    watched entity in the article, or one of its ``cues`` in the same sentence.
+    حماس "enthusiasm") and count only with context: the entity's own unambiguous name
+    anywhere in the article, or in the same sentence one of its ``cues`` or another
+    watched entity (any, or only those listed in ``context`` when it is given: أمل
+    "hope" sits beside too many actors to take just any of them as context).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -53,6 +55,7 @@ class Entity(BaseModel):
     aliases: tuple[str, ...] = ()
     ambiguous: tuple[str, ...] = ()
     cues: tuple[str, ...] = ()
+    context: tuple[str, ...] = ()
 
     @property
     def subject(self) -> str:
@@ -71,6 +74,15 @@ class Watchlist(BaseModel):
             if entity.id in seen:
                 raise ValueError(f"duplicate entity id {entity.id!r}")
             seen.add(entity.id)
+        return self
+
+    @model_validator(mode="after")
+    def _context_ids_exist(self) -> Watchlist:
+        ids = {e.id for e in self.entities}
+        for entity in self.entities:
+            unknown = sorted(set(entity.context) - ids)
+            if unknown:
+                raise ValueError(f"{entity.id}: context names unknown entities {unknown}")
         return self
 
     @cached_property
