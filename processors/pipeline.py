@@ -28,7 +28,8 @@ class Pipeline:
 
     def process(self, article: Article) -> tuple[TaggedArticle, list[Mention]]:
         cleaned = clean_body(article.body, title=article.title, source=article.source)
-        entities = self.tagger.tag(title=article.title, body=article.body, cleaned=cleaned)
+        tags = self.tagger.tag(title=article.title, body=article.body, cleaned=cleaned)
+        entities = [tag.to_message() for tag in tags]
         tagged = TaggedArticle(
             **article.model_dump(), clean_body=cleaned.text, entities=entities, topics=[]
         )

@@ -15,14 +15,16 @@ from __future__ import annotations
 
 import re
 from bisect import bisect_right
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
+from operator import itemgetter
+from typing import NamedTuple
 
 import ahocorasick
 
 from processors.clean import Cleaned
-from processors.normalize import normalize_ar, normalize_with_offsets
+from processors.normalize import ATTACHED, normalize_ar, normalize_with_offsets
 from processors.watchlist import Entity, Watchlist, names_of
 from raqib.exceptions import ConfigError
 from raqib.messages import EntityMention
@@ -58,8 +60,38 @@ class _Pattern:
     skip: int = 0  # leading characters that are a proclitic, not the name (ل of لل)
 
 
-@dataclass(frozen=True, slots=True)
-class _Hit:
+class Tag(NamedTuple):
+    """One occurrence of a watched entity: the fields of :class:`EntityMention`.
+
+    A named tuple, because building a pydantic model (or a frozen dataclass) per hit
+    costs more than finding the hit; :meth:`to_message` builds the message at the edge.
+    """
+
+    id: str
+    type: str
+    name: str
+    name_en: str
+    wikidata: str | None
+    surface: str
+    start: int
+    end: int
+    field: str
+
+    def to_message(self) -> EntityMention:
+        return EntityMention(
+            id=self.id,
+            type=self.type,
+            name=self.name,
+            name_en=self.name_en,
+            wikidata=self.wikidata,
+            surface=self.surface,
+            start=self.start,
+            end=self.end,
+            field="title" if self.field == "title" else "body",
+        )
+
+
+class _Hit(NamedTuple):
     entity: Entity
     ambiguous: bool
     field: str
@@ -123,49 +155,60 @@ class Tagger:
                 f"alias {key!r} is claimed by both {other.entity.id!r} and {pattern.entity.id!r}",
             )
 
-    def _candidates(self, norm: str) -> Iterator[tuple[int, int, _Pattern]]:
+    def _candidates(self, norm: str) -> list[tuple[int, int, int, _Pattern]]:
+        """Whole-token hits as (-length, start, end, pattern): sorted, longest come first."""
+        found: list[tuple[int, int, int, _Pattern]] = []
+        size = len(norm)
         for last, (length, pattern) in self._automaton.iter(norm):
             end = last + 1
+            if end < size and norm[end].isalnum():
+                continue  # the token goes on: حلب in حلبة
             start = end - length
-            if end < len(norm) and norm[end].isalnum():
-                continue
-            token_start = start
-            while token_start > 0 and norm[token_start - 1].isalnum():
-                token_start -= 1
-                if start - token_start > MAX_PREFIX:
-                    break
-            if norm[token_start:start] in pattern.prefixes:
-                yield start, end, pattern
+            if start and norm[start - 1].isalnum():  # letters before: proclitics or a longer word
+                token_start = start - 1
+                while token_start and norm[token_start - 1].isalnum():
+                    token_start -= 1
+                    if start - token_start > MAX_PREFIX:
+                        break
+                if norm[token_start:start] not in pattern.prefixes:
+                    continue
+            found.append((-length, start, end, pattern))
+        return found
 
     @staticmethod
     def _longest(
-        cands: Iterable[tuple[int, int, _Pattern]], size: int
-    ) -> list[tuple[int, int, _Pattern]]:
+        cands: list[tuple[int, int, int, _Pattern]], size: int
+    ) -> list[tuple[int, int, int, _Pattern]]:
         """Longest match wins; among equals, the earlier one (an occupancy map, O(n log n))."""
-        chosen: list[tuple[int, int, _Pattern]] = []
+        chosen: list[tuple[int, int, int, _Pattern]] = []
         taken = bytearray(size)
-        for start, end, pattern in sorted(cands, key=lambda c: (c[0] - c[1], c[0])):
+        cands.sort()
+        for cand in cands:
+            _, start, end, _ = cand
             if taken.find(1, start, end) == -1:
-                chosen.append((start, end, pattern))
+                chosen.append(cand)
                 taken[start:end] = b"\x01" * (end - start)
-        chosen.sort(key=lambda c: c[0])
+        chosen.sort(key=itemgetter(1))
         return chosen
 
     def _field_hits(self, text: str, field: str, keep: Cleaned | None) -> tuple[list[_Hit], str]:
         norm, offsets = normalize_with_offsets(text)
+        sources = offsets.sources.tolist()  # list indexing beats numpy scalars per hit
         bounds = [m.end() for m in _SENTENCE_END.finditer(norm)]
         hits: list[_Hit] = []
-        for start, end, pattern in self._longest(self._candidates(norm), len(norm)):
-            o_start, o_end = offsets.span(start + pattern.skip, end)
+        size = len(text)
+        for _, start, end, pattern in self._longest(self._candidates(norm), len(norm)):
+            o_start = sources[start + pattern.skip]
+            o_end = sources[end - 1] + 1
+            while o_end < size and text[o_end] in ATTACHED:  # a trailing mark belongs to it
+                o_end += 1
             if keep is not None and not keep.keeps(o_start, o_end):
                 continue
             sentence = bisect_right(bounds, start)
             hits.append(_Hit(pattern.entity, pattern.ambiguous, field, o_start, o_end, sentence))
         return hits, norm
 
-    def tag(
-        self, *, title: str = "", body: str = "", cleaned: Cleaned | None = None
-    ) -> list[EntityMention]:
+    def tag(self, *, title: str = "", body: str = "", cleaned: Cleaned | None = None) -> list[Tag]:
         """Tag an article's title and body; ``cleaned`` limits the body to kept spans."""
         fields = [("title", title, None), ("body", body, cleaned)]
         hits: list[_Hit] = []
@@ -180,7 +223,7 @@ class Tagger:
         texts = {"title": title, "body": body}
         return [self._mention(h, texts[h.field]) for h in self._resolve(hits, sentences)]
 
-    def tag_text(self, text: str) -> list[EntityMention]:
+    def tag_text(self, text: str) -> list[Tag]:
         """Tag one plain text (no cleaning), as ``raqib tag`` does for a file."""
         return self.tag(body=text)
 
@@ -205,18 +248,18 @@ class Tagger:
         return kept
 
     @staticmethod
-    def _mention(hit: _Hit, text: str) -> EntityMention:
+    def _mention(hit: _Hit, text: str) -> Tag:
         e = hit.entity
-        return EntityMention(
-            id=e.id,
-            type=e.type.value,
-            name=e.names.ar,
-            name_en=e.names.en,
-            wikidata=e.wikidata,
-            surface=text[hit.start : hit.end],
-            start=hit.start,
-            end=hit.end,
-            field="title" if hit.field == "title" else "body",
+        return Tag(
+            e.id,
+            e.type.value,
+            e.names.ar,
+            e.names.en,
+            e.wikidata,
+            text[hit.start : hit.end],
+            hit.start,
+            hit.end,
+            hit.field,
         )
 
     @cached_property

@@ -35,6 +35,7 @@ from typing import Annotated, Any, Union
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
 from processors.normalize import normalize_ar, normalize_with_offsets
+from processors.tagger import Tag as EntityTag
 from processors.watchlist import Names, Watchlist
 from raqib.config import line_of, load_model_text, packaged_text, read_text
 from raqib.exceptions import ConfigError
@@ -150,7 +151,7 @@ class _Article:
     title: _Field
 
 
-def _field(text: str, mentions: Sequence[EntityMention], name: str) -> _Field:
+def _field(text: str, mentions: Sequence[EntityMention | EntityTag], name: str) -> _Field:
     norm, offsets = normalize_with_offsets(text)
     spans = [(m.start(), m.group()) for m in _WORD.finditer(norm)]
     starts = [offsets.index(s) for s, _ in spans]
@@ -173,7 +174,7 @@ class TopicMatcher:
         self._keywords: dict[str, list[str]] = {}
 
     def match(
-        self, *, title: str, body: str, entities: Sequence[EntityMention]
+        self, *, title: str, body: str, entities: Sequence[EntityMention | EntityTag]
     ) -> list[TopicMatch]:
         """The topics the article is about: the body or the title satisfies the condition."""
         article = _Article(

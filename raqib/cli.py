@@ -110,9 +110,18 @@ def tag(files: tuple[str, ...], watchlist: Path | None, clean: bool) -> None:
                 text = Path(name).read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError) as exc:
                 raise click.ClickException(f"{name}: {exc}") from exc
+        tags = tagger.tag(body=text, cleaned=clean_body(text) if clean else None)
         entities = [
-            m.model_dump(include={"id", "type", "name", "wikidata", "surface", "start", "end"})
-            for m in tagger.tag(body=text, cleaned=clean_body(text) if clean else None)
+            {
+                "id": t.id,
+                "type": t.type,
+                "name": t.name,
+                "wikidata": t.wikidata,
+                "surface": t.surface,
+                "start": t.start,
+                "end": t.end,
+            }
+            for t in tags
         ]
         line = {"file": name, "entities": entities, "topics": []}
         click.echo(json.dumps(line, ensure_ascii=False))
