@@ -28,6 +28,7 @@ from alerts import RedisEpisodes, Router, RuleEngine, RulesFile, build_router, l
 from processors.counts import RedisCounts
 from processors.metrics import Metrics
 from processors.pipeline import Pipeline
+from processors.topics import load_topics
 from processors.watchlist import load_watchlist
 from raqib.exceptions import InvalidArticle
 from raqib.messages import Alert, Mention, dumps, parse_article
@@ -58,7 +59,8 @@ def create_app(
     registry: CollectorRegistry | None = None,
 ) -> faust.App:
     """Build the worker app; tests pass their own rules, router and registry."""
-    pipeline = Pipeline(load_watchlist(settings.watchlist))
+    watchlist = load_watchlist(settings.watchlist)
+    pipeline = Pipeline(watchlist, load_topics(settings.topics, watchlist))
     rules = rules or load_rules(settings.rules)
     router = router or build_router(settings.alerts_file)
     registry = registry or CollectorRegistry()
@@ -84,7 +86,7 @@ def create_app(
         datadir=str(settings.data_dir),
         store="memory://",
     )
-    topics = settings.topics
+    topics = settings.topic_names
 
     def topic(name: str) -> faust.TopicT:
         return app.topic(name, key_type=bytes, value_type=bytes, partitions=settings.partitions)

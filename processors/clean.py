@@ -65,6 +65,13 @@ class Cleaned:
         """True when an original [start, end) lies inside kept text."""
         return any(s <= start and end <= e for s, e in self.spans)
 
+    def masked(self, body: str) -> str:
+        """The body with everything dropped blanked out: same length, same offsets."""
+        out = [" "] * len(body)
+        for s, e in self.spans:
+            out[s:e] = body[s:e]
+        return "".join(out)
+
 
 def _lines(body: str) -> list[tuple[int, int]]:
     spans: list[tuple[int, int]] = []

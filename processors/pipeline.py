@@ -14,29 +14,47 @@ from __future__ import annotations
 
 from processors.clean import clean_body
 from processors.mentions import mentions
-from processors.tagger import Tagger
+from processors.tagger import Tag, Tagger
+from processors.topics import TopicMatcher, TopicsFile
 from processors.watchlist import Watchlist
-from raqib.messages import Article, Mention, TaggedArticle
+from raqib.messages import Article, Mention, TaggedArticle, TopicMatch
 
 
 class Pipeline:
     """Everything between a valid article and its tagged form; no I/O."""
 
-    def __init__(self, watchlist: Watchlist) -> None:
+    def __init__(self, watchlist: Watchlist, topics: TopicsFile | None = None) -> None:
         self.watchlist = watchlist
         self.tagger = Tagger(watchlist)
+        self.topics = topics or TopicsFile()
+        self.matcher = TopicMatcher(self.topics)
+        self._topic_names = {t.subject: (t.names.ar, t.names.en) for t in self.topics.topics}
 
     def process(self, article: Article) -> tuple[TaggedArticle, list[Mention]]:
         cleaned = clean_body(article.body, title=article.title, source=article.source)
         tags = self.tagger.tag(title=article.title, body=article.body, cleaned=cleaned)
-        entities = [tag.to_message() for tag in tags]
+        found = self.matcher.match(
+            title=article.title, body=cleaned.masked(article.body), entities=tags
+        )
         tagged = TaggedArticle(
-            **article.model_dump(), clean_body=cleaned.text, entities=entities, topics=[]
+            **article.model_dump(),
+            clean_body=cleaned.text,
+            entities=[tag.to_message() for tag in tags],
+            topics=found,
         )
         return tagged, mentions(tagged)
 
+    def tag_text(self, text: str, *, clean: bool = True) -> tuple[list[Tag], list[TopicMatch]]:
+        """Entities and topics of a plain text, as ``raqib tag`` prints them."""
+        cleaned = clean_body(text) if clean else None
+        tags = self.tagger.tag(body=text, cleaned=cleaned)
+        body = cleaned.masked(text) if cleaned is not None else text
+        return tags, self.matcher.match(title="", body=body, entities=tags)
+
     def names(self, subject: str) -> tuple[str, str]:
         """Arabic and English display names of a subject, for alert summaries."""
+        if subject in self._topic_names:
+            return self._topic_names[subject]
         kind, _, ident = subject.partition(":")
         if kind == "entity":
             entity = self.watchlist.by_id.get(ident)

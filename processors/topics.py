@@ -11,7 +11,8 @@ A topic is a tree of conditions (``topics.yaml``)::
           - any: [{keyword: ميليشيا}, {keyword: الحرس الثوري}, {keyword: نفوذ}]
         within: 40          # every part of this `all` within 40 words of each other
 
-Leaves are ``entity: <watchlist id>`` and ``keyword: <words>``; ``all``, ``any`` and
+Leaves are ``entity: <watchlist id>``, ``type: <PER|ORG|GPE|LOC|FAC>`` and
+``keyword: <words>``; ``all``, ``any`` and
 ``none`` combine them; ``title: <condition>`` looks at the title only. Keywords are
 normalized like the text and match whole words, with proclitics and the article
 (هدنة matches الهدنة, وبالهدنة, هدنه).
@@ -25,6 +26,7 @@ normalized like the text and match whole words, with proclitics and the article
 
 from __future__ import annotations
 
+import logging
 import re
 from bisect import bisect_right
 from collections.abc import Sequence
@@ -36,10 +38,12 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_val
 
 from processors.normalize import normalize_ar, normalize_with_offsets
 from processors.tagger import Tag as EntityTag
-from processors.watchlist import Names, Watchlist
+from processors.watchlist import EntityType, Names, Watchlist
 from raqib.config import line_of, load_model_text, packaged_text, read_text
 from raqib.exceptions import ConfigError
 from raqib.messages import EntityMention, TopicMatch
+
+log = logging.getLogger(__name__)
 
 DEFAULT_FILE = "topics.yaml"
 _WORD = re.compile(r"\w+")
@@ -54,6 +58,12 @@ class _Node(BaseModel):
 
 class EntityTerm(_Node):
     entity: str
+
+
+class TypeTerm(_Node):
+    """Any watched entity of a type: ``{type: PER}`` is "some named person"."""
+
+    type: EntityType
 
 
 class KeywordTerm(_Node):
@@ -79,6 +89,7 @@ class InTitle(_Node):
 
 _KINDS: dict[type, str] = {
     EntityTerm: "entity",
+    TypeTerm: "type",
     KeywordTerm: "keyword",
     AllOf: "all",
     AnyOf: "any",
@@ -97,6 +108,7 @@ def _kind(value: Any) -> str | None:
 Condition = Annotated[
     Union[  # noqa: UP007 - a tagged union needs the Union spelling for Tag
         Annotated[EntityTerm, Tag("entity")],
+        Annotated[TypeTerm, Tag("type")],
         Annotated[KeywordTerm, Tag("keyword")],
         Annotated[AllOf, Tag("all")],
         Annotated[AnyOf, Tag("any")],
@@ -158,7 +170,9 @@ def _field(text: str, mentions: Sequence[EntityMention | EntityTag], name: str) 
     out = _Field(words=[w for _, w in spans])
     for m in mentions:
         if m.field == name:
-            out.entities.setdefault(m.id, []).append(max(0, bisect_right(starts, m.start) - 1))
+            word = max(0, bisect_right(starts, m.start) - 1)
+            out.entities.setdefault(m.id, []).append(word)
+            out.entities.setdefault(f"type:{m.type}", []).append(word)
     return out
 
 
@@ -194,6 +208,11 @@ class TopicMatcher:
             positions = where.entities.get(node.entity)
             if positions:
                 evidence.append(f"entity:{node.entity}")
+            return positions or None
+        if isinstance(node, TypeTerm):
+            positions = where.entities.get(f"type:{node.type.value}")
+            if positions:
+                evidence.append(f"type:{node.type.value}")
             return positions or None
         if isinstance(node, KeywordTerm):
             positions = self._keyword(node.keyword, where.words)
@@ -270,7 +289,7 @@ def _within(groups: list[list[int]], span: int) -> bool:
 def _entities(node: Any) -> set[str]:
     if isinstance(node, EntityTerm):
         return {node.entity}
-    if isinstance(node, KeywordTerm):
+    if isinstance(node, KeywordTerm | TypeTerm):
         return set()
     if isinstance(node, InTitle):
         return _entities(node.title)
@@ -279,17 +298,28 @@ def _entities(node: Any) -> set[str]:
 
 
 def load_topics(path: str | Path | None = None, watchlist: Watchlist | None = None) -> TopicsFile:
-    """The packaged default topics, or the file given; entity ids checked against the watchlist."""
+    """The packaged default topics, or the file given; entity ids checked against the watchlist.
+
+    A topic file of one's own that names an entity the watchlist lacks is an error. The
+    packaged topics are written for the packaged watchlist: beside a watchlist of one's
+    own, those that name missing entities are left out, with a warning.
+    """
     if path is None:
         text, display = packaged_text("processors", DEFAULT_FILE)
     else:
         text, display = read_text(path), str(path)
     topics = load_model_text(text, TopicsFile, path=display)
-    if watchlist is not None:
-        known = {e.id for e in watchlist.entities}
-        for index, topic in enumerate(topics.topics):
-            missing = sorted(_entities(topic.match) - known)
-            if missing:
-                line = line_of(text, ["topics", index, "match"])
-                raise ConfigError(display, line, f"{topic.id}: unknown entities {missing}")
-    return topics
+    if watchlist is None:
+        return topics
+    known = {e.id for e in watchlist.entities}
+    kept: list[Topic] = []
+    for index, topic in enumerate(topics.topics):
+        missing = sorted(_entities(topic.match) - known)
+        if not missing:
+            kept.append(topic)
+        elif path is None:
+            log.warning("default topic %s left out: the watchlist lacks %s", topic.id, missing)
+        else:
+            line = line_of(text, ["topics", index, "match"])
+            raise ConfigError(display, line, f"{topic.id}: unknown entities {missing}")
+    return TopicsFile(topics=tuple(kept))

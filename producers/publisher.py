@@ -21,7 +21,7 @@ class Publisher:
     """
 
     def __init__(self, settings: Settings) -> None:
-        self.topic = settings.topics.articles
+        self.topic = settings.topic_names.articles
         self.sent = 0
         self._producer = KafkaProducer(
             bootstrap_servers=settings.kafka_servers,

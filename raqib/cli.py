@@ -10,11 +10,15 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from raqib.exceptions import ConfigError, RaqibError
 from raqib.settings import Settings
+
+if TYPE_CHECKING:
+    from processors.pipeline import Pipeline
 
 _PATHS = click.Path(exists=True, path_type=Path)
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
@@ -36,10 +40,15 @@ def main() -> None:
 @main.command()
 @click.option("--watchlist", type=_FILE, help="watchlist.yaml replacing the default")
 @click.option("--rules", type=_FILE, help="rules.yaml replacing the default")
+@click.option("--topics", type=_FILE, help="topics.yaml replacing the default")
 @click.option("--web-port", type=int, help="port of /metrics (RAQIB_WEB_PORT)")
 @click.option("--loglevel", default=None, help="debug, info, warning (RAQIB_LOG_LEVEL)")
 def worker(
-    watchlist: Path | None, rules: Path | None, web_port: int | None, loglevel: str | None
+    watchlist: Path | None,
+    rules: Path | None,
+    topics: Path | None,
+    web_port: int | None,
+    loglevel: str | None,
 ) -> None:
     """Run the stream processor: articles -> tags -> counts -> alerts."""
     import faust
@@ -47,7 +56,9 @@ def worker(
     from processors.app import create_app
     from raqib.topics import ensure_topics
 
-    settings = _settings(watchlist=watchlist, rules=rules, web_port=web_port, log_level=loglevel)
+    settings = _settings(
+        watchlist=watchlist, rules=rules, topics=topics, web_port=web_port, log_level=loglevel
+    )
     try:
         app = create_app(settings)
     except ConfigError as exc:
@@ -75,33 +86,28 @@ def replay(paths: tuple[Path, ...], as_json: bool) -> None:
     except (RaqibError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     if as_json:
-        click.echo(json.dumps({"sent": sent, "topic": settings.topics.articles}))
+        click.echo(json.dumps({"sent": sent, "topic": settings.topic_names.articles}))
     else:
-        click.echo(f"replayed {sent} messages to {settings.topics.articles}")
+        click.echo(f"replayed {sent} messages to {settings.topic_names.articles}")
 
 
 @main.command()
 @click.argument("files", nargs=-1, required=True, type=click.Path(allow_dash=True))
 @click.option("--watchlist", type=_FILE, help="watchlist.yaml replacing the default")
+@click.option("--topics", type=_FILE, help="topics.yaml replacing the default")
 @click.option(
     "--clean/--no-clean",
     default=True,
     show_default=True,
     help="skip page chrome (menus, tickers, teasers) as the worker does",
 )
-def tag(files: tuple[str, ...], watchlist: Path | None, clean: bool) -> None:
-    """Print the entities found in each FILE (or - for stdin) as one JSON line.
+def tag(files: tuple[str, ...], watchlist: Path | None, topics: Path | None, clean: bool) -> None:
+    """Print the entities and topics found in each FILE (or - for stdin) as one JSON line.
 
     Offsets index the file's text as read (UTF-8): text[start:end] == surface.
     """
-    from processors.clean import clean_body
-    from processors.tagger import Tagger
-    from processors.watchlist import load_watchlist
-
-    try:
-        tagger = Tagger(load_watchlist(watchlist))
-    except ConfigError as exc:
-        raise click.ClickException(str(exc)) from exc
+    settings = _settings(watchlist=watchlist, topics=topics)
+    pipeline = _pipeline(settings)
     for name in files:
         if name == "-":
             text = sys.stdin.read()
@@ -110,7 +116,7 @@ def tag(files: tuple[str, ...], watchlist: Path | None, clean: bool) -> None:
                 text = Path(name).read_text(encoding="utf-8")
             except (OSError, UnicodeDecodeError) as exc:
                 raise click.ClickException(f"{name}: {exc}") from exc
-        tags = tagger.tag(body=text, cleaned=clean_body(text) if clean else None)
+        tags, found = pipeline.tag_text(text, clean=clean)
         entities = [
             {
                 "id": t.id,
@@ -123,27 +129,40 @@ def tag(files: tuple[str, ...], watchlist: Path | None, clean: bool) -> None:
             }
             for t in tags
         ]
-        line = {"file": name, "entities": entities, "topics": []}
+        topics_out = [t.model_dump() for t in found]
+        line = {"file": name, "entities": entities, "topics": topics_out}
         click.echo(json.dumps(line, ensure_ascii=False))
+
+
+def _pipeline(settings: Settings) -> Pipeline:
+    """The processors' pipeline for these settings; config errors become clean exits."""
+    from processors.pipeline import Pipeline
+    from processors.topics import load_topics
+    from processors.watchlist import load_watchlist
+
+    try:
+        watchlist = load_watchlist(settings.watchlist)
+        return Pipeline(watchlist, load_topics(settings.topics, watchlist))
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 @main.command()
 @click.argument("stream", type=_FILE)
 @click.option("--watchlist", type=_FILE, help="watchlist.yaml replacing the default")
 @click.option("--rules", type=_FILE, help="rules.yaml replacing the default")
-def backtest(stream: Path, watchlist: Path | None, rules: Path | None) -> None:
+@click.option("--topics", type=_FILE, help="topics.yaml replacing the default")
+def backtest(stream: Path, watchlist: Path | None, rules: Path | None, topics: Path | None) -> None:
     """Run the live rules offline over STREAM.jsonl; print one JSON line per alert event."""
     import asyncio
 
     from alerts import load_rules
     from processors.backtest import Rejected
     from processors.backtest import backtest as run_backtest
-    from processors.pipeline import Pipeline
-    from processors.watchlist import load_watchlist
 
-    settings = _settings(watchlist=watchlist, rules=rules)
+    settings = _settings(watchlist=watchlist, rules=rules, topics=topics)
+    pipeline = _pipeline(settings)
     try:
-        pipeline = Pipeline(load_watchlist(settings.watchlist))
         rule_file = load_rules(settings.rules)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
@@ -159,21 +178,22 @@ def backtest(stream: Path, watchlist: Path | None, rules: Path | None) -> None:
 @main.command("check-config")
 @click.option("--watchlist", type=_FILE, help="watchlist.yaml to check")
 @click.option("--rules", type=_FILE, help="rules.yaml to check")
-def check_config(watchlist: Path | None, rules: Path | None) -> None:
+@click.option("--topics", type=_FILE, help="topics.yaml to check")
+def check_config(watchlist: Path | None, rules: Path | None, topics: Path | None) -> None:
     """Validate the configuration files; exit 1 with file, line and cause on error."""
     from alerts import load_rules
-    from processors.tagger import Tagger
-    from processors.watchlist import load_watchlist
 
-    settings = _settings(watchlist=watchlist, rules=rules)
+    settings = _settings(watchlist=watchlist, rules=rules, topics=topics)
+    pipeline = _pipeline(settings)
     try:
-        tagger = Tagger(load_watchlist(settings.watchlist))
         rule_file = load_rules(settings.rules)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
+    tagger = pipeline.tagger
     click.echo(
         f"watchlist: {len(tagger.watchlist.entities)} entities, {tagger.alias_count} patterns"
     )
+    click.echo(f"topics: {len(pipeline.topics.topics)}")
     click.echo(f"rules: {len(rule_file.rules)} ({', '.join(r.name for r in rule_file.rules)})")
 
 

@@ -160,7 +160,7 @@ def _watch(
     timeout_s: float,
     worker: subprocess.Popen[bytes],
 ) -> None:
-    topics = settings.topics
+    topics = settings.topic_names
     metrics_url = f"http://127.0.0.1:{settings.web_port}/metrics"
     consumer = KafkaConsumer(bootstrap_servers=settings.kafka_servers, consumer_timeout_ms=500)
     parts = [

@@ -69,6 +69,7 @@ class Settings(BaseModel):
     web_bind: str = Field("127.0.0.1", min_length=1, description="RAQIB_WEB_BIND: /metrics address")
     watchlist: Path | None = Field(None, description="RAQIB_WATCHLIST: watchlist.yaml")
     rules: Path | None = Field(None, description="RAQIB_RULES: rules.yaml")
+    topics: Path | None = Field(None, description="RAQIB_TOPICS: topics.yaml")
     alerts_file: Path = Field(Path("alerts.jsonl"), description="RAQIB_ALERTS_FILE")
     data_dir: Path = Field(Path(".raqib"), description="RAQIB_DATA_DIR: worker state")
     log_level: str = Field("info", min_length=1, description="RAQIB_LOG_LEVEL")
@@ -94,7 +95,7 @@ class Settings(BaseModel):
         return [s.strip() for s in self.kafka.split(",") if s.strip()]
 
     @property
-    def topics(self) -> Topics:
+    def topic_names(self) -> Topics:
         return Topics(prefix=self.topic_prefix)
 
     @classmethod

@@ -17,7 +17,7 @@ log = logging.getLogger(__name__)
 
 
 def topic_names(settings: Settings) -> list[str]:
-    t = settings.topics
+    t = settings.topic_names
     return [t.articles, t.tagged, t.dlq, t.mentions, t.alerts]
 
 

@@ -66,7 +66,7 @@ def _scrape(port: int) -> dict[str, float]:
 
 
 def _consume(settings: Settings, run: Run, expected_articles: int, deadline: float) -> None:
-    topics = settings.topics
+    topics = settings.topic_names
     consumer = KafkaConsumer(bootstrap_servers=settings.kafka_servers)
     parts = [
         TopicPartition(t, p)
@@ -204,7 +204,7 @@ def test_malformed_message_is_dead_lettered_with_its_reason(run: Run) -> None:
     assert record.value == MALFORMED and record.key == b"broken"
     headers = dict(record.headers)
     assert headers["raqib-reason"].decode().startswith("not JSON")
-    assert headers["raqib-topic"].decode() == run.settings.topics.articles
+    assert headers["raqib-topic"].decode() == run.settings.topic_names.articles
     assert run.metrics["raqib_dead_lettered_total{reason=not_json}"] == 1
 
 

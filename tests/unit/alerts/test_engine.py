@@ -146,7 +146,7 @@ def test_one_outlet_alone_cannot_make_a_spike(
     )
     stream = merge(background, hourly_x, syndicated)
     assert run_engine(stream) == []
-    (rule,) = load_rules().rules
+    rule = load_rules().rules[0]
     one_source = RulesFile(rules=(rule.model_copy(update={"min_sources": 1}),))
     assert by_status(run_engine(stream, rules=one_source), "firing"), "min_sources is the cause"
 

@@ -46,7 +46,8 @@ def config_error(path: Path) -> ConfigError:
 
 
 def test_the_packaged_rules_load_with_the_documented_defaults() -> None:
-    (rule,) = load_rules().rules
+    rule, topic_rule = load_rules().rules
+    assert topic_rule.name == "topic-spike" and topic_rule.subjects == ("topic:*",)
     assert isinstance(rule, SpikeRule) and RULE_KINDS[rule.kind] is SpikeRule
     assert rule.name == "entity-spike" and rule.subjects == ("entity:*",)
     assert (rule.window, rule.baseline) == (timedelta(minutes=10), timedelta(hours=24))

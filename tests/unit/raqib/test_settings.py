@@ -114,7 +114,7 @@ def test_names_that_cannot_round_trip_empty_are_required(name: str) -> None:
 
 
 def test_topic_prefix_is_prepended_to_every_topic() -> None:
-    topics = Settings.from_env({"RAQIB_TOPIC_PREFIX": "t42."}).topics
+    topics = Settings.from_env({"RAQIB_TOPIC_PREFIX": "t42."}).topic_names
     assert isinstance(topics, Topics)
     assert [topics.articles, topics.tagged, topics.dlq, topics.mentions, topics.alerts] == [
         "t42.articles",
@@ -123,4 +123,4 @@ def test_topic_prefix_is_prepended_to_every_topic() -> None:
         "t42.mentions",
         "t42.alerts",
     ]
-    assert Settings().topics.articles == "articles"
+    assert Settings().topic_names.articles == "articles"
