@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -25,7 +24,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
 from rich.markup import escape
 
-from raqib.embedded import embedded_stack, free_port
+from raqib.embedded import WorkerProcess, embedded_stack, free_port
 from raqib.exceptions import RaqibError
 from raqib.settings import Settings
 from raqib.topics import ensure_topics
@@ -123,28 +122,15 @@ def run_demo(seeds_dir: Path, scenario: Path, *, timeout_s: float = 100.0) -> Su
             )
             env = {**os.environ, **settings.to_env()}
             ensure_topics(settings)
-            log = (data / "worker.log").open("w")
-            worker = subprocess.Popen(
-                [sys.executable, "-m", "raqib", "worker"],
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
+            worker = WorkerProcess(settings, data / "worker")
+            worker.start()
             try:
                 _watch(console, settings, env, seeds_dir, scenario, summary, timeout_s, worker)
             except RaqibError:
-                log.flush()
-                tail = (data / "worker.log").read_text(errors="replace")[-3000:]
-                console.print(f"[red]worker log (tail):[/]\n{tail}", markup=True)
+                console.print(f"[red]worker log (tail):[/]\n{worker.log_tail(3000)}", markup=True)
                 raise
             finally:
-                worker.send_signal(signal.SIGTERM)
-                try:
-                    worker.wait(timeout=15)
-                except subprocess.TimeoutExpired:
-                    worker.kill()
-                    worker.wait()
-                log.close()
+                worker.stop()
             written = _lines(settings.alerts_file)
             console.print(f"alerts file: {written} alert events written by the jsonl channel")
     return summary
@@ -158,7 +144,7 @@ def _watch(
     scenario: Path,
     summary: Summary,
     timeout_s: float,
-    worker: subprocess.Popen[bytes],
+    worker: WorkerProcess,
 ) -> None:
     topics = settings.topic_names
     metrics_url = f"http://127.0.0.1:{settings.web_port}/metrics"
@@ -178,8 +164,8 @@ def _watch(
     deadline = time.monotonic() + timeout_s
     try:
         while time.monotonic() < deadline:
-            if worker.poll() is not None:
-                raise RaqibError(f"worker exited with code {worker.returncode}")
+            if worker.process is None or worker.process.poll() is not None:
+                raise RaqibError("the worker exited")
             for batch in consumer.poll(timeout_ms=300).values():
                 for record in batch:
                     if record.topic == topics.tagged:

@@ -21,12 +21,14 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from types import TracebackType
 
 from raqib.exceptions import EmbeddedServerError
+from raqib.settings import Settings
 
 PR_SET_PDEATHSIG = 1
 
@@ -64,6 +66,14 @@ class ChildServer:
     def command(self) -> list[str]:
         raise NotImplementedError
 
+    def environment(self) -> dict[str, str] | None:
+        """The child's environment; None inherits ours."""
+        return None
+
+    def working_dir(self) -> Path | None:
+        """Where the child runs: servers in their data directory."""
+        return self.data_dir
+
     def ready(self) -> bool:
         raise NotImplementedError
 
@@ -73,7 +83,8 @@ class ChildServer:
         with self.log_path.open("wb") as log:
             self.process = subprocess.Popen(
                 self.command(),
-                cwd=self.data_dir,
+                cwd=self.working_dir(),
+                env=self.environment(),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -99,7 +110,7 @@ class ChildServer:
         except OSError:
             return "(no log)"
 
-    def stop(self, timeout_s: float = 5.0) -> None:
+    def stop(self, timeout_s: float = 15.0) -> None:
         """SIGTERM, then SIGKILL after ``timeout_s``; idempotent."""
         process = self.process
         if process is None or process.returncode is not None:
@@ -219,6 +230,39 @@ class EmbeddedRedis(ChildServer):
             return False
         finally:
             client.close()
+
+
+class WorkerProcess(ChildServer):
+    """``raqib worker`` as a child process, exactly as an operator runs it.
+
+    Ready once its ``/metrics`` answers; ``cwd`` is kept so relative paths in the
+    settings mean what they meant to the caller.
+    """
+
+    name = "worker"
+    start_timeout_s = 60.0
+
+    def __init__(self, settings: Settings, data_dir: Path) -> None:
+        super().__init__(data_dir)
+        self.settings = settings
+        self.port = settings.web_port
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "raqib", "worker"]
+
+    def environment(self) -> dict[str, str]:
+        return {**os.environ, **self.settings.to_env()}
+
+    def working_dir(self) -> Path | None:
+        return None
+
+    def ready(self) -> bool:
+        url = f"http://127.0.0.1:{self.port}/metrics"
+        try:
+            with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 - loopback
+                return bool(response.status == 200)
+        except OSError:
+            return False
 
 
 @contextmanager

@@ -8,10 +8,6 @@ replayed once for the module, and each test checks one promise of the pipeline.
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import time
 import urllib.request
 import uuid
@@ -27,7 +23,7 @@ from redis import Redis
 
 from producers.publisher import Publisher
 from producers.replay import replay
-from raqib.embedded import free_port
+from raqib.embedded import WorkerProcess, free_port
 from raqib.settings import Settings
 from raqib.topics import ensure_topics
 
@@ -120,32 +116,20 @@ def run(
         data_dir=tmp / "worker",
     )
     ensure_topics(settings)
-    log_path = tmp / "worker.log"
-    with log_path.open("w") as log:
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "raqib", "worker"],
-            env={**os.environ, **settings.to_env()},
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-        result = Run(settings)
-        try:
-            with Publisher(settings) as publisher:
-                sent = replay([SEEDS], publisher)
-                publisher.raw(MALFORMED, key=b"broken")
-                sent += 1 + replay([DRILL], publisher)
-            _consume(settings, result, sent, time.monotonic() + 150)
-        except BaseException:
-            print(log_path.read_text(errors="replace")[-4000:])
-            raise
-        finally:
-            worker.send_signal(signal.SIGTERM)
-            try:
-                worker.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                worker.kill()
-                worker.wait()
-    result.log = log_path.read_text(errors="replace")
+    worker = WorkerProcess(settings, tmp / "worker-process").start()
+    result = Run(settings)
+    try:
+        with Publisher(settings) as publisher:
+            sent = replay([SEEDS], publisher)
+            publisher.raw(MALFORMED, key=b"broken")
+            sent += 1 + replay([DRILL], publisher)
+        _consume(settings, result, sent, time.monotonic() + 150)
+    except BaseException:
+        print(worker.log_tail(4000))
+        raise
+    finally:
+        worker.stop()
+    result.log = worker.log_tail(10**7)
     yield result
 
 

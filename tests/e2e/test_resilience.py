@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
 import urllib.request
 import uuid
@@ -17,7 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from redis import Redis
 
 from producers.publisher import Publisher
-from raqib.embedded import EmbeddedRedis, free_port
+from raqib.embedded import EmbeddedRedis, WorkerProcess, free_port
 from raqib.settings import Settings
 from raqib.topics import ensure_topics
 
@@ -73,14 +69,7 @@ def test_a_redis_outage_delays_counts_but_loses_none(kafka_broker: Any, tmp_path
         data_dir=tmp_path / "worker",
     )
     ensure_topics(settings)
-    log_path = tmp_path / "worker.log"
-    log = log_path.open("w")
-    worker = subprocess.Popen(
-        [sys.executable, "-m", "raqib", "worker"],
-        env={**os.environ, **settings.to_env()},
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    worker = WorkerProcess(settings, tmp_path / "worker-process").start()
     restarted: EmbeddedRedis | None = None
     try:
         with Publisher(settings) as publisher:
@@ -109,14 +98,12 @@ def test_a_redis_outage_delays_counts_but_loses_none(kafka_broker: Any, tmp_path
         seen = {k.decode() for k in client.scan_iter("o:{entity:aleppo}:seen:*")}
         client.close()
         assert seen == {f"o:{{entity:aleppo}}:seen:outage-{i}" for i in range(3, 6)}
-        assert worker.poll() is None
+        assert worker.process is not None and worker.process.poll() is None
     except BaseException:
-        print(log_path.read_text(errors="replace")[-4000:])
+        print(worker.log_tail(4000))
         raise
     finally:
-        worker.send_signal(signal.SIGTERM)
-        worker.wait(timeout=20)
-        log.close()
+        worker.stop()
         redis.stop()
         if restarted is not None:
             restarted.stop()
