@@ -35,6 +35,7 @@ integration: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python tests/bench/bench_tagger.py
+	$(BIN)/python tests/bench/bench_pipeline.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build *.egg-info

@@ -62,7 +62,7 @@ class RuleEngine:
         advanced = self.watermark is None or mention.event_time > self.watermark
         if advanced:
             self.watermark = mention.event_time
-            await self.episodes.save_watermark(mention.event_time)
+            await self.episodes.save_watermark(mention.event_time)  # the store may debounce
         alerts: list[Alert] = []
         if new:
             for rule in self.rules.for_subject(mention.subject):
@@ -77,10 +77,11 @@ class RuleEngine:
     async def _stats(self, rule: SpikeRule, subject: str, wm: datetime) -> tuple[SpikeStats, int]:
         last_minute = minute_of(wm)
         first_minute = last_minute - rule.window_minutes + 1
-        observed = await self.counts.minutes(subject, first_minute, last_minute)
         last_hour = (first_minute * MINUTE) // HOUR - 1  # full hours before the window
         first_hour = last_hour - rule.baseline_hours + 1
-        baseline = await self.counts.hours(subject, first_hour, last_hour)
+        observed, baseline = await self.counts.window(
+            subject, (first_minute, last_minute), (first_hour, last_hour)
+        )
         stats = spike_stats(
             observed=observed,
             baseline_count=baseline,

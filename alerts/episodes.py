@@ -102,30 +102,49 @@ class RedisEpisodes:
     """
 
     TTL_S = 35 * 24 * 3600
+    WATERMARK_EVERY = timedelta(minutes=1)
+    """The watermark is written when it has moved this much: a restart resumes at most
+    this far behind, and the next event moves it on."""
 
     def __init__(self, redis: Redis, prefix: str = "raqib", scope: str = "0") -> None:
         self.redis = redis
         self.prefix = prefix
         self._open_key = f"{prefix}:episodes:{scope}:open"
         self._wm_key = f"{prefix}:episodes:{scope}:wm"
+        # One worker owns a partition: what it wrote, it can read back from memory.
+        self._cache: dict[tuple[str, str], Episode | None] = {}
+        self._open: set[tuple[str, str]] | None = None
+        self._saved_watermark: datetime | None = None
 
     async def load_watermark(self) -> datetime | None:
         raw = await self.redis.get(self._wm_key)
         if raw is None:
             return None
-        return datetime.fromisoformat(raw.decode() if isinstance(raw, bytes) else raw)
+        self._saved_watermark = datetime.fromisoformat(
+            raw.decode() if isinstance(raw, bytes) else raw
+        )
+        return self._saved_watermark
 
     async def save_watermark(self, watermark: datetime) -> None:
+        saved = self._saved_watermark
+        if saved is not None and watermark - saved < self.WATERMARK_EVERY:
+            return
         await self.redis.set(self._wm_key, watermark.isoformat(), ex=self.TTL_S)
+        self._saved_watermark = watermark
 
     def key(self, rule: str, subject: str) -> str:
         return f"{self.prefix}:{{{subject}}}:ep:{rule}"
 
     async def load(self, rule: str, subject: str) -> Episode | None:
+        if (rule, subject) in self._cache:
+            return self._cache[(rule, subject)]
         raw = await self.redis.get(self.key(rule, subject))
-        return None if raw is None else Episode.model_validate_json(raw)
+        episode = None if raw is None else Episode.model_validate_json(raw)
+        self._cache[(rule, subject)] = episode
+        return episode
 
     async def save(self, episode: Episode) -> None:
+        pair = (episode.rule, episode.subject)
         member = f"{episode.rule}|{episode.subject}"
         async with self.redis.pipeline(transaction=False) as pipe:
             key = self.key(episode.rule, episode.subject)
@@ -135,15 +154,23 @@ class RedisEpisodes:
             else:
                 pipe.srem(self._open_key, member)
             await pipe.execute()
+        self._cache[pair] = episode
+        if self._open is not None:
+            if episode.status == "firing":
+                self._open.add(pair)
+            else:
+                self._open.discard(pair)
 
     async def open_episodes(self) -> list[tuple[str, str]]:
-        members = await self.redis.smembers(self._open_key)
-        pairs = []
-        for m in members:
-            text = m.decode() if isinstance(m, bytes) else m
-            rule, _, subject = text.partition("|")
-            pairs.append((rule, subject))
-        return sorted(pairs)
+        if self._open is None:
+            members = await self.redis.smembers(self._open_key)
+            pairs = set()
+            for m in members:
+                text = m.decode() if isinstance(m, bytes) else m
+                rule, _, subject = text.partition("|")
+                pairs.add((rule, subject))
+            self._open = pairs
+        return sorted(self._open)
 
 
 @dataclass

@@ -180,6 +180,12 @@ def create_app(
             for channel in delivered:
                 metrics.alerts_routed.labels(channel).inc()
 
+    @app.on_partitions_revoked.connect
+    async def _forget(app: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        """Partitions may come back after another worker moved their episodes on: the
+        engines (and their caches) are rebuilt from Redis on next use."""
+        engines.clear()
+
     @app.page("/metrics")
     async def metrics_page(web: faust.web.View, request: faust.web.Request) -> faust.web.Response:
         return web.bytes(generate_latest(registry), headers={"Content-Type": CONTENT_TYPE_LATEST})

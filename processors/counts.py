@@ -87,6 +87,21 @@ class RedisCounts:
         keys = [self.key(subject, "h", hour) for hour in range(first, last + 1)]
         return sum(int(v) for v in await self.redis.mget(keys) if v is not None)
 
+    async def window(
+        self, subject: str, minutes: tuple[int, int], hours: tuple[int, int]
+    ) -> tuple[int, int]:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for minute in range(minutes[0], minutes[1] + 1):
+                pipe.hlen(self.key(subject, "m", minute))
+            hour_keys = [self.key(subject, "h", h) for h in range(hours[0], hours[1] + 1)]
+            if hour_keys:
+                pipe.mget(hour_keys)
+            replies = await pipe.execute()
+        count = minutes[1] - minutes[0] + 1
+        in_minutes = sum(int(n) for n in replies[:count])
+        in_hours = sum(int(v) for v in replies[count] if v is not None) if hour_keys else 0
+        return in_minutes, in_hours
+
     async def evidence(self, subject: str, first: int, last: int) -> list[Evidence]:
         async with self.redis.pipeline(transaction=False) as pipe:
             for minute in range(first, last + 1):
@@ -131,6 +146,11 @@ class MemoryCounts:
 
     async def hours(self, subject: str, first: int, last: int) -> int:
         return sum(self.by_hour.get((subject, h), 0) for h in range(first, last + 1))
+
+    async def window(
+        self, subject: str, minutes: tuple[int, int], hours: tuple[int, int]
+    ) -> tuple[int, int]:
+        return await self.minutes(subject, *minutes), await self.hours(subject, *hours)
 
     async def evidence(self, subject: str, first: int, last: int) -> list[Evidence]:
         found: list[Evidence] = []

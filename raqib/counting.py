@@ -41,6 +41,13 @@ class CountStore(Protocol):
         """Mentions in hour buckets ``first..last`` inclusive."""
         ...
 
+    async def window(
+        self, subject: str, minutes: tuple[int, int], hours: tuple[int, int]
+    ) -> tuple[int, int]:
+        """Mentions in minute buckets ``minutes`` and in hour buckets ``hours`` (inclusive
+        ranges), read together: what a rule needs, in one round trip."""
+        ...
+
     async def evidence(self, subject: str, first: int, last: int) -> list[Evidence]:
         """The articles counted in minute buckets ``first..last``, oldest first."""
         ...
