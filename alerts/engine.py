@@ -20,8 +20,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from alerts.episodes import EpisodeStore, step
-from alerts.rules import RulesFile, SpikeRule
-from alerts.spike import SpikeStats, is_spike, spike_stats
+from alerts.rules import RulesFile, WindowRule
+from alerts.spike import SpikeStats, spike_stats
 from raqib.counting import HOUR, MINUTE, CountStore, minute_of
 from raqib.durations import format_duration
 from raqib.messages import Alert, Evidence, Mention, Window
@@ -74,7 +74,7 @@ class RuleEngine:
                     alerts.extend(await self._evaluate(open_rule, subject))
         return alerts
 
-    async def _stats(self, rule: SpikeRule, subject: str, wm: datetime) -> tuple[SpikeStats, int]:
+    async def _stats(self, rule: WindowRule, subject: str, wm: datetime) -> tuple[SpikeStats, int]:
         last_minute = minute_of(wm)
         first_minute = last_minute - rule.window_minutes + 1
         last_hour = (first_minute * MINUTE) // HOUR - 1  # full hours before the window
@@ -91,14 +91,12 @@ class RuleEngine:
         )
         return stats, first_minute
 
-    async def _evaluate(self, rule: SpikeRule, subject: str) -> list[Alert]:
+    async def _evaluate(self, rule: WindowRule, subject: str) -> list[Alert]:
         wm = self.watermark
         assert wm is not None  # noqa: S101 - set by on_mention before any evaluation
         stats, first_minute = await self._stats(rule, subject, wm)
         last_minute = minute_of(wm)
-        condition = is_spike(
-            stats, min_count=rule.min_count, min_ratio=rule.min_ratio, max_p=rule.max_p
-        )
+        condition = rule.holds(stats)
         evidence: list[Evidence] = []
         if condition:
             evidence = await self.counts.evidence(subject, first_minute, last_minute)
@@ -139,7 +137,7 @@ class RuleEngine:
             )
         ]
 
-    def _summary(self, rule: SpikeRule, subject: str, stats: SpikeStats, event: str) -> str:
+    def _summary(self, rule: WindowRule, subject: str, stats: SpikeStats, event: str) -> str:
         ar, en = self.names(subject)
         window = format_duration(rule.window)
         if event == "resolved":
@@ -148,6 +146,6 @@ class RuleEngine:
                 f"(expected {stats.expected:.1f})"
             )
         return (
-            f"spike: {ar} ({en}) {stats.observed} mentions in {window}, "
+            f"{rule.kind}: {ar} ({en}) {stats.observed} mentions in {window}, "
             f"expected {stats.expected:.1f} (x{stats.ratio:.0f}, p={stats.p_value:.1e})"
         )

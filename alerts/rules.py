@@ -17,6 +17,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from alerts.spike import SpikeStats, is_spike
 from raqib.config import load_model, load_packaged
 from raqib.durations import Duration
 
@@ -43,20 +44,23 @@ class RuleBase(BaseModel):
         return any(fnmatchcase(subject, pattern) for pattern in self.subjects)
 
 
-class SpikeRule(RuleBase):
-    """DESIGN.md's Poisson spike: k ≥ min_count, k/μ ≥ min_ratio, P(X ≥ k | μ) ≤ max_p."""
+class WindowRule(RuleBase):
+    """A rule judged on the mentions in a window, against the subject's baseline rate."""
 
-    kind: Literal["spike"]
+    kind: str
+
     window: Duration = timedelta(minutes=10)
     baseline: Duration = timedelta(hours=24)
     min_count: int = Field(5, ge=1)
-    min_ratio: float = Field(4.0, gt=0)
-    max_p: float = Field(0.001, gt=0, le=1)
     prior_per_day: float = Field(1.0, gt=0, description="floor of the baseline rate")
     min_sources: int = Field(1, ge=1, description="distinct outlets needed in the window")
 
+    def holds(self, stats: SpikeStats) -> bool:
+        """The rule's condition on the window (before the min_sources check)."""
+        raise NotImplementedError
+
     @model_validator(mode="after")
-    def _buckets(self) -> SpikeRule:
+    def _buckets(self) -> WindowRule:
         if self.window < timedelta(minutes=1) or self.window.total_seconds() % 60:
             raise ValueError("window must be a whole number of minutes (minute buckets)")
         if self.window > timedelta(days=2):
@@ -76,8 +80,29 @@ class SpikeRule(RuleBase):
         return int(self.baseline.total_seconds() // 3600)
 
 
-Rule = Annotated[SpikeRule, Field(discriminator="kind")]
-RULE_KINDS: dict[str, type[RuleBase]] = {"spike": SpikeRule}
+class SpikeRule(WindowRule):
+    """DESIGN.md's Poisson spike: k ≥ min_count, k/μ ≥ min_ratio, P(X ≥ k | μ) ≤ max_p."""
+
+    kind: Literal["spike"]
+    min_ratio: float = Field(4.0, gt=0)
+    max_p: float = Field(0.001, gt=0, le=1)
+
+    def holds(self, stats: SpikeStats) -> bool:
+        return is_spike(stats, min_count=self.min_count, min_ratio=self.min_ratio, max_p=self.max_p)
+
+
+class ThresholdRule(WindowRule):
+    """At least ``min_count`` mentions in the window, whatever the baseline (which the alert
+    still reports: expected, ratio and p-value)."""
+
+    kind: Literal["threshold"]
+
+    def holds(self, stats: SpikeStats) -> bool:
+        return stats.observed >= self.min_count
+
+
+Rule = Annotated[SpikeRule | ThresholdRule, Field(discriminator="kind")]
+RULE_KINDS: dict[str, type[WindowRule]] = {"spike": SpikeRule, "threshold": ThresholdRule}
 
 
 class RulesFile(BaseModel):
@@ -93,7 +118,7 @@ class RulesFile(BaseModel):
             raise ValueError(f"duplicate rule names: {', '.join(dupes)}")
         return self
 
-    def for_subject(self, subject: str) -> list[SpikeRule]:
+    def for_subject(self, subject: str) -> list[WindowRule]:
         return [r for r in self.rules if r.enabled and r.matches(subject)]
 
 

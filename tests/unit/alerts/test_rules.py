@@ -97,10 +97,10 @@ def test_35_days_of_baseline_is_allowed(tmp_path: Path) -> None:
 def test_an_unknown_kind_names_the_rule_line(tmp_path: Path) -> None:
     path = rules_file(tmp_path, severity="info")
     text = path.read_text(encoding="utf-8")
-    path.write_text(text.replace("spike\n    subjects", "threshold\n    subjects"), "utf-8")
+    path.write_text(text.replace("spike\n    subjects", "surge\n    subjects"), "utf-8")
     err = config_error(path)
     assert err.line == RULE_LINE
-    assert "'threshold'" in err.cause and "'spike'" in err.cause
+    assert "'surge'" in err.cause and "'spike'" in err.cause
 
 
 @pytest.mark.parametrize(
@@ -140,3 +140,42 @@ def test_duplicate_rule_names_are_refused(tmp_path: Path) -> None:
 def test_a_duplicate_key_in_a_rule_names_its_line(tmp_path: Path) -> None:
     err = config_error(rules_file(tmp_path, kind="spike"))
     assert err.line == FIELD_LINE and "duplicate key 'kind'" in err.cause
+
+
+def test_a_threshold_rule_fires_on_count_alone(tmp_path: Path) -> None:
+    import asyncio
+    from datetime import UTC, datetime
+
+    from alerts import MemoryEpisodes, RuleEngine
+    from processors.counts import MemoryCounts
+    from raqib.messages import Mention
+
+    path = tmp_path / "rules.yaml"
+    path.write_text(
+        "rules:\n"
+        "  - name: busy\n"
+        "    kind: threshold\n"
+        "    subjects: ['entity:*']\n"
+        "    window: 10m\n"
+        "    min_count: 3\n",
+        encoding="utf-8",
+    )
+    rules = load_rules(path)
+    t0 = datetime(2024, 12, 1, 9, 0, tzinfo=UTC)
+
+    async def go() -> list[str]:
+        counts = MemoryCounts()
+        engine = RuleEngine(rules, counts, MemoryEpisodes(), lambda s: ("حلب", "Aleppo"))
+        fired: list[str] = []
+        for i in range(3):
+            m = Mention(
+                subject="entity:aleppo",
+                article_id=f"a{i}",
+                event_time=t0.replace(minute=i),
+                source="سانا",
+            )
+            for alert in await engine.on_mention(m, new=await counts.record(m)):
+                fired.append(f"{alert.kind}:{alert.status}:{alert.observed}")
+        return fired
+
+    assert asyncio.run(go()) == ["threshold:firing:3"]
