@@ -211,6 +211,8 @@ def demo(seeds_dir: Path, scenario: Path, timeout: float) -> None:
     from raqib.demo import run_demo
 
     logging.basicConfig(level=logging.WARNING)
+    # the broker probe and the viewer retry while servers start: their noise is not news
+    logging.getLogger("kafka").setLevel(logging.CRITICAL)
     try:
         summary = run_demo(seeds_dir, scenario, timeout_s=timeout)
     except RaqibError as exc:

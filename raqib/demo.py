@@ -81,10 +81,11 @@ class _Display:
             if e["name"] not in names:
                 names.append(e["name"])
         when = str(value.get("published_at", ""))[:16]
-        title = escape(str(value.get("title") or value.get("id"))[:70])
+        title = escape(str(value.get("title") or value.get("id"))[:60])
+        source = escape(str(value.get("source", ""))[:20])
         self.console.print(
-            f"[dim]{when}[/] [bold]{title}[/] [cyan]{escape('، '.join(names[:8]))}[/]"
-            + (f" [dim]+{len(names) - 8}[/]" if len(names) > 8 else ""),
+            f"[dim]{when} {source}[/] [bold]{title}[/] [cyan]{escape('، '.join(names[:6]))}[/]"
+            + (f" [dim]+{len(names) - 6}[/]" if len(names) > 6 else ""),
             markup=True,
         )
 
@@ -151,7 +152,9 @@ def _watch(
 ) -> None:
     topics = settings.topic_names
     metrics_url = f"http://127.0.0.1:{settings.web_port}/metrics"
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_servers, consumer_timeout_ms=500)
+    consumer = KafkaConsumer(
+        bootstrap_servers=settings.kafka_servers, enable_auto_commit=False  # a viewer only
+    )
     parts = [
         TopicPartition(t, p)
         for t in (topics.tagged, topics.dlq, topics.alerts)
