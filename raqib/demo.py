@@ -153,7 +153,8 @@ def _watch(
     topics = settings.topic_names
     metrics_url = f"http://127.0.0.1:{settings.web_port}/metrics"
     consumer = KafkaConsumer(
-        bootstrap_servers=settings.kafka_servers, enable_auto_commit=False  # a viewer only
+        bootstrap_servers=settings.kafka_servers,
+        enable_auto_commit=False,  # a viewer only
     )
     parts = [
         TopicPartition(t, p)
