@@ -2,7 +2,8 @@
 
 The engine is told of each counted mention in stream order. It advances the watermark
 (the latest event time seen in its partition), evaluates the rules of that mention's
-subject, and re-checks open episodes so they resolve when their subject goes quiet.
+subject, re-checks open episodes so they resolve when their subject goes quiet, and, each
+event-time minute, asks silence rules whether a subject they watch has gone quiet.
 Nothing here reads the wall clock: replaying a stream gives the same alerts.
 
 Example::
@@ -17,12 +18,13 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 
 from alerts.episodes import EpisodeStore, step
-from alerts.rules import RulesFile, WindowRule
-from alerts.spike import SpikeStats, spike_stats
-from raqib.counting import HOUR, MINUTE, CountStore, minute_of
+from alerts.rules import Observation, RulesFile, SilenceRule, WindowRule, silence_p
+from alerts.spike import spike_stats
+from raqib.counting import HOUR, MINUTE, CountStore, hour_of, minute_of
 from raqib.durations import format_duration
 from raqib.messages import Alert, Evidence, Mention, Window
 
@@ -30,10 +32,29 @@ SubjectNames = Callable[[str], tuple[str, str]]
 """subject -> (Arabic name, English name), for one-line summaries."""
 
 MAX_EVIDENCE = 20
+STREAM_GAP = timedelta(hours=6)
+"""A partition whose event time jumps further than this resumed after an outage (or a
+backfill of another period): its warm-up starts again, else every subject of the
+resumed stream would look "new" against the empty days before it."""
 
 
 def _ts(seconds: int) -> datetime:
     return datetime.fromtimestamp(seconds, tz=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class _Judgement:
+    """A rule's verdict on one subject at the watermark, with the numbers an alert shows."""
+
+    condition: bool
+    observed: int
+    expected: float
+    ratio: float
+    p_value: float
+    window: Window
+    evidence: list[Evidence]
+    firing: str  # the summary when it fires
+    resolved: str  # the summary when it resolves
 
 
 class RuleEngine:
@@ -51,60 +72,79 @@ class RuleEngine:
         self.episodes = episodes
         self.names = names
         self.watermark: datetime | None = None
+        self.started: datetime | None = None
         self._loaded = False
         self._by_name = {r.name: r for r in rules.rules}
+        self._silence = [r for r in rules.rules if isinstance(r, SilenceRule) and r.enabled]
+        self._last_seen: dict[str, datetime] = {}
+        self._usual: dict[tuple[str, str], tuple[datetime, int, float]] = {}
+
+    async def _load(self, first: datetime) -> None:
+        self.watermark = await self.episodes.load_watermark()
+        self.started = await self.episodes.started(first)
+        if self._silence:
+            self._last_seen = await self.episodes.load_last_seen()
+        self._loaded = True
 
     async def on_mention(self, mention: Mention, *, new: bool) -> list[Alert]:
         """Advance the watermark with a counted mention and evaluate what it touches."""
         if not self._loaded:
-            self.watermark = await self.episodes.load_watermark()
-            self._loaded = True
-        advanced = self.watermark is None or mention.event_time > self.watermark
+            await self._load(mention.event_time)
+        previous = self.watermark
+        advanced = previous is None or mention.event_time > previous
         if advanced:
             self.watermark = mention.event_time
             await self.episodes.save_watermark(mention.event_time)  # the store may debounce
+            if previous is not None and mention.event_time - previous > STREAM_GAP:
+                self.started = await self.episodes.started(mention.event_time, restart=True)
+        if new:
+            await self._heard(mention)
         alerts: list[Alert] = []
+        done: set[tuple[str, str]] = set()
         if new:
             for rule in self.rules.for_subject(mention.subject):
+                done.add((rule.name, mention.subject))
                 alerts.extend(await self._evaluate(rule, mention.subject))
         if advanced:
             for rule_name, subject in await self.episodes.open_episodes():
                 open_rule = self._by_name.get(rule_name)
-                if open_rule is not None and not (new and subject == mention.subject):
+                if open_rule is not None and (rule_name, subject) not in done:
+                    done.add((rule_name, subject))
                     alerts.extend(await self._evaluate(open_rule, subject))
+            if previous is None or minute_of(mention.event_time) > minute_of(previous):
+                alerts.extend(await self._check_silences(done))
         return alerts
 
-    async def _stats(self, rule: WindowRule, subject: str, wm: datetime) -> tuple[SpikeStats, int]:
-        last_minute = minute_of(wm)
-        first_minute = last_minute - rule.window_minutes + 1
-        last_hour = (first_minute * MINUTE) // HOUR - 1  # full hours before the window
-        first_hour = last_hour - rule.baseline_hours + 1
-        observed, baseline = await self.counts.window(
-            subject, (first_minute, last_minute), (first_hour, last_hour)
-        )
-        stats = spike_stats(
-            observed=observed,
-            baseline_count=baseline,
-            baseline_minutes=rule.baseline_hours * 60,
-            window_minutes=rule.window_minutes,
-            prior_per_minute=rule.prior_per_day / 1440,
-        )
-        return stats, first_minute
+    async def _heard(self, mention: Mention) -> None:
+        """Remember when a subject that silence rules watch was last mentioned."""
+        subject = mention.subject
+        if not any(rule.matches(subject) for rule in self._silence):
+            return
+        last = self._last_seen.get(subject)
+        if last is None or mention.event_time > last:
+            self._last_seen[subject] = mention.event_time
+            await self.episodes.save_last_seen(subject, mention.event_time)
 
-    async def _evaluate(self, rule: WindowRule, subject: str) -> list[Alert]:
+    async def _check_silences(self, done: set[tuple[str, str]]) -> list[Alert]:
+        alerts: list[Alert] = []
+        for rule in self._silence:
+            for subject in sorted(self._last_seen):
+                if rule.matches(subject) and (rule.name, subject) not in done:
+                    done.add((rule.name, subject))
+                    alerts.extend(await self._evaluate(rule, subject))
+        return alerts
+
+    async def _evaluate(self, rule: WindowRule | SilenceRule, subject: str) -> list[Alert]:
         wm = self.watermark
         assert wm is not None  # noqa: S101 - set by on_mention before any evaluation
-        stats, first_minute = await self._stats(rule, subject, wm)
-        last_minute = minute_of(wm)
-        condition = rule.holds(stats)
-        evidence: list[Evidence] = []
-        if condition:
-            evidence = await self.counts.evidence(subject, first_minute, last_minute)
-            condition = len({e.source for e in evidence}) >= rule.min_sources
+        if isinstance(rule, SilenceRule):
+            judged = await self._judge_silence(rule, subject, wm)
+        else:
+            judged = await self._judge_window(rule, subject, wm)
         episode = await self.episodes.load(rule.name, subject)
         updated, event = step(
             episode,
-            condition,
+            judged.condition,
             wm,
             rule=rule.name,
             subject=subject,
@@ -115,7 +155,6 @@ class RuleEngine:
             await self.episodes.save(updated)
         if event is None or updated is None:
             return []
-        window = Window(start=_ts(first_minute * MINUTE), end=_ts((last_minute + 1) * MINUTE))
         return [
             Alert(
                 alert_id=updated.alert_id,
@@ -123,29 +162,107 @@ class RuleEngine:
                 kind=rule.kind,
                 status=event,
                 subject=subject,
-                window=window,
-                observed=stats.observed,
-                expected=round(stats.expected, 6),
-                ratio=round(stats.ratio, 6),
-                p_value=stats.p_value,
+                window=judged.window,
+                observed=judged.observed,
+                expected=round(judged.expected, 6),
+                ratio=round(judged.ratio, 6),
+                p_value=judged.p_value,
                 severity=rule.severity,
-                articles=evidence[-MAX_EVIDENCE:],
+                articles=judged.evidence[-MAX_EVIDENCE:],
                 event_time=wm,
-                summary=self._summary(rule, subject, stats, event),
+                summary=judged.firing if event == "firing" else judged.resolved,
                 labels=dict(rule.labels),
                 channels=list(rule.channels),
             )
         ]
 
-    def _summary(self, rule: WindowRule, subject: str, stats: SpikeStats, event: str) -> str:
+    async def _judge_window(self, rule: WindowRule, subject: str, wm: datetime) -> _Judgement:
+        """The window ending at the watermark against the baseline just before it: whole
+        hours, then the minutes of the part hour up to the window."""
+        last_minute = minute_of(wm)
+        first_minute = last_minute - rule.window_minutes + 1
+        last_hour = (first_minute * MINUTE) // HOUR - 1
+        first_hour = last_hour - rule.baseline_hours + 1
+        gap_first = (last_hour + 1) * HOUR // MINUTE
+        gap = (gap_first, first_minute - 1) if first_minute > gap_first else None
+        observed, baseline = await self.counts.window(
+            subject, (first_minute, last_minute), (first_hour, last_hour), gap
+        )
+        gap_minutes = first_minute - gap_first
+        stats = spike_stats(
+            observed=observed,
+            baseline_count=baseline,
+            baseline_minutes=rule.baseline_hours * 60 + gap_minutes,
+            window_minutes=rule.window_minutes,
+            prior_per_minute=rule.prior_per_day / 1440,
+        )
+        assert self.started is not None  # noqa: S101 - loaded with the watermark
+        condition = rule.holds(Observation(stats, baseline, watching=wm - self.started))
+        evidence: list[Evidence] = []
+        if condition:
+            evidence = await self.counts.evidence(subject, first_minute, last_minute)
+            condition = len({e.source for e in evidence}) >= rule.min_sources
         ar, en = self.names(subject)
         window = format_duration(rule.window)
-        if event == "resolved":
-            return (
+        return _Judgement(
+            condition=condition,
+            observed=stats.observed,
+            expected=stats.expected,
+            ratio=stats.ratio,
+            p_value=stats.p_value,
+            window=Window(start=_ts(first_minute * MINUTE), end=_ts((last_minute + 1) * MINUTE)),
+            evidence=evidence,
+            firing=(
+                f"{rule.kind}: {ar} ({en}) {stats.observed} mentions in {window}, "
+                f"expected {stats.expected:.1f} (x{stats.ratio:.0f}, p={stats.p_value:.1e})"
+            ),
+            resolved=(
                 f"resolved: {ar} ({en}) back to {stats.observed} mentions in {window} "
                 f"(expected {stats.expected:.1f})"
-            )
-        return (
-            f"{rule.kind}: {ar} ({en}) {stats.observed} mentions in {window}, "
-            f"expected {stats.expected:.1f} (x{stats.ratio:.0f}, p={stats.p_value:.1e})"
+            ),
+        )
+
+    async def _usual_rate(
+        self, rule: SilenceRule, subject: str, last: datetime
+    ) -> tuple[int, float]:
+        """Mentions in the baseline before (and including) the last one, and their rate per
+        minute; read once per last mention, not every minute of a silence."""
+        cached = self._usual.get((rule.name, subject))
+        if cached is not None and cached[0] == last:
+            return cached[1], cached[2]
+        last_minute = minute_of(last)
+        hour = hour_of(last)
+        part_hour = (hour * HOUR // MINUTE, last_minute)
+        in_part, in_hours = await self.counts.window(
+            subject, part_hour, (hour - rule.baseline_hours, hour - 1)
+        )
+        count = in_part + in_hours
+        rate = count / (rule.baseline_hours * 60 + part_hour[1] - part_hour[0] + 1)
+        self._usual[(rule.name, subject)] = (last, count, rate)
+        return count, rate
+
+    async def _judge_silence(self, rule: SilenceRule, subject: str, wm: datetime) -> _Judgement:
+        ar, en = self.names(subject)
+        last = self._last_seen.get(subject, wm)
+        count, rate = await self._usual_rate(rule, subject, last)
+        silent = (wm - last).total_seconds() / 60
+        p_value = silence_p(silent, rate)
+        condition = rule.holds(silent_minutes=silent, rate_per_minute=rate, baseline_count=count)
+        quiet = format_duration(timedelta(minutes=int(silent)))
+        evidence: list[Evidence] = []
+        if condition:  # the last articles heard, so the operator sees where it stopped
+            evidence = await self.counts.evidence(subject, minute_of(last), minute_of(last))
+        return _Judgement(
+            condition=condition,
+            observed=0,
+            expected=rate * silent,
+            ratio=0.0,
+            p_value=p_value,
+            window=Window(start=last, end=wm),
+            evidence=evidence,
+            firing=(
+                f"silence: {ar} ({en}) quiet for {quiet}, usually {rate * 60:.1f} an hour "
+                f"(p={p_value:.1e})"
+            ),
+            resolved=f"resolved: {ar} ({en}) heard again after {quiet}",
         )

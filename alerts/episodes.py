@@ -91,14 +91,27 @@ class EpisodeStore(Protocol):
 
     async def save_watermark(self, watermark: datetime) -> None: ...
 
+    async def started(self, at: datetime, *, restart: bool = False) -> datetime:
+        """When this partition began watching: ``at`` on the first call ever, or when
+        ``restart`` says the stream resumed after a gap."""
+        ...
+
+    async def load_last_seen(self) -> dict[str, datetime]:
+        """The last event time of each subject that silence rules watch."""
+        ...
+
+    async def save_last_seen(self, subject: str, at: datetime) -> None: ...
+
 
 class RedisEpisodes:
     """Episodes in Redis, so a restarted worker continues them.
 
     ``scope`` names the partition whose subjects this store serves (one per partition of
     ``mentions``). Keys: ``P:{<subject>}:ep:<rule>`` (episode JSON, TTL 35 days),
-    ``P:episodes:<scope>:open`` (a set of ``rule|subject``) and ``P:episodes:<scope>:wm``
-    (the partition's event-time watermark, ISO 8601).
+    ``P:episodes:<scope>:open`` (a set of ``rule|subject``), ``P:episodes:<scope>:wm``
+    (the partition's event-time watermark, ISO 8601), ``P:episodes:<scope>:start`` (the
+    event time it began watching) and ``P:episodes:<scope>:last`` (a hash subject -> last
+    event time, for the subjects that silence rules watch).
     """
 
     TTL_S = 35 * 24 * 3600
@@ -111,6 +124,8 @@ class RedisEpisodes:
         self.prefix = prefix
         self._open_key = f"{prefix}:episodes:{scope}:open"
         self._wm_key = f"{prefix}:episodes:{scope}:wm"
+        self._start_key = f"{prefix}:episodes:{scope}:start"
+        self._last_key = f"{prefix}:episodes:{scope}:last"
         # One worker owns a partition: what it wrote, it can read back from memory.
         self._cache: dict[tuple[str, str], Episode | None] = {}
         self._open: set[tuple[str, str]] | None = None
@@ -120,9 +135,7 @@ class RedisEpisodes:
         raw = await self.redis.get(self._wm_key)
         if raw is None:
             return None
-        self._saved_watermark = datetime.fromisoformat(
-            raw.decode() if isinstance(raw, bytes) else raw
-        )
+        self._saved_watermark = datetime.fromisoformat(_text(raw))
         return self._saved_watermark
 
     async def save_watermark(self, watermark: datetime) -> None:
@@ -131,6 +144,21 @@ class RedisEpisodes:
             return
         await self.redis.set(self._wm_key, watermark.isoformat(), ex=self.TTL_S)
         self._saved_watermark = watermark
+
+    async def started(self, at: datetime, *, restart: bool = False) -> datetime:
+        await self.redis.set(self._start_key, at.isoformat(), nx=not restart, ex=self.TTL_S)
+        raw = await self.redis.get(self._start_key)
+        return datetime.fromisoformat(_text(raw)) if raw is not None else at
+
+    async def load_last_seen(self) -> dict[str, datetime]:
+        raw = await self.redis.hgetall(self._last_key)
+        return {_text(k): datetime.fromisoformat(_text(v)) for k, v in raw.items()}
+
+    async def save_last_seen(self, subject: str, at: datetime) -> None:
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.hset(self._last_key, subject, at.isoformat())
+            pipe.expire(self._last_key, self.TTL_S)
+            await pipe.execute()
 
     def key(self, rule: str, subject: str) -> str:
         return f"{self.prefix}:{{{subject}}}:ep:{rule}"
@@ -166,11 +194,14 @@ class RedisEpisodes:
             members = await self.redis.smembers(self._open_key)
             pairs = set()
             for m in members:
-                text = m.decode() if isinstance(m, bytes) else m
-                rule, _, subject = text.partition("|")
+                rule, _, subject = _text(m).partition("|")
                 pairs.add((rule, subject))
             self._open = pairs
         return sorted(self._open)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
 
 
 @dataclass
@@ -179,6 +210,19 @@ class MemoryEpisodes:
 
     episodes: dict[tuple[str, str], Episode] = field(default_factory=dict)
     watermark: datetime | None = None
+    start: datetime | None = None
+    last_seen: dict[str, datetime] = field(default_factory=dict)
+
+    async def started(self, at: datetime, *, restart: bool = False) -> datetime:
+        if self.start is None or restart:
+            self.start = at
+        return self.start
+
+    async def load_last_seen(self) -> dict[str, datetime]:
+        return dict(self.last_seen)
+
+    async def save_last_seen(self, subject: str, at: datetime) -> None:
+        self.last_seen[subject] = at
 
     async def load_watermark(self) -> datetime | None:
         return self.watermark

@@ -10,6 +10,8 @@ replaces it (``--rules`` or ``RAQIB_RULES``).
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
 from datetime import timedelta
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -24,12 +26,24 @@ from raqib.durations import Duration
 Severity = Literal["info", "warning", "critical"]
 
 
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """What a window rule judges: the window against the baseline before it, and how long
+    the partition has been watching (a subject cannot be "new" in the first hour of a
+    stream: everything is)."""
+
+    stats: SpikeStats
+    baseline_count: int
+    watching: timedelta
+
+
 class RuleBase(BaseModel):
     """What every rule has: which subjects, how loud, how often, where to."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(pattern=r"^[a-z0-9][a-z0-9_-]*$")
+    kind: str
     subjects: tuple[str, ...] = Field(
         ("entity:*",), description="glob patterns on subjects: entity:*, entity:iran, topic:*"
     )
@@ -47,15 +61,13 @@ class RuleBase(BaseModel):
 class WindowRule(RuleBase):
     """A rule judged on the mentions in a window, against the subject's baseline rate."""
 
-    kind: str
-
     window: Duration = timedelta(minutes=10)
     baseline: Duration = timedelta(hours=24)
     min_count: int = Field(5, ge=1)
     prior_per_day: float = Field(1.0, gt=0, description="floor of the baseline rate")
     min_sources: int = Field(1, ge=1, description="distinct outlets needed in the window")
 
-    def holds(self, stats: SpikeStats) -> bool:
+    def holds(self, obs: Observation) -> bool:
         """The rule's condition on the window (before the min_sources check)."""
         raise NotImplementedError
 
@@ -87,8 +99,10 @@ class SpikeRule(WindowRule):
     min_ratio: float = Field(4.0, gt=0)
     max_p: float = Field(0.001, gt=0, le=1)
 
-    def holds(self, stats: SpikeStats) -> bool:
-        return is_spike(stats, min_count=self.min_count, min_ratio=self.min_ratio, max_p=self.max_p)
+    def holds(self, obs: Observation) -> bool:
+        return is_spike(
+            obs.stats, min_count=self.min_count, min_ratio=self.min_ratio, max_p=self.max_p
+        )
 
 
 class ThresholdRule(WindowRule):
@@ -97,12 +111,113 @@ class ThresholdRule(WindowRule):
 
     kind: Literal["threshold"]
 
-    def holds(self, stats: SpikeStats) -> bool:
-        return stats.observed >= self.min_count
+    def holds(self, obs: Observation) -> bool:
+        return obs.stats.observed >= self.min_count
 
 
-Rule = Annotated[SpikeRule | ThresholdRule, Field(discriminator="kind")]
-RULE_KINDS: dict[str, type[WindowRule]] = {"spike": SpikeRule, "threshold": ThresholdRule}
+def _first_mentions(obs: Observation, *, min_count: int, warm_up: timedelta) -> bool:
+    """At least ``min_count`` mentions now, none in the whole baseline before, and the
+    stream watched for ``warm_up`` (else every subject of its first hours is "new")."""
+    return obs.watching >= warm_up and obs.baseline_count == 0 and obs.stats.observed >= min_count
+
+
+class NewRule(WindowRule):
+    """A subject's first mentions after a warm-up: seen ``min_count`` times in the window
+    and never in the ``baseline`` before it (up to 35 days)."""
+
+    kind: Literal["new"]
+    baseline: Duration = timedelta(days=7)
+    min_count: int = Field(2, ge=1)
+    warm_up: Duration = timedelta(hours=24)
+
+    def holds(self, obs: Observation) -> bool:
+        return _first_mentions(obs, min_count=self.min_count, warm_up=self.warm_up)
+
+
+class CooccurrenceRule(WindowRule):
+    """Two entities suddenly named together in the same articles (subjects ``pair:a+b``):
+    ``mode: spike`` is DESIGN.md's spike math on the pair's count; ``mode: first`` fires on
+    a pair never seen in the baseline, like ``new``."""
+
+    kind: Literal["cooccurrence"]
+    subjects: tuple[str, ...] = ("pair:*",)
+    mode: Literal["spike", "first"] = "spike"
+    min_ratio: float = Field(4.0, gt=0)
+    max_p: float = Field(0.001, gt=0, le=1)
+    warm_up: Duration = timedelta(hours=24)
+
+    @model_validator(mode="after")
+    def _pairs_only(self) -> CooccurrenceRule:
+        wrong = [s for s in self.subjects if not s.startswith("pair:")]
+        if wrong:
+            raise ValueError(f"cooccurrence rules watch pair:<id>+<id> subjects, not {wrong}")
+        return self
+
+    def holds(self, obs: Observation) -> bool:
+        if self.mode == "first":
+            return _first_mentions(obs, min_count=self.min_count, warm_up=self.warm_up)
+        return is_spike(
+            obs.stats, min_count=self.min_count, min_ratio=self.min_ratio, max_p=self.max_p
+        )
+
+
+class SilenceRule(RuleBase):
+    """A subject (by default an outlet) quiet for longer than its usual gap.
+
+    With λ its rate over ``baseline`` before its last mention, a silence of g minutes has
+    probability e^(−λg) under Poisson arrivals; the rule fires when that is ≤ ``max_p``,
+    g ≥ ``min_silence`` and the baseline held at least ``min_baseline_count`` mentions
+    (a subject seen twice a week has no "usual gap" to break).
+    """
+
+    kind: Literal["silence"]
+    subjects: tuple[str, ...] = ("source:*",)
+    baseline: Duration = timedelta(hours=24)
+    min_silence: Duration = timedelta(minutes=30)
+    max_p: float = Field(0.001, gt=0, le=1)
+    min_baseline_count: int = Field(24, ge=1)
+    resolve_after: Duration = timedelta(0)
+
+    @model_validator(mode="after")
+    def _hours(self) -> SilenceRule:
+        if self.baseline < timedelta(hours=1) or self.baseline.total_seconds() % 3600:
+            raise ValueError("baseline must be a whole number of hours (hour buckets)")
+        if self.baseline > timedelta(days=35):
+            raise ValueError("baseline must be at most 35d (hour buckets are kept 35 days)")
+        return self
+
+    @property
+    def baseline_hours(self) -> int:
+        return int(self.baseline.total_seconds() // 3600)
+
+    def holds(self, *, silent_minutes: float, rate_per_minute: float, baseline_count: int) -> bool:
+        return (
+            baseline_count >= self.min_baseline_count
+            and silent_minutes >= self.min_silence.total_seconds() / 60
+            and silence_p(silent_minutes, rate_per_minute) <= self.max_p
+        )
+
+
+def silence_p(silent_minutes: float, rate_per_minute: float) -> float:
+    """P(no mention in ``silent_minutes``) for Poisson arrivals at ``rate_per_minute``.
+
+    >>> round(silence_p(60, 0.1), 6)
+    0.002479
+    """
+    return math.exp(-rate_per_minute * max(silent_minutes, 0.0))
+
+
+Rule = Annotated[
+    SpikeRule | ThresholdRule | NewRule | CooccurrenceRule | SilenceRule,
+    Field(discriminator="kind"),
+]
+RULE_KINDS: dict[str, type[RuleBase]] = {
+    "spike": SpikeRule,
+    "threshold": ThresholdRule,
+    "new": NewRule,
+    "cooccurrence": CooccurrenceRule,
+    "silence": SilenceRule,
+}
 
 
 class RulesFile(BaseModel):
@@ -118,7 +233,7 @@ class RulesFile(BaseModel):
             raise ValueError(f"duplicate rule names: {', '.join(dupes)}")
         return self
 
-    def for_subject(self, subject: str) -> list[WindowRule]:
+    def for_subject(self, subject: str) -> list[WindowRule | SilenceRule]:
         return [r for r in self.rules if r.enabled and r.matches(subject)]
 
 

@@ -60,7 +60,9 @@ def create_app(
 ) -> faust.App:
     """Build the worker app; tests pass their own rules, router and registry."""
     watchlist = load_watchlist(settings.watchlist)
-    pipeline = Pipeline(watchlist, load_topics(settings.topics, watchlist))
+    pipeline = Pipeline(
+        watchlist, load_topics(settings.topics, watchlist), pair_entities=settings.pair_entities
+    )
     rules = rules or load_rules(settings.rules)
     router = router or build_router(settings.alerts_file)
     registry = registry or CollectorRegistry()

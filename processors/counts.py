@@ -88,10 +88,15 @@ class RedisCounts:
         return sum(int(v) for v in await self.redis.mget(keys) if v is not None)
 
     async def window(
-        self, subject: str, minutes: tuple[int, int], hours: tuple[int, int]
+        self,
+        subject: str,
+        minutes: tuple[int, int],
+        hours: tuple[int, int],
+        gap: tuple[int, int] | None = None,
     ) -> tuple[int, int]:
+        gap_minutes = range(gap[0], gap[1] + 1) if gap is not None else range(0)
         async with self.redis.pipeline(transaction=False) as pipe:
-            for minute in range(minutes[0], minutes[1] + 1):
+            for minute in [*range(minutes[0], minutes[1] + 1), *gap_minutes]:
                 pipe.hlen(self.key(subject, "m", minute))
             hour_keys = [self.key(subject, "h", h) for h in range(hours[0], hours[1] + 1)]
             if hour_keys:
@@ -99,8 +104,9 @@ class RedisCounts:
             replies = await pipe.execute()
         count = minutes[1] - minutes[0] + 1
         in_minutes = sum(int(n) for n in replies[:count])
-        in_hours = sum(int(v) for v in replies[count] if v is not None) if hour_keys else 0
-        return in_minutes, in_hours
+        in_gap = sum(int(n) for n in replies[count : count + len(gap_minutes)])
+        in_hours = sum(int(v) for v in replies[-1] if v is not None) if hour_keys else 0
+        return in_minutes, in_hours + in_gap
 
     async def evidence(self, subject: str, first: int, last: int) -> list[Evidence]:
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -148,9 +154,14 @@ class MemoryCounts:
         return sum(self.by_hour.get((subject, h), 0) for h in range(first, last + 1))
 
     async def window(
-        self, subject: str, minutes: tuple[int, int], hours: tuple[int, int]
+        self,
+        subject: str,
+        minutes: tuple[int, int],
+        hours: tuple[int, int],
+        gap: tuple[int, int] | None = None,
     ) -> tuple[int, int]:
-        return await self.minutes(subject, *minutes), await self.hours(subject, *hours)
+        in_gap = await self.minutes(subject, *gap) if gap is not None else 0
+        return await self.minutes(subject, *minutes), await self.hours(subject, *hours) + in_gap
 
     async def evidence(self, subject: str, first: int, last: int) -> list[Evidence]:
         found: list[Evidence] = []

@@ -13,7 +13,7 @@ The Faust agent, ``raqib tag`` and ``raqib backtest`` all call :meth:`Pipeline.p
 from __future__ import annotations
 
 from processors.clean import clean_body
-from processors.mentions import mentions
+from processors.mentions import PAIR_ENTITIES, mentions
 from processors.tagger import Tag, Tagger
 from processors.topics import TopicMatcher, TopicsFile
 from processors.watchlist import Watchlist
@@ -23,8 +23,15 @@ from raqib.messages import Article, Mention, TaggedArticle, TopicMatch
 class Pipeline:
     """Everything between a valid article and its tagged form; no I/O."""
 
-    def __init__(self, watchlist: Watchlist, topics: TopicsFile | None = None) -> None:
+    def __init__(
+        self,
+        watchlist: Watchlist,
+        topics: TopicsFile | None = None,
+        *,
+        pair_entities: int = PAIR_ENTITIES,
+    ) -> None:
         self.watchlist = watchlist
+        self.pair_entities = pair_entities
         self.tagger = Tagger(watchlist)
         self.topics = topics or TopicsFile()
         self.matcher = TopicMatcher(self.topics)
@@ -42,7 +49,7 @@ class Pipeline:
             entities=[tag.to_message() for tag in tags],
             topics=found,
         )
-        return tagged, mentions(tagged)
+        return tagged, mentions(tagged, pair_entities=self.pair_entities)
 
     def tag_text(self, text: str, *, clean: bool = True) -> tuple[list[Tag], list[TopicMatch]]:
         """Entities and topics of a plain text, as ``raqib tag`` prints them."""
@@ -56,6 +63,9 @@ class Pipeline:
         if subject in self._topic_names:
             return self._topic_names[subject]
         kind, _, ident = subject.partition(":")
+        if kind == "pair":
+            a, b = (self.names(f"entity:{part}") for part in ident.split("+", 1))
+            return f"{a[0]} + {b[0]}", f"{a[1]} + {b[1]}"
         if kind == "entity":
             entity = self.watchlist.by_id.get(ident)
             if entity is not None:

@@ -142,7 +142,11 @@ def _pipeline(settings: Settings) -> Pipeline:
 
     try:
         watchlist = load_watchlist(settings.watchlist)
-        return Pipeline(watchlist, load_topics(settings.topics, watchlist))
+        return Pipeline(
+            watchlist,
+            load_topics(settings.topics, watchlist),
+            pair_entities=settings.pair_entities,
+        )
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
 

@@ -42,10 +42,15 @@ class CountStore(Protocol):
         ...
 
     async def window(
-        self, subject: str, minutes: tuple[int, int], hours: tuple[int, int]
+        self,
+        subject: str,
+        minutes: tuple[int, int],
+        hours: tuple[int, int],
+        gap: tuple[int, int] | None = None,
     ) -> tuple[int, int]:
-        """Mentions in minute buckets ``minutes`` and in hour buckets ``hours`` (inclusive
-        ranges), read together: what a rule needs, in one round trip."""
+        """Mentions in minute buckets ``minutes``, and in hour buckets ``hours`` plus minute
+        buckets ``gap`` (the part hour between the baseline's hours and the window), all
+        inclusive ranges, read together: what a rule needs, in one round trip."""
         ...
 
     async def evidence(self, subject: str, first: int, last: int) -> list[Evidence]:

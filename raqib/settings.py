@@ -72,6 +72,9 @@ class Settings(BaseModel):
     topics: Path | None = Field(None, description="RAQIB_TOPICS: topics.yaml")
     alerts_file: Path = Field(Path("alerts.jsonl"), description="RAQIB_ALERTS_FILE")
     data_dir: Path = Field(Path(".raqib"), description="RAQIB_DATA_DIR: worker state")
+    pair_entities: int = Field(
+        6, ge=0, le=20, description="RAQIB_PAIR_ENTITIES: entities per article paired (0: none)"
+    )
     log_level: str = Field("info", min_length=1, description="RAQIB_LOG_LEVEL")
 
     @field_validator("kafka")

@@ -61,7 +61,12 @@ def test_restart_mid_episode_resolves_the_same_alert(
     after = [a for a in articles if "aftermath" in a["id"]]
 
     def hatami(seen: list[dict[str, Any]], status: str) -> list[dict[str, Any]]:
-        return [a for a in seen if a["subject"] == "entity:amir-hatami" and a["status"] == status]
+        return [
+            a
+            for a in seen
+            if (a["subject"], a["rule"], a["status"])
+            == ("entity:amir-hatami", "entity-spike", status)
+        ]
 
     first = WorkerProcess(settings, tmp_path / "first").start()
     try:

@@ -46,7 +46,8 @@ def config_error(path: Path) -> ConfigError:
 
 
 def test_the_packaged_rules_load_with_the_documented_defaults() -> None:
-    rule, topic_rule = load_rules().rules
+    rule, topic_rule, *others = load_rules().rules
+    assert [r.kind for r in others] == ["cooccurrence", "new", "silence"]
     assert topic_rule.name == "topic-spike" and topic_rule.subjects == ("topic:*",)
     assert isinstance(rule, SpikeRule) and RULE_KINDS[rule.kind] is SpikeRule
     assert rule.name == "entity-spike" and rule.subjects == ("entity:*",)
@@ -69,7 +70,8 @@ def test_rules_for_a_subject_follow_globs_and_enabled(tmp_path: Path) -> None:
     rules = load_rules(rules_file(tmp_path, enabled="false"))
     assert [r.name for r in rules.for_subject("entity:iran")] == ["entity-spike"]
     assert rules.for_subject("topic:sanctions") == []  # its rule is disabled
-    assert load_rules().for_subject("source:sana") == []
+    assert [r.kind for r in load_rules().for_subject("source:sana")] == ["silence"]
+    assert load_rules().for_subject("elsewhere:x") == []
 
 
 @pytest.mark.parametrize(

@@ -88,5 +88,11 @@ def test_backtest_prints_alerts_and_reports_bad_lines(runner: CliRunner, tmp_pat
     assert f"{stream}:1: skipped: not JSON" in result.stderr
     alerts = [json.loads(line) for line in result.stdout.splitlines()]
     observed = {a["subject"]: a["observed"] for a in alerts if a["status"] == "firing"}
-    # entities fire at min_count 5 (entity-spike); the topic at min_count 6 (topic-spike)
-    assert observed == {"entity:irgc": 5, "entity:aleppo": 5, "topic:attacks-on-consulates": 6}
+    # entities fire at min_count 5 (entity-spike), the pair at 4 (pair-spike), the topic at
+    # min_count 6 (topic-spike)
+    assert observed == {
+        "entity:irgc": 5,
+        "entity:aleppo": 5,
+        "pair:aleppo+irgc": 4,
+        "topic:attacks-on-consulates": 6,
+    }
