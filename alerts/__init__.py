@@ -10,6 +10,7 @@ from alerts.engine import RuleEngine, SubjectNames
 from alerts.episodes import MemoryEpisodes, RedisEpisodes
 from alerts.router import Router, build_router
 from alerts.rules import RulesFile, load_rules
+from alerts.spike import SpikeStats, spike_stats
 
 __all__ = [
     "MemoryEpisodes",
@@ -17,7 +18,9 @@ __all__ = [
     "Router",
     "RuleEngine",
     "RulesFile",
+    "SpikeStats",
     "SubjectNames",
     "build_router",
     "load_rules",
+    "spike_stats",
 ]

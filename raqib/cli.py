@@ -179,6 +179,92 @@ def backtest(stream: Path, watchlist: Path | None, rules: Path | None, topics: P
             click.echo(event.model_dump_json())
 
 
+@main.command()
+@click.option("--window", default="1h", show_default=True, help="how far back: 10m, 1h, 2d")
+@click.option(
+    "--by",
+    type=click.Choice(["count", "ratio"]),
+    default="count",
+    show_default=True,
+    help="order by mentions, or by mentions over the previous 24 hours' rate",
+)
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 1000))
+@click.option("--subjects", default="*", show_default=True, help="glob: entity:*, topic:*, pair:*")
+@click.option("--json", "as_json", is_flag=True, help="one JSON line per subject")
+def top(window: str, by: str, limit: int, subjects: str, as_json: bool) -> None:
+    """Print the leading subjects of the last WINDOW of event time, from Redis (RAQIB_REDIS)."""
+    import asyncio
+    from fnmatch import fnmatchcase
+
+    from redis.asyncio import Redis
+    from redis.exceptions import RedisError
+
+    from processors.top import Leaders, Order, leaders
+    from raqib.durations import parse_duration
+
+    settings = _settings()
+    try:
+        span = parse_duration(window)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--window") from exc
+
+    async def read() -> Leaders | None:
+        redis = Redis.from_url(settings.redis)
+        try:
+            order: Order = "ratio" if by == "ratio" else "count"
+            return await leaders(redis, settings.redis_prefix, window=span, by=order, limit=100_000)
+        finally:
+            await redis.aclose()
+
+    try:
+        found = asyncio.run(read())
+    except (RedisError, OSError) as exc:
+        raise click.ClickException(f"cannot read counts from {settings.redis}: {exc}") from exc
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--window") from exc
+    if found is None:
+        raise click.ClickException(
+            f"no counts in {settings.redis} (prefix {settings.redis_prefix})"
+        )
+    rows = [r for r in found.rows if fnmatchcase(r.subject, subjects)][:limit]
+    pipeline = _pipeline(settings)
+    if as_json:
+        for r in rows:
+            ar, en = pipeline.names(r.subject)
+            line = {
+                "subject": r.subject,
+                "name_ar": ar,
+                "name_en": en,
+                "observed": r.observed,
+                "expected": round(r.expected, 6),
+                "ratio": round(r.ratio, 3),
+                "window": {"start": found.start.isoformat(), "end": found.end.isoformat()},
+            }
+            click.echo(json.dumps(line, ensure_ascii=False))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(
+        title=f"top {len(rows)} by {by}, {found.start:%Y-%m-%d %H:%M} to {found.end:%H:%M} UTC"
+    )
+    for column in ("#", "subject", "name", "mentions", "expected", "ratio"):
+        table.add_column(
+            column, justify="right" if column in ("#", "mentions", "expected", "ratio") else "left"
+        )
+    for rank, r in enumerate(rows, 1):
+        ar, en = pipeline.names(r.subject)
+        table.add_row(
+            str(rank),
+            r.subject,
+            f"{ar} ({en})",
+            str(r.observed),
+            f"{r.expected:.1f}",
+            f"x{r.ratio:.1f}",
+        )
+    Console().print(table)
+
+
 @main.command("check-config")
 @click.option("--watchlist", type=_FILE, help="watchlist.yaml to check")
 @click.option("--rules", type=_FILE, help="rules.yaml to check")

@@ -1,0 +1,96 @@
+"""``raqib top``: the leading subjects of a window, read from the live counts in Redis.
+
+"Now" is the latest event-time minute that holds a count, not the wall clock: after a
+replay of last month's news, ``top`` shows last month's leaders.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from redis.asyncio import Redis
+
+from alerts import spike_stats
+from processors.counts import MINUTE_TTL_S, RedisCounts
+from raqib.counting import HOUR, MINUTE
+
+Order = Literal["count", "ratio"]
+BASELINE_HOURS = 24
+PRIOR_PER_DAY = 1.0
+
+
+@dataclass(frozen=True, slots=True)
+class Row:
+    subject: str
+    observed: int
+    expected: float
+    ratio: float
+
+
+@dataclass(frozen=True, slots=True)
+class Leaders:
+    start: datetime
+    end: datetime
+    rows: list[Row]
+
+
+async def minute_buckets(redis: Redis, prefix: str) -> dict[str, set[int]]:
+    """Every subject with a minute bucket in Redis, and its minutes (one SCAN)."""
+    found: dict[str, set[int]] = {}
+    head = f"{prefix}:{{"
+    async for raw in redis.scan_iter(match=f"{prefix}:{{*}}:m:*", count=1000):
+        key = raw.decode() if isinstance(raw, bytes) else raw
+        subject, _, minute = key[len(head) :].rpartition("}:m:")
+        if subject and minute.isdigit():
+            found.setdefault(subject, set()).add(int(minute))
+    return found
+
+
+async def leaders(
+    redis: Redis,
+    prefix: str,
+    *,
+    window: timedelta,
+    by: Order = "count",
+    limit: int = 20,
+) -> Leaders | None:
+    """The ``limit`` subjects with the most mentions (or the highest ratio to their
+    previous 24 hours) in the ``window`` ending at the latest counted minute; None when
+    nothing is counted."""
+    if not timedelta(minutes=1) <= window <= timedelta(seconds=MINUTE_TTL_S):
+        raise ValueError("window must be between 1m and 2d (minute buckets are kept 2 days)")
+    buckets = await minute_buckets(redis, prefix)
+    if not buckets:
+        return None
+    last = max(max(minutes) for minutes in buckets.values())
+    first = last - int(window.total_seconds() // MINUTE) + 1
+    counts = RedisCounts(redis, prefix)
+    last_hour = first * MINUTE // HOUR - 1
+    gap_first = (last_hour + 1) * HOUR // MINUTE
+    gap = (gap_first, first - 1) if first > gap_first else None
+    rows: list[Row] = []
+    for subject in sorted(s for s, minutes in buckets.items() if max(minutes) >= first):
+        observed, baseline = await counts.window(
+            subject, (first, last), (last_hour - BASELINE_HOURS + 1, last_hour), gap
+        )
+        if observed == 0:
+            continue
+        stats = spike_stats(
+            observed=observed,
+            baseline_count=baseline,
+            baseline_minutes=BASELINE_HOURS * 60 + (first - gap_first),
+            window_minutes=last - first + 1,
+            prior_per_minute=PRIOR_PER_DAY / 1440,
+        )
+        rows.append(Row(subject, observed, stats.expected, stats.ratio))
+    if by == "count":
+        rows.sort(key=lambda r: (-r.observed, -r.ratio, r.subject))
+    else:
+        rows.sort(key=lambda r: (-r.ratio, -r.observed, r.subject))
+    return Leaders(
+        start=datetime.fromtimestamp(first * MINUTE, tz=UTC),
+        end=datetime.fromtimestamp((last + 1) * MINUTE, tz=UTC),
+        rows=rows[:limit],
+    )
