@@ -17,8 +17,8 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from alerts.episodes import EpisodeStore, step
@@ -38,8 +38,34 @@ backfill of another period): its warm-up starts again, else every subject of the
 resumed stream would look "new" against the empty days before it."""
 
 
+def _spans(ends: set[int], reach: int) -> list[int]:
+    """Every bucket within ``reach`` before one of ``ends`` (a few short runs, however far
+    apart the ends are: a stream that jumps years loads two runs, not the years between).
+
+    >>> _spans({10, 11, 50}, 2)
+    [8, 9, 10, 11, 48, 49, 50]
+    """
+    buckets: set[int] = set()
+    for end in ends:
+        buckets.update(range(end - reach, end + 1))
+    return sorted(buckets)
+
+
+def _has_hours(rule: object) -> bool:
+    return isinstance(rule, WindowRule | SilenceRule)
+
+
 def _ts(seconds: int) -> datetime:
     return datetime.fromtimestamp(seconds, tz=UTC)
+
+
+@dataclass
+class Evaluated:
+    """What a batch did: its alerts, and how many mentions were new or redelivered."""
+
+    alerts: list[Alert] = field(default_factory=list)
+    new: int = 0
+    duplicates: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +104,60 @@ class RuleEngine:
         self._silence = [r for r in rules.rules if isinstance(r, SilenceRule) and r.enabled]
         self._last_seen: dict[str, datetime] = {}
         self._usual: dict[tuple[str, str], tuple[datetime, int, float]] = {}
+        windows = [r for r in rules.rules if isinstance(r, WindowRule)]
+        # how far back rules read: the longest window plus the part hour before it, and
+        # the longest baseline (plus the hour of a silent subject's last mention)
+        self._reach_minutes = max((r.window_minutes for r in windows), default=0) + 60
+        self._reach_hours = max((r.baseline_hours for r in rules.rules if _has_hours(r)), default=0)
+        self._reach_hours += 2
+
+    async def on_batch(self, batch: Sequence[Mention]) -> list[Alert]:
+        """Count and evaluate a batch of this partition's mentions, in order: what the
+        worker does with each batch it takes, and ``raqib backtest`` with each article."""
+        await self.prepare(batch)
+        done = await self.evaluate(batch)
+        await self.flush()
+        return done.alerts
+
+    async def prepare(self, batch: Sequence[Mention]) -> None:
+        """Read ahead what evaluating ``batch`` will read (counts, episodes) and record it
+        in the count store; safe to retry after a failure."""
+        if not batch:
+            return
+        if not self._loaded:
+            await self._load(batch[0].event_time)
+        # the watermarks the batch will be judged at, and the buckets rules read from them
+        marks: set[datetime] = set()
+        wm = self.watermark
+        for m in batch:
+            wm = m.event_time if wm is None or m.event_time > wm else wm
+            marks.add(wm)
+        minutes = _spans({minute_of(t) for t in marks}, self._reach_minutes)
+        hours = _spans(
+            {hour_of(t) for t in marks | set(self._last_seen.values())}, self._reach_hours
+        )
+        open_pairs = await self.episodes.open_episodes()
+        also = {subject for _, subject in open_pairs} | set(self._last_seen)
+        await self.counts.prepare(batch, also, minutes, hours)
+        pairs = {(r.name, m.subject) for m in batch for r in self.rules.for_subject(m.subject)}
+        await self.episodes.preload(pairs | set(open_pairs))
+
+    async def evaluate(self, batch: Sequence[Mention], *, retried: bool = False) -> Evaluated:
+        """Record each prepared mention and evaluate it, in order. After a failed try,
+        ``retried`` evaluates mentions the failed try may already have counted."""
+        done = Evaluated()
+        for mention in batch:
+            new = await self.counts.record(mention)
+            if new:
+                done.new += 1
+            else:
+                done.duplicates += 1
+            done.alerts.extend(await self.on_mention(mention, new=new or retried))
+        return done
+
+    async def flush(self) -> None:
+        """Persist episode changes (once per batch, before its offsets are committed)."""
+        await self.episodes.flush()
 
     async def _load(self, first: datetime) -> None:
         self.watermark = await self.episodes.load_watermark()
@@ -105,14 +185,15 @@ class RuleEngine:
             for rule in self.rules.for_subject(mention.subject):
                 done.add((rule.name, mention.subject))
                 alerts.extend(await self._evaluate(rule, mention.subject))
-        if advanced:
+        # Windows are whole minutes: other subjects' windows change only when the
+        # watermark enters a new minute, so open episodes and silences are re-judged then.
+        if previous is None or minute_of(mention.event_time) > minute_of(previous):
             for rule_name, subject in await self.episodes.open_episodes():
                 open_rule = self._by_name.get(rule_name)
                 if open_rule is not None and (rule_name, subject) not in done:
                     done.add((rule_name, subject))
                     alerts.extend(await self._evaluate(open_rule, subject))
-            if previous is None or minute_of(mention.event_time) > minute_of(previous):
-                alerts.extend(await self._check_silences(done))
+            alerts.extend(await self._check_silences(done))
         return alerts
 
     async def _heard(self, mention: Mention) -> None:
@@ -137,11 +218,18 @@ class RuleEngine:
     async def _evaluate(self, rule: WindowRule | SilenceRule, subject: str) -> list[Alert]:
         wm = self.watermark
         assert wm is not None  # noqa: S101 - set by on_mention before any evaluation
+        episode = await self.episodes.load(rule.name, subject)
         if isinstance(rule, SilenceRule):
             judged = await self._judge_silence(rule, subject, wm)
         else:
+            if episode is None or episode.status != "firing":
+                # every window kind needs min_count in the window: below it, with no open
+                # episode, nothing can happen, and the baseline need not be read
+                last_minute = minute_of(wm)
+                first_minute = last_minute - rule.window_minutes + 1
+                if await self.counts.minutes(subject, first_minute, last_minute) < rule.min_count:
+                    return []
             judged = await self._judge_window(rule, subject, wm)
-        episode = await self.episodes.load(rule.name, subject)
         updated, event = step(
             episode,
             judged.condition,
@@ -225,19 +313,15 @@ class RuleEngine:
     async def _usual_rate(
         self, rule: SilenceRule, subject: str, last: datetime
     ) -> tuple[int, float]:
-        """Mentions in the baseline before (and including) the last one, and their rate per
-        minute; read once per last mention, not every minute of a silence."""
+        """Mentions in the baseline hours before the last one and in its own hour, and
+        their rate per minute; read once per last mention, not every minute of a silence."""
         cached = self._usual.get((rule.name, subject))
         if cached is not None and cached[0] == last:
             return cached[1], cached[2]
-        last_minute = minute_of(last)
         hour = hour_of(last)
-        part_hour = (hour * HOUR // MINUTE, last_minute)
-        in_part, in_hours = await self.counts.window(
-            subject, part_hour, (hour - rule.baseline_hours, hour - 1)
-        )
-        count = in_part + in_hours
-        rate = count / (rule.baseline_hours * 60 + part_hour[1] - part_hour[0] + 1)
+        count = await self.counts.hours(subject, hour - rule.baseline_hours, hour)
+        into_hour = minute_of(last) - hour * HOUR // MINUTE + 1
+        rate = count / (rule.baseline_hours * 60 + into_hour)
         self._usual[(rule.name, subject)] = (last, count, rate)
         return count, rate
 

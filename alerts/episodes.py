@@ -15,6 +15,7 @@ resolves once it has been false for ``resolve_after``, and a new one may open on
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal, Protocol
@@ -102,6 +103,14 @@ class EpisodeStore(Protocol):
 
     async def save_last_seen(self, subject: str, at: datetime) -> None: ...
 
+    async def preload(self, pairs: Iterable[tuple[str, str]]) -> None:
+        """Read these (rule, subject) episodes ahead, in one round trip."""
+        ...
+
+    async def flush(self) -> None:
+        """Persist what changed (a store may keep writes until here)."""
+        ...
+
 
 class RedisEpisodes:
     """Episodes in Redis, so a restarted worker continues them.
@@ -112,12 +121,13 @@ class RedisEpisodes:
     (the partition's event-time watermark, ISO 8601), ``P:episodes:<scope>:start`` (the
     event time it began watching) and ``P:episodes:<scope>:last`` (a hash subject -> last
     event time, for the subjects that silence rules watch).
+
+    One worker owns a partition, so what it wrote it reads back from memory, and writes
+    are kept until :meth:`flush` (once per batch, before the batch's offsets are
+    committed): a batch costs one round trip of episode writes, not one per change.
     """
 
     TTL_S = 35 * 24 * 3600
-    WATERMARK_EVERY = timedelta(minutes=1)
-    """The watermark is written when it has moved this much: a restart resumes at most
-    this far behind, and the next event moves it on."""
 
     def __init__(self, redis: Redis, prefix: str = "raqib", scope: str = "0") -> None:
         self.redis = redis
@@ -126,24 +136,22 @@ class RedisEpisodes:
         self._wm_key = f"{prefix}:episodes:{scope}:wm"
         self._start_key = f"{prefix}:episodes:{scope}:start"
         self._last_key = f"{prefix}:episodes:{scope}:last"
-        # One worker owns a partition: what it wrote, it can read back from memory.
         self._cache: dict[tuple[str, str], Episode | None] = {}
         self._open: set[tuple[str, str]] | None = None
-        self._saved_watermark: datetime | None = None
+        self._dirty: dict[tuple[str, str], Episode] = {}
+        self._dirty_last: dict[str, datetime] = {}
+        self._watermark: datetime | None = None
+        self._flushed_watermark: datetime | None = None
 
     async def load_watermark(self) -> datetime | None:
         raw = await self.redis.get(self._wm_key)
         if raw is None:
             return None
-        self._saved_watermark = datetime.fromisoformat(_text(raw))
-        return self._saved_watermark
+        self._flushed_watermark = datetime.fromisoformat(_text(raw))
+        return self._flushed_watermark
 
     async def save_watermark(self, watermark: datetime) -> None:
-        saved = self._saved_watermark
-        if saved is not None and watermark - saved < self.WATERMARK_EVERY:
-            return
-        await self.redis.set(self._wm_key, watermark.isoformat(), ex=self.TTL_S)
-        self._saved_watermark = watermark
+        self._watermark = watermark
 
     async def started(self, at: datetime, *, restart: bool = False) -> datetime:
         await self.redis.set(self._start_key, at.isoformat(), nx=not restart, ex=self.TTL_S)
@@ -155,39 +163,61 @@ class RedisEpisodes:
         return {_text(k): datetime.fromisoformat(_text(v)) for k, v in raw.items()}
 
     async def save_last_seen(self, subject: str, at: datetime) -> None:
-        async with self.redis.pipeline(transaction=False) as pipe:
-            pipe.hset(self._last_key, subject, at.isoformat())
-            pipe.expire(self._last_key, self.TTL_S)
-            await pipe.execute()
+        self._dirty_last[subject] = at
 
     def key(self, rule: str, subject: str) -> str:
         return f"{self.prefix}:{{{subject}}}:ep:{rule}"
 
+    async def preload(self, pairs: Iterable[tuple[str, str]]) -> None:
+        missing = sorted({p for p in pairs if p not in self._cache})
+        if not missing:
+            return
+        raws = await self.redis.mget([self.key(rule, subject) for rule, subject in missing])
+        for pair, raw in zip(missing, raws, strict=True):
+            self._cache[pair] = None if raw is None else Episode.model_validate_json(raw)
+
     async def load(self, rule: str, subject: str) -> Episode | None:
-        if (rule, subject) in self._cache:
-            return self._cache[(rule, subject)]
-        raw = await self.redis.get(self.key(rule, subject))
-        episode = None if raw is None else Episode.model_validate_json(raw)
-        self._cache[(rule, subject)] = episode
-        return episode
+        if (rule, subject) not in self._cache:
+            await self.preload([(rule, subject)])
+        return self._cache[(rule, subject)]
 
     async def save(self, episode: Episode) -> None:
         pair = (episode.rule, episode.subject)
-        member = f"{episode.rule}|{episode.subject}"
-        async with self.redis.pipeline(transaction=False) as pipe:
-            key = self.key(episode.rule, episode.subject)
-            pipe.set(key, episode.model_dump_json(), ex=self.TTL_S)
-            if episode.status == "firing":
-                pipe.sadd(self._open_key, member)
-            else:
-                pipe.srem(self._open_key, member)
-            await pipe.execute()
         self._cache[pair] = episode
-        if self._open is not None:
-            if episode.status == "firing":
-                self._open.add(pair)
-            else:
-                self._open.discard(pair)
+        self._dirty[pair] = episode
+        await self.open_episodes()  # read the open set before changing it
+        assert self._open is not None  # noqa: S101 - loaded just above
+        if episode.status == "firing":
+            self._open.add(pair)
+        else:
+            self._open.discard(pair)
+
+    async def flush(self) -> None:
+        """Write what changed since the last flush, in one round trip."""
+        watermark = self._watermark
+        wm_changed = watermark is not None and watermark != self._flushed_watermark
+        if not (self._dirty or self._dirty_last or wm_changed):
+            return
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for (rule, subject), episode in self._dirty.items():
+                pipe.set(self.key(rule, subject), episode.model_dump_json(), ex=self.TTL_S)
+                member = f"{rule}|{subject}"
+                if episode.status == "firing":
+                    pipe.sadd(self._open_key, member)
+                else:
+                    pipe.srem(self._open_key, member)
+            if self._dirty_last:
+                pipe.hset(
+                    self._last_key,
+                    mapping={k: v.isoformat() for k, v in self._dirty_last.items()},
+                )
+                pipe.expire(self._last_key, self.TTL_S)
+            if wm_changed and watermark is not None:
+                pipe.set(self._wm_key, watermark.isoformat(), ex=self.TTL_S)
+            await pipe.execute()
+        self._dirty.clear()
+        self._dirty_last.clear()
+        self._flushed_watermark = watermark
 
     async def open_episodes(self) -> list[tuple[str, str]]:
         if self._open is None:
@@ -223,6 +253,12 @@ class MemoryEpisodes:
 
     async def save_last_seen(self, subject: str, at: datetime) -> None:
         self.last_seen[subject] = at
+
+    async def preload(self, pairs: Iterable[tuple[str, str]]) -> None:
+        """Everything is here already."""
+
+    async def flush(self) -> None:
+        """Nothing to write."""
 
     async def load_watermark(self) -> datetime | None:
         return self.watermark

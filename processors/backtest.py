@@ -41,7 +41,5 @@ async def backtest(
             out.append(Rejected(number, exc.reason))
             continue
         _, mentions = pipeline.process(article)
-        for mention in mentions:
-            new = await counts.record(mention)
-            out.extend(await engine.on_mention(mention, new=new))
+        out.extend(await engine.on_batch(mentions))
     return out

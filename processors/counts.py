@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
@@ -75,6 +76,54 @@ class RedisCounts:
         ]
         return bool(await self._record(keys=keys, args=args))
 
+    async def record_many(self, mentions: Sequence[Mention]) -> list[bool]:
+        """``record`` for a batch, in order, in one round trip (a pipeline of the script)."""
+        if not mentions:
+            return []
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for m in mentions:
+                keys = [
+                    self.key(m.subject, "seen", m.article_id),
+                    self.key(m.subject, "m", minute_of(m.event_time)),
+                    self.key(m.subject, "h", hour_of(m.event_time)),
+                ]
+                args: list[str | int] = [
+                    m.article_id,
+                    _evidence_json(m),
+                    MINUTE_TTL_S,
+                    HOUR_TTL_S,
+                ]
+                await self._record(keys=keys, args=args, client=pipe)
+            return [bool(r) for r in await pipe.execute()]
+
+    async def load(
+        self, subjects: Sequence[str], minutes: Sequence[int], hours: Sequence[int]
+    ) -> dict[str, tuple[dict[int, dict[str, Evidence]], dict[int, int]]]:
+        """These subjects' minute buckets (with their articles) and hour counts, in one
+        round trip: what a :class:`MirroredCounts` starts from."""
+        minute_range = list(minutes)
+        hour_range = list(hours)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for subject in subjects:
+                for minute in minute_range:
+                    pipe.hgetall(self.key(subject, "m", minute))
+                pipe.mget([self.key(subject, "h", hour) for hour in hour_range])
+            replies = await pipe.execute()
+        loaded: dict[str, tuple[dict[int, dict[str, Evidence]], dict[int, int]]] = {}
+        per_subject = len(minute_range) + 1
+        for i, subject in enumerate(subjects):
+            chunk = replies[i * per_subject : (i + 1) * per_subject]
+            by_minute = {
+                minute: {_text(k): _evidence(k, v) for k, v in bucket.items()}
+                for minute, bucket in zip(minute_range, chunk[:-1], strict=True)
+                if bucket
+            }
+            by_hour = {
+                hour: int(v) for hour, v in zip(hour_range, chunk[-1], strict=True) if v is not None
+            }
+            loaded[subject] = (by_minute, by_hour)
+        return loaded
+
     async def minutes(self, subject: str, first: int, last: int) -> int:
         async with self.redis.pipeline(transaction=False) as pipe:
             for minute in range(first, last + 1):
@@ -115,14 +164,17 @@ class RedisCounts:
             buckets = await pipe.execute()
         found: list[Evidence] = []
         for bucket in buckets:
-            for article_id, raw in sorted(bucket.items()):
-                data = json.loads(raw)
-                found.append(Evidence(id=_text(article_id), title=data["t"], source=data["s"]))
+            found.extend(_evidence(k, v) for k, v in sorted(bucket.items()))
         return found
 
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
+
+
+def _evidence(article_id: bytes | str, raw: bytes | str) -> Evidence:
+    data = json.loads(raw)
+    return Evidence(id=_text(article_id), title=data["t"], source=data["s"])
 
 
 @dataclass
@@ -135,17 +187,35 @@ class MemoryCounts:
     )
     by_hour: dict[tuple[str, int], int] = field(default_factory=lambda: defaultdict(int))
 
+    async def prepare(
+        self,
+        batch: Sequence[Mention],
+        also: Iterable[str],
+        minutes: Sequence[int],
+        hours: Sequence[int],
+    ) -> None:
+        """Nothing to load: everything is here."""
+
     async def record(self, mention: Mention) -> bool:
         key = (mention.subject, mention.article_id)
         if key in self.seen:
             return False
         self.seen.add(key)
-        evidence = Evidence(id=mention.article_id, title=mention.title[:300], source=mention.source)
-        self.by_minute[(mention.subject, minute_of(mention.event_time))][mention.article_id] = (
-            evidence
-        )
-        self.by_hour[(mention.subject, hour_of(mention.event_time))] += 1
+        self.add(mention)
         return True
+
+    def add(self, mention: Mention) -> None:
+        """Count a mention already known to be new (a mirror's owner checked it)."""
+        evidence = Evidence(id=mention.article_id, title=mention.title[:300], source=mention.source)
+        bucket = self.by_minute[(mention.subject, minute_of(mention.event_time))]
+        if mention.article_id not in bucket:
+            bucket[mention.article_id] = evidence
+            self.by_hour[(mention.subject, hour_of(mention.event_time))] += 1
+
+    def drop_minutes_before(self, minute: int) -> None:
+        """Forget minute buckets no rule can read any more (a long-running mirror)."""
+        for key in [k for k in self.by_minute if k[1] < minute]:
+            del self.by_minute[key]
 
     async def minutes(self, subject: str, first: int, last: int) -> int:
         return sum(len(self.by_minute.get((subject, m), {})) for m in range(first, last + 1))
@@ -169,3 +239,103 @@ class MemoryCounts:
             bucket = self.by_minute.get((subject, minute), {})
             found.extend(bucket[k] for k in sorted(bucket))
         return found
+
+
+class MirroredCounts:
+    """Redis counts read from a mirror in memory: exact, in stream order, no round trip.
+
+    Every subject of a partition of ``mentions`` is counted by the one worker that owns
+    the partition, so that worker can keep the subject's recent buckets in memory: loaded
+    from Redis the first time it meets the subject (after a restart or a rebalance), then
+    updated as it counts. A batch costs two round trips (load the subjects not yet
+    mirrored, record the batch); reads during evaluation see exactly the mentions counted
+    before, as if each were read from Redis one by one, so the live worker fires what a
+    one-by-one run (and ``raqib backtest``) fires.
+
+    Use: ``await prepare(batch, reach)``, then ``record`` and evaluate each mention in
+    order.
+    """
+
+    PRUNE_EVERY = 1000
+
+    def __init__(self, redis: RedisCounts) -> None:
+        self.redis = redis
+        self.mirror = MemoryCounts()
+        self._mirrored: set[str] = set()
+        self._new: dict[tuple[str, str], list[bool]] = {}
+        self._batches = 0
+
+    async def prepare(
+        self,
+        batch: Sequence[Mention],
+        also: Iterable[str],
+        minutes: Sequence[int],
+        hours: Sequence[int],
+    ) -> None:
+        """Mirror the batch's subjects (and ``also``: subjects rules will re-read) over the
+        given bucket ranges, then record the batch in Redis."""
+        wanted = {m.subject for m in batch} | set(also)
+        missing = sorted(wanted - self._mirrored)
+        if missing:
+            loaded = await self.redis.load(missing, minutes, hours)
+            for subject, (by_minute, by_hour) in loaded.items():
+                for minute, bucket in by_minute.items():
+                    self.mirror.by_minute[(subject, minute)].update(bucket)
+                for hour, count in by_hour.items():
+                    self.mirror.by_hour[(subject, hour)] = count
+            self._mirrored.update(missing)
+        try:
+            flags = await self.redis.record_many(batch)
+        except BaseException:
+            # part of the batch may be recorded: reload its subjects on the retry, so the
+            # mirror holds what Redis holds and the retry's "already counted" is true of both
+            self._drop({m.subject for m in batch})
+            raise
+        for m, new in zip(batch, flags, strict=True):
+            self._new.setdefault((m.subject, m.article_id), []).append(new)
+        self._batches += 1
+        if self._batches % self.PRUNE_EVERY == 0 and minutes:
+            self.mirror.drop_minutes_before(min(minutes))
+
+    def _drop(self, subjects: set[str]) -> None:
+        self._mirrored -= subjects
+        for key in [k for k in self.mirror.by_minute if k[0] in subjects]:
+            del self.mirror.by_minute[key]
+        for key in [k for k in self.mirror.by_hour if k[0] in subjects]:
+            del self.mirror.by_hour[key]
+
+    def forget(self) -> None:
+        """Drop the mirror (partitions moved: another worker may have counted since)."""
+        self.mirror = MemoryCounts()
+        self._mirrored.clear()
+        self._new.clear()
+
+    async def record(self, mention: Mention) -> bool:
+        """What Redis said of this mention in :meth:`prepare`; counted in the mirror if new."""
+        flags = self._new.get((mention.subject, mention.article_id))
+        if not flags:
+            raise RuntimeError(f"{mention.subject} {mention.article_id} was not prepared")
+        new = flags.pop(0)
+        if not flags:
+            del self._new[(mention.subject, mention.article_id)]
+        if new:
+            self.mirror.add(mention)
+        return new
+
+    async def minutes(self, subject: str, first: int, last: int) -> int:
+        return await self.mirror.minutes(subject, first, last)
+
+    async def hours(self, subject: str, first: int, last: int) -> int:
+        return await self.mirror.hours(subject, first, last)
+
+    async def window(
+        self,
+        subject: str,
+        minutes: tuple[int, int],
+        hours: tuple[int, int],
+        gap: tuple[int, int] | None = None,
+    ) -> tuple[int, int]:
+        return await self.mirror.window(subject, minutes, hours, gap)
+
+    async def evidence(self, subject: str, first: int, last: int) -> list[Evidence]:
+        return await self.mirror.evidence(subject, first, last)

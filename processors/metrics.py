@@ -26,6 +26,7 @@ class Metrics(NamedTuple):
     alerts_fired: Counter
     alerts_routed: Counter
     processing_seconds: Histogram
+    batch_seconds: Histogram
     watermark: Gauge
     errors: Counter
 
@@ -76,6 +77,12 @@ class Metrics(NamedTuple):
             processing_seconds=Histogram(
                 "raqib_article_processing_seconds",
                 "Time to clean, tag and publish one article.",
+                buckets=LATENCY_BUCKETS,
+                registry=registry,
+            ),
+            batch_seconds=Histogram(
+                "raqib_count_batch_seconds",
+                "Time to count and evaluate one batch of mentions (and send its alerts).",
                 buckets=LATENCY_BUCKETS,
                 registry=registry,
             ),

@@ -31,6 +31,7 @@ import re
 from bisect import bisect_right
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Union
 
@@ -50,6 +51,7 @@ _WORD = re.compile(r"\w+")
 _CLITICS = ("", "و", "ف", "ب", "ل", "ك", "وب", "ول", "وك", "فب", "فل", "فك")
 _ARTICLE_FORMS = frozenset(c + a for c in _CLITICS for a in ("", "ال")) | {"لل", "ولل", "فلل"}
 """What may precede a keyword inside its first word: proclitics and the article."""
+_MAX_FORM = max(len(f) for f in _ARTICLE_FORMS)
 
 
 class _Node(BaseModel):
@@ -156,6 +158,17 @@ class _Field:
     words: list[str]
     entities: dict[str, list[int]] = field(default_factory=dict)
 
+    @cached_property
+    def stems(self) -> dict[str, list[int]]:
+        """Each word under every reading of it without a leading proclitic or article
+        (والعقوبات -> العقوبات, عقوبات): a keyword is one lookup, not a scan of the text."""
+        index: dict[str, list[int]] = {}
+        for i, word in enumerate(self.words):
+            for cut in range(min(_MAX_FORM, len(word) - 1) + 1):
+                if word[:cut] in _ARTICLE_FORMS:
+                    index.setdefault(word[cut:], []).append(i)
+        return index
+
 
 @dataclass
 class _Article:
@@ -215,7 +228,7 @@ class TopicMatcher:
                 evidence.append(f"type:{node.type.value}")
             return positions or None
         if isinstance(node, KeywordTerm):
-            positions = self._keyword(node.keyword, where.words)
+            positions = self._keyword(node.keyword, where)
             if positions:
                 evidence.append(node.keyword)
             return positions or None
@@ -247,7 +260,7 @@ class TopicMatcher:
             return None
         return sorted(p for g in groups for p in g)
 
-    def _keyword(self, keyword: str, words: list[str]) -> list[int]:
+    def _keyword(self, keyword: str, where: _Field) -> list[int]:
         parts = self._keywords.get(keyword)
         if parts is None:
             parts = _WORD.findall(normalize_ar(keyword))
@@ -255,13 +268,11 @@ class TopicMatcher:
         if not parts:
             return []
         first, rest = parts[0], parts[1:]
-        hits = []
-        for i, word in enumerate(words):
-            if not word.endswith(first) or word[: len(word) - len(first)] not in _ARTICLE_FORMS:
-                continue
-            if words[i + 1 : i + 1 + len(rest)] == rest:
-                hits.append(i)
-        return hits
+        starts = where.stems.get(first, [])
+        if not rest:
+            return list(starts)
+        words = where.words
+        return [i for i in starts if words[i + 1 : i + 1 + len(rest)] == rest]
 
 
 def _within(groups: list[list[int]], span: int) -> bool:

@@ -7,6 +7,7 @@ numbers in either.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -28,6 +29,17 @@ def hour_of(ts: datetime) -> int:
 
 class CountStore(Protocol):
     """Event-time mention counts per subject; ``record`` is idempotent per (subject, article)."""
+
+    async def prepare(
+        self,
+        batch: Sequence[Mention],
+        also: Iterable[str],
+        minutes: Sequence[int],
+        hours: Sequence[int],
+    ) -> None:
+        """Get ready to record ``batch`` and to read its subjects and ``also`` in these
+        buckets (a store that mirrors Redis loads them here; others do nothing)."""
+        ...
 
     async def record(self, mention: Mention) -> bool:
         """Count a mention once; False when this (subject, article) was already counted."""

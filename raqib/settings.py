@@ -75,6 +75,9 @@ class Settings(BaseModel):
     pair_entities: int = Field(
         6, ge=0, le=20, description="RAQIB_PAIR_ENTITIES: entities per article paired (0: none)"
     )
+    batch_size: int = Field(
+        500, ge=1, le=100_000, description="RAQIB_BATCH_SIZE: mentions counted per batch"
+    )
     log_level: str = Field("info", min_length=1, description="RAQIB_LOG_LEVEL")
 
     @field_validator("kafka")

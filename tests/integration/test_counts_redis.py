@@ -13,7 +13,7 @@ from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 
 from alerts.episodes import Episode, RedisEpisodes
-from processors.counts import HOUR_TTL_S, MINUTE_TTL_S, MemoryCounts, RedisCounts
+from processors.counts import HOUR_TTL_S, MINUTE_TTL_S, MemoryCounts, MirroredCounts, RedisCounts
 from raqib.counting import hour_of, minute_of
 from raqib.messages import Mention
 
@@ -144,6 +144,7 @@ def test_episodes_and_watermark_survive_a_new_client(redis_server: Any, unique: 
         store = RedisEpisodes(client, prefix=unique, scope="raqib:0")
         await store.save(episode)
         await store.save_watermark(T0)
+        await store.flush()  # writes wait for the end of the batch
 
     async def read(client: Redis) -> tuple[Any, Any, Any]:
         store = RedisEpisodes(client, prefix=unique, scope="raqib:0")
@@ -162,6 +163,56 @@ def test_episodes_and_watermark_survive_a_new_client(redis_server: Any, unique: 
     async def resolve(client: Redis) -> list[tuple[str, str]]:
         store = RedisEpisodes(client, prefix=unique, scope="raqib:0")
         await store.save(episode.model_copy(update={"status": "resolved", "resolved_at": T0}))
-        return await store.open_episodes()
+        assert await store.open_episodes() == []
+        unflushed = await RedisEpisodes(client, prefix=unique, scope="raqib:0").open_episodes()
+        assert unflushed == [("entity-spike", "entity:iran")]
+        await store.flush()
+        return await RedisEpisodes(client, prefix=unique, scope="raqib:0").open_episodes()
 
     assert run(resolve, redis_server.url) == []
+
+
+def test_a_mirror_reads_what_one_by_one_redis_reads_would(redis_server: Any, unique: str) -> None:
+    """MirroredCounts, prepared a batch at a time, answers every read exactly as Redis read
+    right after each mention would (and as MemoryCounts does): order kept, duplicates
+    and late mentions included, and a fresh mirror starts from what Redis holds."""
+    rng = random.Random(11)
+    subjects = ["entity:iran", "entity:syria", "pair:iran+syria"]
+    stream = [
+        mention(
+            rng.choice(subjects),
+            f"a{rng.randrange(300)}",  # some articles come back: duplicates
+            T0 + timedelta(seconds=rng.randrange(-1800, 4 * 3600)),  # some late
+            source=rng.choice(["سانا", "عكاظ"]),
+        )
+        for _ in range(400)
+    ]
+
+    async def reads(store: MemoryCounts | MirroredCounts, m: Mention) -> tuple[Any, ...]:
+        """Record one mention, then read what a 10-minute rule with a day's baseline reads."""
+        new = await store.record(m)
+        last, hour = minute_of(m.event_time), hour_of(m.event_time)
+        window = await store.window(m.subject, (last - 9, last), (hour - 24, hour - 1))
+        evidence = [e.id for e in await store.evidence(m.subject, last - 9, last)]
+        return new, window, evidence
+
+    async def go(client: Redis) -> tuple[list[Any], list[Any]]:
+        memory = MemoryCounts()
+        expected = [await reads(memory, m) for m in stream]
+        redis_counts = RedisCounts(client, prefix=unique)
+        mirror = MirroredCounts(redis_counts)
+        ranges = (
+            list(range(minute_of(T0) - 200, minute_of(T0) + 300)),
+            list(range(hour_of(T0) - 30, hour_of(T0) + 6)),
+        )
+        got = []
+        for start in range(0, len(stream), 37):
+            if start == 185:  # a restart: the new mirror starts from Redis
+                mirror = MirroredCounts(redis_counts)
+            batch = stream[start : start + 37]
+            await mirror.prepare(batch, [], *ranges)
+            got.extend([await reads(mirror, m) for m in batch])
+        return expected, got
+
+    expected, got = run(go, redis_server.url)
+    assert got == expected
