@@ -32,6 +32,9 @@ SubjectNames = Callable[[str], tuple[str, str]]
 """subject -> (Arabic name, English name), for one-line summaries."""
 
 MAX_EVIDENCE = 20
+MAX_LATE = timedelta(hours=24)
+"""A mention later than this behind the watermark is counted but judged at the watermark:
+its minute buckets may be gone (kept 2 days), and a day-old surge is history, not news."""
 STREAM_GAP = timedelta(hours=6)
 """A partition whose event time jumps further than this resumed after an outage (or a
 backfill of another period): its warm-up starts again, else every subject of the
@@ -132,6 +135,8 @@ class RuleEngine:
         for m in batch:
             wm = m.event_time if wm is None or m.event_time > wm else wm
             marks.add(wm)
+            if self._late(m.event_time, wm) is not None:
+                marks.add(m.event_time)
         minutes = _spans({minute_of(t) for t in marks}, self._reach_minutes)
         hours = _spans(
             {hour_of(t) for t in marks | set(self._last_seen.values())}, self._reach_hours
@@ -182,9 +187,11 @@ class RuleEngine:
         alerts: list[Alert] = []
         done: set[tuple[str, str]] = set()
         if new:
+            late = self._late(mention.event_time, self.watermark)
             for rule in self.rules.for_subject(mention.subject):
                 done.add((rule.name, mention.subject))
-                alerts.extend(await self._evaluate(rule, mention.subject))
+                at = late if isinstance(rule, WindowRule) else None
+                alerts.extend(await self._evaluate(rule, mention.subject, at=at))
         # Windows are whole minutes: other subjects' windows change only when the
         # watermark enters a new minute, so open episodes and silences are re-judged then.
         if previous is None or minute_of(mention.event_time) > minute_of(previous):
@@ -195,6 +202,15 @@ class RuleEngine:
                     alerts.extend(await self._evaluate(open_rule, subject))
             alerts.extend(await self._check_silences(done))
         return alerts
+
+    @staticmethod
+    def _late(event_time: datetime, watermark: datetime | None) -> datetime | None:
+        """The time to judge a mention at when it is late: its own (a surge that reaches
+        this partition late, from a lagging producer or another partition of
+        ``articles``, is still a surge), unless it is older than ``MAX_LATE``."""
+        if watermark is None or minute_of(event_time) >= minute_of(watermark):
+            return None
+        return event_time if watermark - event_time <= MAX_LATE else None
 
     async def _heard(self, mention: Mention) -> None:
         """Remember when a subject that silence rules watch was last mentioned."""
@@ -215,8 +231,12 @@ class RuleEngine:
                     alerts.extend(await self._evaluate(rule, subject))
         return alerts
 
-    async def _evaluate(self, rule: WindowRule | SilenceRule, subject: str) -> list[Alert]:
-        wm = self.watermark
+    async def _evaluate(
+        self, rule: WindowRule | SilenceRule, subject: str, *, at: datetime | None = None
+    ) -> list[Alert]:
+        """Judge one rule on one subject at the watermark (or at ``at``, a late mention's
+        own time) and step its episode."""
+        wm = at or self.watermark
         assert wm is not None  # noqa: S101 - set by on_mention before any evaluation
         episode = await self.episodes.load(rule.name, subject)
         if isinstance(rule, SilenceRule):

@@ -253,3 +253,33 @@ def test_a_restarted_engine_continues_from_its_stores(
     after = run_engine(stream[cut:], counts=counts, episodes=episodes)
     assert [a.status for a in before] == ["firing"]
     assert before + after == run_engine(stream)
+
+
+def test_a_burst_that_arrives_an_hour_late_is_judged_at_its_own_time(
+    run_engine: Any,
+    merge: Merge,
+    background: list[Mention],
+    hourly_x: list[Mention],
+    burst: list[Mention],
+) -> None:
+    """A lagging producer (or another partition of ``articles``) delivers the 00:20 burst
+    after the other news reached 01:30: the surge still fires, dated when it happened,
+    and resolves once the watermark shows it is over."""
+    cutoff = burst[-1].event_time + 70 * MINUTE
+    on_time = merge(background, hourly_x)
+    before = [m for m in on_time if m.event_time <= cutoff]
+    after = [m for m in on_time if m.event_time > cutoff]
+    alerts = run_engine([*before, *burst, *after])
+    spikes = [a for a in alerts if a.rule == "entity-spike"]
+    assert [(a.subject, a.status) for a in spikes] == [
+        ("entity:x", "firing"),
+        ("entity:x", "resolved"),
+    ]
+    firing, resolved = spikes
+    assert burst[0].event_time <= firing.event_time <= burst[-1].event_time
+    assert firing.window.end - firing.window.start == 10 * MINUTE
+    assert firing.alert_id == resolved.alert_id and resolved.event_time > cutoff
+    in_order = [
+        a for a in run_engine(merge(background, hourly_x, burst)) if a.rule == "entity-spike"
+    ]
+    assert [(a.subject, a.status) for a in in_order] == [(a.subject, a.status) for a in spikes]
