@@ -4,10 +4,11 @@ The Faust agent, ``raqib tag`` and ``raqib backtest`` all call :meth:`Pipeline.p
 
 >>> from processors.watchlist import load_watchlist
 >>> pipeline = Pipeline(load_watchlist())
->>> article = Article(id="a", source="SANA", body="زار ظريف دمشق اليوم مع وفد")
+>>> article = Article(id="a", source="SANA", body="زار الوزير ظريف دمشق اليوم مع وفد")
 >>> tagged, events = pipeline.process(article)
->>> [e.subject for e in events]
-['entity:mohammad-javad-zarif', 'entity:damascus', 'source:SANA']
+>>> [e.subject for e in events]  # doctest: +NORMALIZE_WHITESPACE
+['entity:mohammad-javad-zarif', 'entity:damascus',
+ 'pair:damascus+mohammad-javad-zarif', 'source:SANA']
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ that is also an ordinary word counts only with context (see :class:`Entity`).
 
 >>> from processors.watchlist import load_watchlist
 >>> tagger = Tagger(load_watchlist())
->>> [(m.id, m.surface) for m in tagger.tag_text("ووصل ظريف إلى دمشقَ")]
+>>> [(m.id, m.surface) for m in tagger.tag_text("ووصل الوزير ظريف إلى دمشقَ")]
 [('mohammad-javad-zarif', 'ظريف'), ('damascus', 'دمشقَ')]
 """
 
