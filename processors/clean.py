@@ -30,11 +30,16 @@ BOILERPLATE_LINES = tuple(
         r"^(المصدر|source) ?: ?https?://",  # source link line
         r"^الرئيسيه ?/",  # breadcrumb menu
         r"^(عن|بقلم|كتب|كتبت|by) [^ .،]+( [^ .،]+)?$",  # byline
+        # byline with its agency: "نغوك آنه (بحسب وكالة فرانس برس)", "X (عن رويترز)"
+        r"^[^ .،()]+( [^ .،()]+){0,3} \((بحسب|عن|نقلا عن|وفقا ل|via|with|from) [^()]+\)$",
         r"^(نشر|شارك|طباعه|share|print)( في)?$",
-        r"^(رئيس مجلس الاداره|رئيس التحرير|مدير التحرير)$",  # masthead
     )
 )
 """Whole lines that are never article text (matched on the normalized, stripped line)."""
+
+MASTHEAD = re.compile(r"^(رئيس مجلس الاداره|رئيس التحرير|مدير التحرير|editor in chief)$", re.I)
+"""A masthead title; it and the short line naming its holder ("د. رائد العزاوي") are chrome."""
+MASTHEAD_NAME_MAX_WORDS = 4
 
 TEASER_MARKERS = tuple(
     re.compile(p, re.IGNORECASE)
@@ -104,9 +109,19 @@ def clean_body(body: str, *, title: str = "", source: str = "") -> Cleaned:
                 break
     norm_source = normalize_ar(source).strip() if source else ""
     kept: list[tuple[int, int]] = []
+    holder_next = False  # the line after a masthead title names its holder
     for (start, end), norm in zip(lines[first:], norm_lines[first:], strict=True):
         if any(p.search(norm) for p in TEASER_MARKERS):
             break
+        if not norm:
+            continue
+        if MASTHEAD.search(norm):
+            holder_next = True
+            continue
+        if holder_next:
+            holder_next = False
+            if len(norm.split()) <= MASTHEAD_NAME_MAX_WORDS:
+                continue
         if len(norm.split()) < MIN_WORDS or norm == norm_source or norm == norm_title:
             continue
         if _is_ticker(norm) or any(p.search(norm) for p in BOILERPLATE_LINES):

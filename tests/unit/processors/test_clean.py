@@ -52,7 +52,16 @@ def test_ad_marker_source_link_and_comment_counter() -> None:
     for chrome in ("[إعلان 2]", "المصدر: https://www.congluan.vn", "تعليق (0)"):
         assert chrome in dropped
     assert "التقى وزير الخارجية الإيراني عباس عراقجي" in text
-    assert "نغوك آنه (بحسب وكالة فرانس برس)" in text  # a credit line is article text
+    # the byline with its agency says who wrote it, not what it is about (the outlet is
+    # counted as source:...); the same agency inside a sentence is content
+    assert "نغوك آنه (بحسب وكالة فرانس برس)" in dropped
+    assert "تصوير: وكالة فرانس برس" in text
+
+
+def test_an_attribution_inside_a_sentence_is_kept() -> None:
+    body = "قال الوزير في دمشق (بحسب وكالة سانا) إن الاجتماع كان مثمراً.\nسامر علي (عن رويترز)"
+    cleaned = clean_body(body)
+    assert cleaned.text == "قال الوزير في دمشق (بحسب وكالة سانا) إن الاجتماع كان مثمراً."
 
 
 def test_comment_prompt_and_back_to_top_in_arabic() -> None:
@@ -94,3 +103,11 @@ def test_chrome_variants(line: str) -> None:
 def test_real_short_paragraph_survives() -> None:
     body = "قصفت الطائرات الروسية ريف إدلب الجنوبي فجر اليوم."
     assert clean_body(body).text == body
+
+
+def test_the_masthead_and_its_holder_are_dropped() -> None:
+    text, dropped = kept_and_dropped("004")
+    assert "رئيس مجلس الإدارة" in dropped and "د. رائد العزاوي" in dropped
+    assert text.startswith("المعارضة السورية: إيران هجرت")
+    body = "رئيس التحرير\n\nقال رئيس التحرير في مقاله إن دمشق تستعد لزيارة.\nنص"
+    assert clean_body(body).text == "قال رئيس التحرير في مقاله إن دمشق تستعد لزيارة."

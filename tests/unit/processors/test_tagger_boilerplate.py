@@ -55,3 +55,5 @@ def test_the_article_itself_is_tagged(tagged: dict[str, TaggedArticle]) -> None:
 def test_the_source_and_byline_are_not_mentions(tagged: dict[str, TaggedArticle]) -> None:
     assert "thiqa-agency" not in ids(tagged["000"])  # the "وكالة ثقة" source line
     assert "al-amsar" not in ids(tagged["004"])  # the masthead's "الأمصار"
+    assert "raed-al-azzawi" not in ids(tagged["004"])  # its chairman, under the masthead
+    assert "ngoc-anh" not in ids(tagged["001"])  # "نغوك آنه (بحسب وكالة فرانس برس)"
