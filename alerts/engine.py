@@ -30,6 +30,14 @@ from raqib.messages import Alert, Evidence, Mention, Window
 
 SubjectNames = Callable[[str], tuple[str, str]]
 """subject -> (Arabic name, English name), for one-line summaries."""
+SubjectTypes = Callable[[str], tuple[str, ...]]
+"""subject -> the entity types it names (PER for entity:x, two for a pair, none for a
+topic or a source), for rules that watch only some types."""
+
+
+def _no_types(subject: str) -> tuple[str, ...]:
+    return ()
+
 
 MAX_EVIDENCE = 20
 MAX_LATE = timedelta(hours=24)
@@ -95,8 +103,10 @@ class RuleEngine:
         counts: CountStore,
         episodes: EpisodeStore,
         names: SubjectNames,
+        types: SubjectTypes = _no_types,
     ) -> None:
         self.rules = rules
+        self.types = types
         self.counts = counts
         self.episodes = episodes
         self.names = names
@@ -144,7 +154,7 @@ class RuleEngine:
         open_pairs = await self.episodes.open_episodes()
         also = {subject for _, subject in open_pairs} | set(self._last_seen)
         await self.counts.prepare(batch, also, minutes, hours)
-        pairs = {(r.name, m.subject) for m in batch for r in self.rules.for_subject(m.subject)}
+        pairs = {(r.name, m.subject) for m in batch for r in self._rules_for(m.subject)}
         await self.episodes.preload(pairs | set(open_pairs))
 
     async def evaluate(self, batch: Sequence[Mention], *, retried: bool = False) -> Evaluated:
@@ -188,7 +198,7 @@ class RuleEngine:
         done: set[tuple[str, str]] = set()
         if new:
             late = self._late(mention.event_time, self.watermark)
-            for rule in self.rules.for_subject(mention.subject):
+            for rule in self._rules_for(mention.subject):
                 done.add((rule.name, mention.subject))
                 at = late if isinstance(rule, WindowRule) else None
                 alerts.extend(await self._evaluate(rule, mention.subject, at=at))
@@ -212,10 +222,13 @@ class RuleEngine:
             return None
         return event_time if watermark - event_time <= MAX_LATE else None
 
+    def _rules_for(self, subject: str) -> list[WindowRule | SilenceRule]:
+        return self.rules.for_subject(subject, self.types(subject))
+
     async def _heard(self, mention: Mention) -> None:
         """Remember when a subject that silence rules watch was last mentioned."""
         subject = mention.subject
-        if not any(rule.matches(subject) for rule in self._silence):
+        if not any(rule.matches(subject, self.types(subject)) for rule in self._silence):
             return
         last = self._last_seen.get(subject)
         if last is None or mention.event_time > last:
@@ -226,7 +239,7 @@ class RuleEngine:
         alerts: list[Alert] = []
         for rule in self._silence:
             for subject in sorted(self._last_seen):
-                if rule.matches(subject) and (rule.name, subject) not in done:
+                if rule.matches(subject, self.types(subject)) and (rule.name, subject) not in done:
                     done.add((rule.name, subject))
                     alerts.extend(await self._evaluate(rule, subject))
         return alerts

@@ -11,6 +11,7 @@ replaces it (``--rules`` or ``RAQIB_RULES``).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from fnmatch import fnmatchcase
@@ -22,6 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from alerts.spike import SpikeStats, is_spike
 from raqib.config import load_model, load_packaged
 from raqib.durations import Duration
+from raqib.messages import EntityTypeName
 
 Severity = Literal["info", "warning", "critical"]
 
@@ -47,6 +49,9 @@ class RuleBase(BaseModel):
     subjects: tuple[str, ...] = Field(
         ("entity:*",), description="glob patterns on subjects: entity:*, entity:iran, topic:*"
     )
+    types: tuple[EntityTypeName, ...] = Field(
+        (), description="only entities of these types (and pairs of them); empty: any subject"
+    )
     severity: Severity = "warning"
     cooldown: Duration = timedelta(hours=1)
     resolve_after: Duration = timedelta(minutes=30)
@@ -54,7 +59,11 @@ class RuleBase(BaseModel):
     channels: tuple[str, ...] = ("console", "jsonl")
     enabled: bool = True
 
-    def matches(self, subject: str) -> bool:
+    def matches(self, subject: str, types: Sequence[str] = ()) -> bool:
+        """``types``: the entity types the subject names (one for an entity, two for a
+        pair, none for a topic or a source)."""
+        if self.types and not (types and all(t in self.types for t in types)):
+            return False
         return any(fnmatchcase(subject, pattern) for pattern in self.subjects)
 
 
@@ -233,8 +242,10 @@ class RulesFile(BaseModel):
             raise ValueError(f"duplicate rule names: {', '.join(dupes)}")
         return self
 
-    def for_subject(self, subject: str) -> list[WindowRule | SilenceRule]:
-        return [r for r in self.rules if r.enabled and r.matches(subject)]
+    def for_subject(
+        self, subject: str, types: Sequence[str] = ()
+    ) -> list[WindowRule | SilenceRule]:
+        return [r for r in self.rules if r.enabled and r.matches(subject, types)]
 
 
 def load_rules(path: str | Path | None = None) -> RulesFile:

@@ -160,7 +160,7 @@ def create_app(
             scope = f"{settings.app_id}:{partition}"
             episodes = RedisEpisodes(redis, prefix=settings.redis_prefix, scope=scope)
             store = MirroredCounts(counts)
-            engine = RuleEngine(rules, store, episodes, pipeline.names)
+            engine = RuleEngine(rules, store, episodes, pipeline.names, pipeline.types)
             engines[partition] = engine
         return engine
 

@@ -30,7 +30,7 @@ async def backtest(
 ) -> list[Alert | Rejected]:
     """Alerts (and rejected lines) in the order the live pipeline would emit them."""
     counts = MemoryCounts()
-    engine = RuleEngine(rules, counts, MemoryEpisodes(), pipeline.names)
+    engine = RuleEngine(rules, counts, MemoryEpisodes(), pipeline.names, pipeline.types)
     out: list[Alert | Rejected] = []
     for number, raw in enumerate(lines, start=1):
         if not raw.strip():

@@ -59,6 +59,13 @@ class Pipeline:
         body = cleaned.masked(text) if cleaned is not None else text
         return tags, self.matcher.match(title="", body=body, entities=tags)
 
+    def types(self, subject: str) -> tuple[str, ...]:
+        """Entity types a subject names: one for an entity, two for a pair, none else."""
+        kind, _, ident = subject.partition(":")
+        ids = ident.split("+", 1) if kind == "pair" else [ident] if kind == "entity" else []
+        entities = [self.watchlist.by_id.get(i) for i in ids]
+        return tuple(e.type.value for e in entities if e is not None)
+
     def names(self, subject: str) -> tuple[str, str]:
         """Arabic and English display names of a subject, for alert summaries."""
         if subject in self._topic_names:

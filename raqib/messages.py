@@ -180,6 +180,8 @@ class Window(BaseModel):
     end: datetime
 
 
+EntityTypeName = Literal["PER", "ORG", "GPE", "LOC", "FAC"]
+"""The entity types of the watchlist, as rules name them."""
 AlertKind = Literal["spike", "new", "cooccurrence", "threshold", "silence"]
 AlertStatus = Literal["firing", "resolved"]
 

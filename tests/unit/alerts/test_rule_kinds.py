@@ -209,3 +209,62 @@ def test_a_stream_resuming_after_a_gap_warms_up_again(
     assert [(a.subject, a.status) for a in alerts if a.status == "firing"] == [
         ("entity:hatami", "firing")
     ]
+
+
+# --- which subjects: types ---------------------------------------------------------------
+
+
+def test_a_rule_can_watch_only_some_entity_types(
+    periodic: Any, names: Any, t0: datetime, tmp_path: Path
+) -> None:
+    import asyncio
+
+    from alerts.engine import RuleEngine
+    from alerts.episodes import MemoryEpisodes
+    from processors.counts import MemoryCounts
+
+    path = tmp_path / "rules.yaml"
+    path.write_text(
+        "rules:\n"
+        "  - name: actors\n"
+        "    kind: threshold\n"
+        '    subjects: ["entity:*", "pair:*", "topic:*"]\n'
+        "    types: [PER, ORG]\n"
+        "    window: 10m\n"
+        "    min_count: 2\n",
+        encoding="utf-8",
+    )
+    rules = load_rules(path)
+    kinds = {"hatami": "PER", "irgc": "ORG", "damascus": "GPE"}
+
+    def types(subject: str) -> tuple[str, ...]:
+        kind, _, ident = subject.partition(":")
+        parts = ident.split("+") if kind == "pair" else [ident] if kind == "entity" else []
+        return tuple(kinds[p] for p in parts)
+
+    subjects = [
+        "entity:hatami",
+        "entity:damascus",
+        "pair:hatami+irgc",
+        "pair:damascus+hatami",
+        "topic:visits",
+    ]
+    stream = in_order(*(periodic(s, start=t0, every=MINUTE, count=3, prefix=s) for s in subjects))
+
+    async def run() -> list[Alert]:
+        counts = MemoryCounts()
+        engine = RuleEngine(rules, counts, MemoryEpisodes(), names, types)
+        return await engine.on_batch(stream)
+
+    fired = {a.subject for a in asyncio.run(run()) if a.status == "firing"}
+    assert fired == {"entity:hatami", "pair:hatami+irgc"}
+
+
+def test_an_unknown_type_is_a_config_error(tmp_path: Path) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text(
+        "rules:\n  - name: people\n    kind: spike\n    types: [PERSON]\n", encoding="utf-8"
+    )
+    with pytest.raises(ConfigError) as info:
+        load_rules(path)
+    assert info.value.line == 4 and "PER" in str(info.value)
