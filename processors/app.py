@@ -4,7 +4,8 @@ Run it with ``raqib worker`` (settings from ``RAQIB_*``). Three agents, each a f
 around the pure core:
 
 * ``tag``:   articles -> parse -> clean/tag -> articles.tagged + mentions (bad input -> dlq)
-* ``count``: mentions (keyed by subject) -> Redis counts -> rules -> alerts
+* ``count``: mentions (one message per article and partition of subjects) -> Redis counts
+  -> rules -> alerts
 * ``route``: alerts -> channels (console, JSON lines)
 
 Metrics are served on the Faust web port at ``/metrics``.
@@ -28,12 +29,13 @@ from redis.exceptions import RedisError
 
 from alerts import RedisEpisodes, Router, RuleEngine, RulesFile, build_router, load_rules
 from processors.counts import MirroredCounts, RedisCounts
+from processors.mentions import batches
 from processors.metrics import Metrics
 from processors.pipeline import Pipeline
 from processors.topics import load_topics
 from processors.watchlist import load_watchlist
 from raqib.exceptions import InvalidArticle
-from raqib.messages import Alert, Mention, dumps, parse_article
+from raqib.messages import Alert, Mention, MentionBatch, dumps, parse_article
 from raqib.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -120,8 +122,9 @@ def create_app(
             # Buffered sends: the producer is flushed before offsets are committed, so a
             # crash re-reads the article rather than losing its mentions.
             tagged.send_soon(key=result.id.encode(), value=dumps(result))
-            for mention in events:
-                mentions_topic.send_soon(key=mention.subject.encode(), value=dumps(mention))
+            for partition, batch in batches(events, settings.partitions).items():
+                key = batch.mentions[0].subject.encode()
+                mentions_topic.send_soon(key=key, value=dumps(batch), partition=partition)
             metrics.articles.inc()
             metrics.mentions_published.inc(len(events))
             for entity_id in {e.id for e in result.entities}:
@@ -135,23 +138,26 @@ def create_app(
 
     @app.agent(mentions_topic, name="count")
     async def count(stream: faust.StreamT[bytes]) -> None:
-        batches = cast(Stream, stream).take_events(settings.batch_size, within=BATCH_WITHIN_S)
-        async for events in batches:  # StreamT does not declare take_events; Stream does
+        taken = cast(Stream, stream).take_events(settings.batch_size, within=BATCH_WITHIN_S)
+        async for events in taken:  # StreamT does not declare take_events; Stream does
             started = time.perf_counter()
             by_partition: dict[int, list[Mention]] = {}
             for event in events:
                 try:
-                    mention = Mention.model_validate_json(event.value)
+                    message = MentionBatch.model_validate_json(event.value)
                 except ValidationError:  # not ours: log it, count it, go on
-                    log.exception("unreadable mention at %s", _where(event))
+                    log.exception("unreadable mentions at %s", _where(event))
                     metrics.errors.labels("count").inc()
                     continue
-                by_partition.setdefault(event.message.partition, []).append(mention)
-            for partition, batch in sorted(by_partition.items()):
-                fired = await _count_batch(partition, batch)
-                for alert in fired:
-                    await alerts_topic.send(key=alert.subject.encode(), value=dumps(alert))
-                    metrics.alerts_fired.labels(alert.rule, alert.status).inc()
+                by_partition.setdefault(event.message.partition, []).extend(message.mentions)
+            for partition, group in sorted(by_partition.items()):
+                size = settings.batch_size
+                for chunk in (group[i : i + size] for i in range(0, len(group), size)):
+                    fired = await _count_batch(partition, chunk)
+                    for alert in fired:
+                        await alerts_topic.send(key=alert.subject.encode(), value=dumps(alert))
+                        metrics.alerts_fired.labels(alert.rule, alert.status).inc()
+                    await asyncio.sleep(0)  # let the web page and heartbeats run between chunks
             metrics.batch_seconds.observe(time.perf_counter() - started)
 
     def _engine(partition: int) -> RuleEngine:

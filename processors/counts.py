@@ -16,14 +16,16 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from redis.asyncio import Redis
 
 from raqib.counting import hour_of, minute_of
 from raqib.messages import Evidence, Mention
 
+T = TypeVar("T")
 MINUTE_TTL_S = 2 * 24 * 3600
 HOUR_TTL_S = 35 * 24 * 3600
 
@@ -177,15 +179,29 @@ def _evidence(article_id: bytes | str, raw: bytes | str) -> Evidence:
     return Evidence(id=_text(article_id), title=data["t"], source=data["s"])
 
 
+def _range_sum(buckets: dict[int, T], first: int, last: int, size: Callable[[T], int]) -> int:
+    """Sum of ``size`` over the buckets in ``first..last``: by the range or by the buckets,
+    whichever is shorter (a subject seen in 3 of a baseline's 168 hours costs 3 steps)."""
+    if last < first or not buckets:
+        return 0
+    if last - first + 1 <= len(buckets):
+        return sum(size(buckets[k]) for k in range(first, last + 1) if k in buckets)
+    return sum(size(v) for k, v in buckets.items() if first <= k <= last)
+
+
 @dataclass
 class MemoryCounts:
-    """The same counts in process memory, for ``raqib backtest`` and unit tests."""
+    """The same counts in process memory, for ``raqib backtest`` and unit tests.
+
+    Buckets are kept per subject (``by_minute[subject][minute]``, ``by_hour[subject][hour]``)
+    so a window or a baseline is summed over the subject's own buckets.
+    """
 
     seen: set[tuple[str, str]] = field(default_factory=set)
-    by_minute: dict[tuple[str, int], dict[str, Evidence]] = field(
+    by_minute: dict[str, dict[int, dict[str, Evidence]]] = field(
         default_factory=lambda: defaultdict(dict)
     )
-    by_hour: dict[tuple[str, int], int] = field(default_factory=lambda: defaultdict(int))
+    by_hour: dict[str, dict[int, int]] = field(default_factory=lambda: defaultdict(dict))
 
     async def prepare(
         self,
@@ -207,21 +223,31 @@ class MemoryCounts:
     def add(self, mention: Mention) -> None:
         """Count a mention already known to be new (a mirror's owner checked it)."""
         evidence = Evidence(id=mention.article_id, title=mention.title[:300], source=mention.source)
-        bucket = self.by_minute[(mention.subject, minute_of(mention.event_time))]
+        minutes = self.by_minute[mention.subject]
+        bucket = minutes.setdefault(minute_of(mention.event_time), {})
         if mention.article_id not in bucket:
             bucket[mention.article_id] = evidence
-            self.by_hour[(mention.subject, hour_of(mention.event_time))] += 1
+            hours = self.by_hour[mention.subject]
+            hour = hour_of(mention.event_time)
+            hours[hour] = hours.get(hour, 0) + 1
 
     def drop_minutes_before(self, minute: int) -> None:
         """Forget minute buckets no rule can read any more (a long-running mirror)."""
-        for key in [k for k in self.by_minute if k[1] < minute]:
-            del self.by_minute[key]
+        for buckets in self.by_minute.values():
+            for old in [m for m in buckets if m < minute]:
+                del buckets[old]
+
+    def drop(self, subjects: Iterable[str]) -> None:
+        """Forget these subjects entirely."""
+        for subject in subjects:
+            self.by_minute.pop(subject, None)
+            self.by_hour.pop(subject, None)
 
     async def minutes(self, subject: str, first: int, last: int) -> int:
-        return sum(len(self.by_minute.get((subject, m), {})) for m in range(first, last + 1))
+        return _range_sum(self.by_minute.get(subject, {}), first, last, len)
 
     async def hours(self, subject: str, first: int, last: int) -> int:
-        return sum(self.by_hour.get((subject, h), 0) for h in range(first, last + 1))
+        return _range_sum(self.by_hour.get(subject, {}), first, last, int)
 
     async def window(
         self,
@@ -234,10 +260,12 @@ class MemoryCounts:
         return await self.minutes(subject, *minutes), await self.hours(subject, *hours) + in_gap
 
     async def evidence(self, subject: str, first: int, last: int) -> list[Evidence]:
+        buckets = self.by_minute.get(subject, {})
         found: list[Evidence] = []
         for minute in range(first, last + 1):
-            bucket = self.by_minute.get((subject, minute), {})
-            found.extend(bucket[k] for k in sorted(bucket))
+            bucket = buckets.get(minute)
+            if bucket:
+                found.extend(bucket[k] for k in sorted(bucket))
         return found
 
 
@@ -279,10 +307,10 @@ class MirroredCounts:
         if missing:
             loaded = await self.redis.load(missing, minutes, hours)
             for subject, (by_minute, by_hour) in loaded.items():
+                minutes_of = self.mirror.by_minute[subject]
                 for minute, bucket in by_minute.items():
-                    self.mirror.by_minute[(subject, minute)].update(bucket)
-                for hour, count in by_hour.items():
-                    self.mirror.by_hour[(subject, hour)] = count
+                    minutes_of.setdefault(minute, {}).update(bucket)
+                self.mirror.by_hour[subject].update(by_hour)
             self._mirrored.update(missing)
         try:
             flags = await self.redis.record_many(batch)
@@ -299,10 +327,7 @@ class MirroredCounts:
 
     def _drop(self, subjects: set[str]) -> None:
         self._mirrored -= subjects
-        for key in [k for k in self.mirror.by_minute if k[0] in subjects]:
-            del self.mirror.by_minute[key]
-        for key in [k for k in self.mirror.by_hour if k[0] in subjects]:
-            del self.mirror.by_hour[key]
+        self.mirror.drop(subjects)
 
     def forget(self) -> None:
         """Drop the mirror (partitions moved: another worker may have counted since)."""

@@ -22,9 +22,12 @@ often (ties: the first named) are paired, 6 by default: at most 15 pairs.
 from __future__ import annotations
 
 from collections import Counter
+from functools import lru_cache
 from itertools import combinations
 
-from raqib.messages import EPOCH, Mention, TaggedArticle
+from kafka.partitioner.default import murmur2
+
+from raqib.messages import EPOCH, Mention, MentionBatch, TaggedArticle
 
 PAIR_ENTITIES = 6
 
@@ -55,3 +58,26 @@ def mentions(article: TaggedArticle, *, pair_entities: int = PAIR_ENTITIES) -> l
         )
         for subject in subjects(article, pair_entities=pair_entities)
     ]
+
+
+@lru_cache(maxsize=200_000)
+def partition_of(subject: str, partitions: int) -> int:
+    """The partition Kafka's default partitioner gives the key ``subject`` (murmur2, as
+    the Java client and kafka-python do), so a subject always lands on one partition.
+
+    >>> partition_of("entity:iran", 4) == partition_of("entity:iran", 4) < 4
+    True
+    """
+    return (murmur2(subject.encode("utf-8")) & 0x7FFFFFFF) % partitions
+
+
+def batches(events: list[Mention], partitions: int) -> dict[int, MentionBatch]:
+    """One article's mention events grouped by the partition of their subject, in order:
+    one message per partition instead of one per subject."""
+    grouped: dict[int, list[Mention]] = {}
+    for event in events:
+        grouped.setdefault(partition_of(event.subject, partitions), []).append(event)
+    return {
+        p: MentionBatch(article_id=group[0].article_id, mentions=group)
+        for p, group in grouped.items()
+    }

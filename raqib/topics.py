@@ -11,6 +11,7 @@ import logging
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
+from raqib.exceptions import ConfigError
 from raqib.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -19,6 +20,22 @@ log = logging.getLogger(__name__)
 def topic_names(settings: Settings) -> list[str]:
     t = settings.topic_names
     return [t.articles, t.tagged, t.dlq, t.mentions, t.alerts]
+
+
+def _check_mentions_partitions(admin: KafkaAdminClient, settings: Settings) -> None:
+    """The tag stage routes each subject to ``murmur2(subject) % RAQIB_PARTITIONS``: the
+    ``mentions`` topic must have exactly that many partitions, or events would go to
+    partitions that do not exist (or never reach some)."""
+    name = settings.topic_names.mentions
+    (described,) = admin.describe_topics([name])
+    found = len(described.get("partitions") or [])
+    if found and found != settings.partitions:
+        raise ConfigError(
+            "RAQIB_PARTITIONS",
+            None,
+            f"topic {name} has {found} partitions but RAQIB_PARTITIONS is "
+            f"{settings.partitions}: set RAQIB_PARTITIONS={found} (or use a new topic prefix)",
+        )
 
 
 def ensure_topics(settings: Settings, *, timeout_s: float = 30.0) -> list[str]:
@@ -48,6 +65,7 @@ def ensure_topics(settings: Settings, *, timeout_s: float = 30.0) -> list[str]:
                 pass
         if created:
             log.info("created topics %s with %d partitions", created, settings.partitions)
+        _check_mentions_partitions(admin, settings)
         return created
     finally:
         admin.close()
