@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_right
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from operator import itemgetter
 from typing import NamedTuple
@@ -58,6 +58,12 @@ class _Pattern:
     ambiguous: bool
     prefixes: frozenset[str]
     skip: int = 0  # leading characters that are a proclitic, not the name (ل of لل)
+    info: tuple[str, str, str, str, str | None] = field(init=False)
+    """The fields of a :class:`Tag` that come from the entity, built once."""
+
+    def __post_init__(self) -> None:
+        e = self.entity
+        object.__setattr__(self, "info", (e.id, e.type.value, e.names.ar, e.names.en, e.wikidata))
 
 
 class Tag(NamedTuple):
@@ -92,12 +98,11 @@ class Tag(NamedTuple):
 
 
 class _Hit(NamedTuple):
-    entity: Entity
-    ambiguous: bool
+    pattern: _Pattern
     field: str
     start: int  # original text
     end: int
-    sentence: int
+    norm_start: int  # normalized text, for finding its sentence
 
 
 def _is_arabic(text: str) -> bool:
@@ -193,88 +198,82 @@ class Tagger:
 
     def _field_hits(self, text: str, field: str, keep: Cleaned | None) -> tuple[list[_Hit], str]:
         norm, offsets = normalize_with_offsets(text)
+        chosen = self._longest(self._candidates(norm), len(norm))
+        if not chosen:
+            return [], norm
         sources = offsets.sources.tolist()  # list indexing beats numpy scalars per hit
-        bounds = [m.end() for m in _SENTENCE_END.finditer(norm)]
         hits: list[_Hit] = []
         size = len(text)
-        for _, start, end, pattern in self._longest(self._candidates(norm), len(norm)):
+        for _, start, end, pattern in chosen:
             o_start = sources[start + pattern.skip]
             o_end = sources[end - 1] + 1
             while o_end < size and text[o_end] in ATTACHED:  # a trailing mark belongs to it
                 o_end += 1
             if keep is not None and not keep.keeps(o_start, o_end):
                 continue
-            sentence = bisect_right(bounds, start)
-            hits.append(_Hit(pattern.entity, pattern.ambiguous, field, o_start, o_end, sentence))
+            hits.append(_Hit(pattern, field, o_start, o_end, start))
         return hits, norm
 
     def tag(self, *, title: str = "", body: str = "", cleaned: Cleaned | None = None) -> list[Tag]:
         """Tag an article's title and body; ``cleaned`` limits the body to kept spans."""
-        fields = [("title", title, None), ("body", body, cleaned)]
         hits: list[_Hit] = []
-        sentences: dict[tuple[str, int], str] = {}
-        for field, text, keep in fields:
-            if not text:
-                continue
-            field_hits, norm = self._field_hits(text, field, keep)
-            hits.extend(field_hits)
-            for i, sentence in enumerate(_split_sentences(norm)):
-                sentences[(field, i)] = sentence
+        norms: dict[str, str] = {}
         texts = {"title": title, "body": body}
-        return [self._mention(h, texts[h.field]) for h in self._resolve(hits, sentences)]
+        for name, text, keep in (("title", title, None), ("body", body, cleaned)):
+            if text:
+                field_hits, norms[name] = self._field_hits(text, name, keep)
+                hits.extend(field_hits)
+        if any(h.pattern.ambiguous for h in hits):
+            hits = self._resolve(hits, norms)
+        return [
+            Tag(*h.pattern.info, texts[h.field][h.start : h.end], h.start, h.end, h.field)
+            for h in hits
+        ]
 
     def tag_text(self, text: str) -> list[Tag]:
         """Tag one plain text (no cleaning), as ``raqib tag`` does for a file."""
         return self.tag(body=text)
 
-    def _resolve(self, hits: list[_Hit], sentences: dict[tuple[str, int], str]) -> list[_Hit]:
-        """Keep an ambiguous alias only with context; unambiguous hits always stay."""
-        strong = {h.entity.id for h in hits if not h.ambiguous}
+    def _resolve(self, hits: list[_Hit], norms: dict[str, str]) -> list[_Hit]:
+        """Keep an ambiguous alias only with context; unambiguous hits always stay.
+
+        Sentences are found only here, and only when an ambiguous alias lacks its
+        entity's unambiguous name elsewhere in the article (most articles never get here).
+        """
+        strong = {h.pattern.entity.id for h in hits if not h.pattern.ambiguous}
+        if all(h.pattern.entity.id in strong for h in hits if h.pattern.ambiguous):
+            return hits
+        bounds = {f: [m.end() for m in _SENTENCE_END.finditer(n)] for f, n in norms.items()}
+
+        def sentence(h: _Hit) -> tuple[str, int]:
+            return h.field, bisect_right(bounds[h.field], h.norm_start)
+
         strong_in_sentence: dict[tuple[str, int], set[str]] = {}
         for h in hits:
-            if not h.ambiguous:
-                strong_in_sentence.setdefault((h.field, h.sentence), set()).add(h.entity.id)
+            if not h.pattern.ambiguous:
+                strong_in_sentence.setdefault(sentence(h), set()).add(h.pattern.entity.id)
         kept = []
         for h in hits:
-            if not h.ambiguous or h.entity.id in strong:
+            entity = h.pattern.entity
+            if not h.pattern.ambiguous or entity.id in strong:
                 kept.append(h)
                 continue
-            others = strong_in_sentence.get((h.field, h.sentence), set()) - {h.entity.id}
-            if h.entity.context:
-                others &= set(h.entity.context)
-            sentence = sentences.get((h.field, h.sentence), "")
-            if others or any(cue.search(sentence) for cue in self._cues[h.entity.id]):
+            where = sentence(h)
+            others = strong_in_sentence.get(where, set()) - {entity.id}
+            if entity.context:
+                others &= set(entity.context)
+            if others or self._cued(entity.id, norms[h.field], bounds[h.field], where[1]):
                 kept.append(h)
         return kept
 
-    @staticmethod
-    def _mention(hit: _Hit, text: str) -> Tag:
-        e = hit.entity
-        return Tag(
-            e.id,
-            e.type.value,
-            e.names.ar,
-            e.names.en,
-            e.wikidata,
-            text[hit.start : hit.end],
-            hit.start,
-            hit.end,
-            hit.field,
-        )
+    def _cued(self, entity_id: str, norm: str, bounds: list[int], index: int) -> bool:
+        start = bounds[index - 1] if index > 0 else 0
+        end = bounds[index] if index < len(bounds) else len(norm)
+        return any(cue.search(norm, start, end) for cue in self._cues[entity_id])
 
     @cached_property
     def alias_count(self) -> int:
         return len(self._automaton)
-
-
-def _split_sentences(norm: str) -> list[str]:
-    parts: list[str] = []
-    start = 0
-    for m in _SENTENCE_END.finditer(norm):
-        parts.append(norm[start : m.end()])
-        start = m.end()
-    parts.append(norm[start:])
-    return parts
 
 
 def _cue_regex(cue: str) -> re.Pattern[str]:
