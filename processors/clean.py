@@ -16,6 +16,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+import numpy as np
+
 from processors.normalize import normalize_ar
 
 BOILERPLATE_LINES = tuple(
@@ -69,6 +71,15 @@ class Cleaned:
     def keeps(self, start: int, end: int) -> bool:
         """True when an original [start, end) lies inside kept text."""
         return any(s <= start and end <= e for s, e in self.spans)
+
+    def keeps_many(self, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+        """:meth:`keeps` for arrays of spans (the spans of kept text are in order)."""
+        if not self.spans:
+            return np.zeros(len(starts), dtype=np.bool_)
+        kept = np.asarray(self.spans, dtype=np.int64)
+        index = np.searchsorted(kept[:, 0], starts, side="right") - 1
+        inside = index >= 0
+        return inside & (ends <= kept[np.maximum(index, 0), 1])
 
     def masked(self, body: str) -> str:
         """The body with everything dropped blanked out: same length, same offsets."""

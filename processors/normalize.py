@@ -33,6 +33,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
+import numba
 import numpy as np
 
 ALEF = "\u0627"  # ARABIC LETTER ALEF
@@ -164,7 +165,6 @@ def _as_array(table: list[str | None]) -> np.ndarray:
 
 
 _DELETE = np.uint32(0xFFFFFFFF)
-_SPACE = np.uint32(ord(" "))
 _ARRAY = _as_array(_TABLE)
 
 
@@ -177,6 +177,10 @@ class OffsetMap:
 
     original: str
     sources: np.ndarray
+    codes: np.ndarray
+    """The normalized text's code points (what the matcher scans)."""
+    original_codes: np.ndarray
+    """The original text's code points (where a match's trailing marks are looked up)."""
 
     def index(self, n: int) -> int:
         """Original index of the character at normalized index ``n``."""
@@ -202,22 +206,41 @@ def normalize_with_offsets(text: str) -> tuple[str, OffsetMap]:
     Vectorized with numpy over UTF-32 code points: about five times faster than
     ``str.translate`` on news text, and the index map comes for free.
     """
-    if PRESENTATION_FORMS.search(text):
-        return _normalize_expanding(text)
     codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
-    mapped = _ARRAY[codes & 0xFFFF]
-    astral = codes > 0xFFFF
-    if astral.any():
-        mapped = np.where(astral, codes, mapped)
-    sources = np.flatnonzero(mapped != _DELETE)
-    kept = mapped[sources]
-    space = kept == _SPACE
-    repeat = np.zeros(len(kept), dtype=bool)
-    repeat[1:] = space[1:] & space[:-1]
-    if repeat.any():
-        sources = sources[~repeat]
-        kept = kept[~repeat]
-    return kept.tobytes().decode("utf-32-le"), OffsetMap(text, sources)
+    kept, sources, expands = _map_codes(codes, _ARRAY)
+    if expands:
+        return _normalize_expanding(text)
+    return kept.tobytes().decode("utf-32-le"), OffsetMap(text, sources, kept, codes)
+
+
+@numba.njit(cache=True, nogil=True)  # type: ignore[misc]
+def _map_codes(codes: np.ndarray, table: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
+    """One pass: map each code point through ``table``, drop deleted ones and the second
+    and later spaces of a run; return the kept code points and their original indices,
+    and whether the text has presentation forms (one character may become two: the
+    caller takes the slow path)."""
+    n = codes.shape[0]
+    kept = np.empty(n, dtype=np.uint32)
+    sources = np.empty(n, dtype=np.int64)
+    m = 0
+    space = False
+    for i in range(n):
+        code = codes[i]
+        if 0xFB50 <= code <= 0xFDFF or 0xFE70 <= code <= 0xFEFE:  # PRESENTATION_FORMS
+            return kept[:0], sources[:0], True
+        mapped = code if code > 0xFFFF else table[code]
+        if mapped == 0xFFFFFFFF:
+            continue
+        if mapped == 32:
+            if space:
+                continue
+            space = True
+        else:
+            space = False
+        kept[m] = mapped
+        sources[m] = i
+        m += 1
+    return kept[:m], sources[:m], False
 
 
 def _normalize_expanding(text: str) -> tuple[str, OffsetMap]:
@@ -232,4 +255,49 @@ def _normalize_expanding(text: str) -> tuple[str, OffsetMap]:
                 continue
             pieces.append(piece)
             index.append(i)
-    return "".join(pieces), OffsetMap(text, np.asarray(index, dtype=np.int64))
+    norm = "".join(pieces)
+    return norm, OffsetMap(
+        text, np.asarray(index, dtype=np.int64), _code_points(norm), _code_points(text)
+    )
+
+
+def _code_points(text: str) -> np.ndarray:
+    return np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+
+
+ATTACHED_MASK = np.zeros(0x10000, dtype=np.bool_)
+"""``ATTACHED`` as a lookup table over the Basic Multilingual Plane."""
+for _mark in ATTACHED:
+    ATTACHED_MASK[ord(_mark)] = True
+
+
+def original_spans(
+    offsets: OffsetMap, starts: np.ndarray, ends: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """Original [start, end) of normalized spans, each end moved past the diacritics and
+    tatweel that follow it (a trailing mark belongs to the word it sits on)."""
+    result: tuple[np.ndarray, np.ndarray] = _original_spans(
+        offsets.sources, offsets.original_codes, starts, ends, ATTACHED_MASK
+    )
+    return result
+
+
+@numba.njit(cache=True, nogil=True)  # type: ignore[misc]
+def _original_spans(
+    sources: np.ndarray,
+    original: np.ndarray,
+    starts: np.ndarray,
+    ends: np.ndarray,
+    attached: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    n = starts.shape[0]
+    size = original.shape[0]
+    o_starts = np.empty(n, dtype=np.int64)
+    o_ends = np.empty(n, dtype=np.int64)
+    for i in range(n):
+        o_starts[i] = sources[starts[i]]
+        end = sources[ends[i] - 1] + 1
+        while end < size and original[end] <= 0xFFFF and attached[original[end]]:
+            end += 1
+        o_ends[i] = end
+    return o_starts, o_ends

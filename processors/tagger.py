@@ -14,17 +14,17 @@ that is also an ordinary word counts only with context (see :class:`Entity`).
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
-from operator import itemgetter
 from typing import NamedTuple
 
-import ahocorasick
+import numpy as np
 
 from processors.clean import Cleaned
-from processors.normalize import ATTACHED, normalize_ar, normalize_with_offsets
+from processors.matcher import Matcher
+from processors.normalize import normalize_ar, normalize_with_offsets, original_spans
 from processors.watchlist import Entity, Watchlist, names_of
 from raqib.exceptions import ConfigError
 from raqib.messages import EntityMention
@@ -97,12 +97,17 @@ class Tag(NamedTuple):
         )
 
 
-class _Hit(NamedTuple):
-    pattern: _Pattern
+@dataclass(frozen=True, slots=True)
+class _FieldHits:
+    """One field's chosen matches, as parallel lists in text order."""
+
     field: str
-    start: int  # original text
-    end: int
-    norm_start: int  # normalized text, for finding its sentence
+    text: str
+    norm: str
+    keys: list[int]  # index into the tagger's patterns
+    starts: list[int]  # original text
+    ends: list[int]
+    norm_starts: list[int]  # normalized text, for finding a hit's sentence
 
 
 def _is_arabic(text: str) -> bool:
@@ -119,18 +124,27 @@ class Tagger:
 
     def __init__(self, watchlist: Watchlist) -> None:
         self.watchlist = watchlist
-        self._automaton = ahocorasick.Automaton()
         patterns: dict[str, _Pattern] = {}
         for entity in watchlist.entities:
             for _, alias, ambiguous in names_of(entity):
                 for key, pattern in self._variants(alias, entity, ambiguous):
                     self._add(patterns, key, pattern)
-        for key, pattern in patterns.items():
-            self._automaton.add_word(key, (len(key), pattern))
-        self._automaton.make_automaton()
+        if not patterns:
+            raise ConfigError("watchlist", None, "no names to match")
+        self._patterns = list(patterns.values())
+        self._skip = np.array([p.skip for p in self._patterns], dtype=np.int64)
+        self._infos = [p.info for p in self._patterns]
+        self._ambiguous = [p.ambiguous for p in self._patterns]
+        self._entities = [p.entity for p in self._patterns]
+        prefix_sets = sorted({p.prefixes for p in self._patterns}, key=sorted)
+        class_of = {prefixes: i for i, prefixes in enumerate(prefix_sets)}
+        self._matcher = Matcher(
+            list(patterns), [class_of[p.prefixes] for p in self._patterns], prefix_sets
+        )
         self._cues = {
-            e.id: tuple(_cue_regex(normalize_ar(c).strip()) for c in e.cues if c.strip())
+            e.id: _cue_regex([normalize_ar(c).strip() for c in e.cues if c.strip()])
             for e in watchlist.entities
+            if any(c.strip() for c in e.cues)
         }
 
     @staticmethod
@@ -160,122 +174,102 @@ class Tagger:
                 f"alias {key!r} is claimed by both {other.entity.id!r} and {pattern.entity.id!r}",
             )
 
-    def _candidates(self, norm: str) -> list[tuple[int, int, int, _Pattern]]:
-        """Whole-token hits as (-length, start, end, pattern): sorted, longest come first."""
-        found: list[tuple[int, int, int, _Pattern]] = []
-        size = len(norm)
-        for last, (length, pattern) in self._automaton.iter(norm):
-            end = last + 1
-            if end < size and norm[end].isalnum():
-                continue  # the token goes on: حلب in حلبة
-            start = end - length
-            if start and norm[start - 1].isalnum():  # letters before: proclitics or a longer word
-                token_start = start - 1
-                while token_start and norm[token_start - 1].isalnum():
-                    token_start -= 1
-                    if start - token_start > MAX_PREFIX:
-                        break
-                if norm[token_start:start] not in pattern.prefixes:
-                    continue
-            found.append((-length, start, end, pattern))
-        return found
-
-    @staticmethod
-    def _longest(
-        cands: list[tuple[int, int, int, _Pattern]], size: int
-    ) -> list[tuple[int, int, int, _Pattern]]:
-        """Longest match wins; among equals, the earlier one (an occupancy map, O(n log n))."""
-        chosen: list[tuple[int, int, int, _Pattern]] = []
-        taken = bytearray(size)
-        cands.sort()
-        for cand in cands:
-            _, start, end, _ = cand
-            if taken.find(1, start, end) == -1:
-                chosen.append(cand)
-                taken[start:end] = b"\x01" * (end - start)
-        chosen.sort(key=itemgetter(1))
-        return chosen
-
-    def _field_hits(self, text: str, field: str, keep: Cleaned | None) -> tuple[list[_Hit], str]:
+    def _field_hits(self, text: str, field: str, keep: Cleaned | None) -> _FieldHits:
+        """The chosen matches of one field, mapped back to the text as written."""
         norm, offsets = normalize_with_offsets(text)
-        chosen = self._longest(self._candidates(norm), len(norm))
-        if not chosen:
-            return [], norm
-        sources = offsets.sources.tolist()  # list indexing beats numpy scalars per hit
-        hits: list[_Hit] = []
-        size = len(text)
-        for _, start, end, pattern in chosen:
-            o_start = sources[start + pattern.skip]
-            o_end = sources[end - 1] + 1
-            while o_end < size and text[o_end] in ATTACHED:  # a trailing mark belongs to it
-                o_end += 1
-            if keep is not None and not keep.keeps(o_start, o_end):
-                continue
-            hits.append(_Hit(pattern, field, o_start, o_end, start))
-        return hits, norm
+        keys, starts, ends = self._matcher.find_codes(offsets.codes)
+        if len(keys):
+            o_starts, o_ends = original_spans(offsets, starts + self._skip[keys], ends)
+            if keep is not None:
+                kept = keep.keeps_many(o_starts, o_ends)
+                keys, starts, o_starts, o_ends = (
+                    keys[kept],
+                    starts[kept],
+                    o_starts[kept],
+                    o_ends[kept],
+                )
+        else:
+            o_starts = o_ends = keys
+        return _FieldHits(
+            field, text, norm, keys.tolist(), o_starts.tolist(), o_ends.tolist(), starts.tolist()
+        )
 
     def tag(self, *, title: str = "", body: str = "", cleaned: Cleaned | None = None) -> list[Tag]:
         """Tag an article's title and body; ``cleaned`` limits the body to kept spans."""
-        hits: list[_Hit] = []
-        norms: dict[str, str] = {}
-        texts = {"title": title, "body": body}
-        for name, text, keep in (("title", title, None), ("body", body, cleaned)):
-            if text:
-                field_hits, norms[name] = self._field_hits(text, name, keep)
-                hits.extend(field_hits)
-        if any(h.pattern.ambiguous for h in hits):
-            hits = self._resolve(hits, norms)
-        return [
-            Tag(*h.pattern.info, texts[h.field][h.start : h.end], h.start, h.end, h.field)
-            for h in hits
+        fields = [
+            self._field_hits(text, name, keep)
+            for name, text, keep in (("title", title, None), ("body", body, cleaned))
+            if text
         ]
+        ambiguous = self._ambiguous
+        dropped: set[tuple[int, int]] = set()
+        if any(ambiguous[k] for f in fields for k in f.keys):
+            dropped = self._resolve(fields)
+        infos = self._infos
+        new = tuple.__new__  # Tag's own __new__ is Python code; this is the same tuple, faster
+        tags: list[Tag] = []
+        for n, f in enumerate(fields):
+            text, name = f.text, f.field
+            hits = zip(f.keys, f.starts, f.ends, strict=True)
+            if dropped:
+                tags.extend(
+                    new(Tag, infos[k] + (text[s:e], s, e, name))
+                    for i, (k, s, e) in enumerate(hits)
+                    if (n, i) not in dropped
+                )
+            else:
+                tags.extend([new(Tag, infos[k] + (text[s:e], s, e, name)) for k, s, e in hits])
+        return tags
 
     def tag_text(self, text: str) -> list[Tag]:
         """Tag one plain text (no cleaning), as ``raqib tag`` does for a file."""
         return self.tag(body=text)
 
-    def _resolve(self, hits: list[_Hit], norms: dict[str, str]) -> list[_Hit]:
-        """Keep an ambiguous alias only with context; unambiguous hits always stay.
+    def _resolve(self, fields: list[_FieldHits]) -> set[tuple[int, int]]:
+        """The ambiguous hits to drop, as (field, hit) indexes: an ambiguous alias counts
+        only with context; unambiguous hits always stay.
 
-        Sentences are found only here, and only when an ambiguous alias lacks its
-        entity's unambiguous name elsewhere in the article (most articles never get here).
+        Sentences are looked at only for an ambiguous alias whose entity is not named
+        unambiguously elsewhere in the article: its sentence's bounds, then the strong hits
+        inside them (hits are in text order, so two bisections find them).
         """
-        strong = {h.pattern.entity.id for h in hits if not h.pattern.ambiguous}
-        if all(h.pattern.entity.id in strong for h in hits if h.pattern.ambiguous):
-            return hits
-        bounds = {f: [m.end() for m in _SENTENCE_END.finditer(n)] for f, n in norms.items()}
-
-        def sentence(h: _Hit) -> tuple[str, int]:
-            return h.field, bisect_right(bounds[h.field], h.norm_start)
-
-        strong_in_sentence: dict[tuple[str, int], set[str]] = {}
-        for h in hits:
-            if not h.pattern.ambiguous:
-                strong_in_sentence.setdefault(sentence(h), set()).add(h.pattern.entity.id)
-        kept = []
-        for h in hits:
-            entity = h.pattern.entity
-            if not h.pattern.ambiguous or entity.id in strong:
-                kept.append(h)
+        ambiguous, entities = self._ambiguous, self._entities
+        strong = {entities[k].id for f in fields for k in f.keys if not ambiguous[k]}
+        dropped: set[tuple[int, int]] = set()
+        for n, f in enumerate(fields):
+            needy = [
+                i for i, k in enumerate(f.keys) if ambiguous[k] and entities[k].id not in strong
+            ]
+            if not needy:
                 continue
-            where = sentence(h)
-            others = strong_in_sentence.get(where, set()) - {entity.id}
-            if entity.context:
-                others &= set(entity.context)
-            if others or self._cued(entity.id, norms[h.field], bounds[h.field], where[1]):
-                kept.append(h)
-        return kept
-
-    def _cued(self, entity_id: str, norm: str, bounds: list[int], index: int) -> bool:
-        start = bounds[index - 1] if index > 0 else 0
-        end = bounds[index] if index < len(bounds) else len(norm)
-        return any(cue.search(norm, start, end) for cue in self._cues[entity_id])
+            ends = [m.end() for m in _SENTENCE_END.finditer(f.norm)]
+            where = [f.norm_starts[i] for i, k in enumerate(f.keys) if not ambiguous[k]]
+            ids = [entities[k].id for k in f.keys if not ambiguous[k]]
+            for i in needy:
+                index = bisect_right(ends, f.norm_starts[i])
+                lo = ends[index - 1] if index > 0 else 0
+                hi = ends[index] if index < len(ends) else len(f.norm)
+                entity = entities[f.keys[i]]
+                others = set(ids[bisect_left(where, lo) : bisect_left(where, hi)])
+                others.discard(entity.id)
+                if entity.context:
+                    others &= set(entity.context)
+                if others:
+                    continue
+                cue = self._cues.get(entity.id)
+                if cue is None or not cue.search(f.norm, lo, hi):
+                    dropped.add((n, i))
+        return dropped
 
     @cached_property
     def alias_count(self) -> int:
-        return len(self._automaton)
+        return len(self._matcher)
 
 
-def _cue_regex(cue: str) -> re.Pattern[str]:
-    """A cue word as a whole token, optionally with proclitics (والرئيس، بالنظام)."""
-    return re.compile(r"(?<!\w)[\u0648\u0641\u0628\u0644\u0643]{0,2}" + re.escape(cue) + r"(?!\w)")
+def _cue_regex(cues: list[str]) -> re.Pattern[str]:
+    """An entity's cue words as one pattern: any of them as a whole token, optionally with
+    proclitics (والرئيس، بالنظام); longest first, so a cue inside another cannot shadow it."""
+    alternatives = "|".join(re.escape(c) for c in sorted(set(cues), key=len, reverse=True))
+    return re.compile(
+        r"(?<!\w)[\u0648\u0641\u0628\u0644\u0643]{0,2}(?:" + alternatives + r")(?!\w)"
+    )
