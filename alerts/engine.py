@@ -157,17 +157,20 @@ class RuleEngine:
         pairs = {(r.name, m.subject) for m in batch for r in self._rules_for(m.subject)}
         await self.episodes.preload(pairs | set(open_pairs))
 
-    async def evaluate(self, batch: Sequence[Mention], *, retried: bool = False) -> Evaluated:
-        """Record each prepared mention and evaluate it, in order. After a failed try,
-        ``retried`` evaluates mentions the failed try may already have counted."""
+    async def evaluate(self, batch: Sequence[Mention]) -> Evaluated:
+        """Record each prepared mention and evaluate it, in order.
+
+        A redelivered mention is judged too: if a worker died after recording a batch but
+        before its episodes were flushed, the replayed batch must still fire what it
+        fires; judging an unchanged window again changes nothing.
+        """
         done = Evaluated()
         for mention in batch:
-            new = await self.counts.record(mention)
-            if new:
+            if await self.counts.record(mention):
                 done.new += 1
             else:
                 done.duplicates += 1
-            done.alerts.extend(await self.on_mention(mention, new=new or retried))
+            done.alerts.extend(await self.on_mention(mention, new=True))
         return done
 
     async def flush(self) -> None:

@@ -175,8 +175,8 @@ def create_app(
         before (read ahead, record), one after (episode changes); retried while Redis is
         down, never dropped."""
         engine = _engine(partition)
-        attempts = await _retrying(lambda: engine.prepare(batch), f"count[{partition}]")
-        done = await engine.evaluate(batch, retried=attempts > 0)
+        await _retrying(lambda: engine.prepare(batch), f"count[{partition}]")
+        done = await engine.evaluate(batch)
         await _retrying(engine.flush, f"flush[{partition}]")
         metrics.mentions_counted.labels("new").inc(done.new)
         metrics.mentions_counted.labels("duplicate").inc(done.duplicates)
@@ -184,13 +184,13 @@ def create_app(
             metrics.watermark.labels(str(partition)).set(engine.watermark.timestamp())
         return done.alerts
 
-    async def _retrying(step: Callable[[], Awaitable[None]], where: str) -> int:
-        """Run an idempotent Redis step until it succeeds; return the failed attempts."""
+    async def _retrying(step: Callable[[], Awaitable[None]], where: str) -> None:
+        """Run an idempotent Redis step until it succeeds."""
         attempt = 0
         while True:
             try:
                 await step()
-                return attempt
+                return
             except (RedisError, OSError) as exc:
                 attempt += 1
                 delay = min(MAX_RETRY_DELAY_S, 0.1 * 2**attempt)

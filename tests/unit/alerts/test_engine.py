@@ -283,3 +283,30 @@ def test_a_burst_that_arrives_an_hour_late_is_judged_at_its_own_time(
         a for a in run_engine(merge(background, hourly_x, burst)) if a.rule == "entity-spike"
     ]
     assert [(a.subject, a.status) for a in in_order] == [(a.subject, a.status) for a in spikes]
+
+
+def test_a_batch_replayed_after_a_crash_still_fires(
+    names: Any,
+    merge: Merge,
+    background: list[Mention],
+    hourly_x: list[Mention],
+    burst: list[Mention],
+) -> None:
+    """A worker recorded the burst in Redis, then died before its episodes were flushed:
+    the redelivered burst is "already counted", and must still fire."""
+    from alerts.engine import RuleEngine
+
+    stream = merge(background, hourly_x, burst)
+    cut = stream.index(burst[-1]) + 1
+    counts = MemoryCounts()
+
+    async def run() -> list[Alert]:
+        before = RuleEngine(load_rules(), counts, MemoryEpisodes(), names)
+        await before.on_batch(stream[: stream.index(burst[0])])
+        for m in burst:  # the dead worker's records survive; its episodes did not
+            await counts.record(m)
+        after = RuleEngine(load_rules(), counts, MemoryEpisodes(), names)
+        return await after.on_batch(stream[stream.index(burst[0]) : cut])
+
+    fired = [a for a in asyncio.run(run()) if a.rule == "entity-spike"]
+    assert [(a.subject, a.status) for a in fired] == [("entity:x", "firing")]
