@@ -43,6 +43,14 @@ MASTHEAD = re.compile(r"^(رئيس مجلس الاداره|رئيس التحري
 """A masthead title; it and the short line naming its holder ("د. رائد العزاوي") are chrome."""
 MASTHEAD_NAME_MAX_WORDS = 4
 
+INLINE_CREDIT = re.compile(
+    r"[\s(\[|\-–—]*\b(تصوير|photo|photograph|(?:photo |image |picture )?credit)"
+    r"\s*[:：]\s*[^:.\n()\[\]]{1,60}[)\]]?[.\s]*$",
+    re.IGNORECASE,
+)
+"""A photo credit closing a caption line ("... تصوير: وكالة فرانس برس."): who took the
+picture, not what the article is about, so it is cut from the kept span like a byline."""
+
 TEASER_MARKERS = tuple(
     re.compile(p, re.IGNORECASE)
     for p in (
@@ -137,8 +145,12 @@ def clean_body(body: str, *, title: str = "", source: str = "") -> Cleaned:
             continue
         if _is_ticker(norm) or any(p.search(norm) for p in BOILERPLATE_LINES):
             continue
+        credit = INLINE_CREDIT.search(body, start, end)
+        if credit and body[start : credit.start()].strip():  # a credit after the caption
+            end = credit.start()
         lead = len(body[start:end]) - len(body[start:end].lstrip())
         trail = len(body[start:end]) - len(body[start:end].rstrip())
-        kept.append((start + lead, end - trail))
+        if end - trail > start + lead:
+            kept.append((start + lead, end - trail))
     text = "\n".join(body[s:e] for s, e in kept)
     return Cleaned(text=text, spans=tuple(kept))

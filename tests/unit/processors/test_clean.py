@@ -53,9 +53,27 @@ def test_ad_marker_source_link_and_comment_counter() -> None:
         assert chrome in dropped
     assert "التقى وزير الخارجية الإيراني عباس عراقجي" in text
     # the byline with its agency says who wrote it, not what it is about (the outlet is
-    # counted as source:...); the same agency inside a sentence is content
+    # counted as source:...); so is the photo credit closing a caption
     assert "نغوك آنه (بحسب وكالة فرانس برس)" in dropped
-    assert "تصوير: وكالة فرانس برس" in text
+    assert "تصوير: وكالة فرانس برس" not in text
+    assert "جنوب غرب حلب، في الأول من ديسمبر/كانون الأول." in text
+
+
+@pytest.mark.parametrize(
+    ("line", "kept"),
+    [
+        ("عناصر من الحرس الثوري قرب حلب (تصوير: رويترز)", "عناصر من الحرس الثوري قرب حلب"),
+        ("Fighters near Idlib, 2024. Photo credit: Reuters", "Fighters near Idlib, 2024."),
+        # a caption that only starts with the word is the caption, not a credit
+        ("تصوير: مقاتلون من المعارضة في حلب", "تصوير: مقاتلون من المعارضة في حلب"),
+        ("قال الوزير: إن الاتفاق صامد في إدلب.", "قال الوزير: إن الاتفاق صامد في إدلب."),
+    ],
+)
+def test_a_photo_credit_closing_a_caption_is_cut(line: str, kept: str) -> None:
+    body = f"فقرة أولى من نص الخبر هنا.\n{line}\nفقرة أخيرة من نص الخبر."
+    cleaned = clean_body(body)
+    assert cleaned.text.splitlines()[1] == kept
+    assert cleaned.text == "\n".join(body[s:e] for s, e in cleaned.spans)
 
 
 def test_an_attribution_inside_a_sentence_is_kept() -> None:
