@@ -81,17 +81,19 @@ class Evaluated:
 
 @dataclass(frozen=True, slots=True)
 class _Judgement:
-    """A rule's verdict on one subject at the watermark, with the numbers an alert shows."""
+    """A rule's verdict on one subject at the watermark, with the numbers an alert shows.
+
+    Most verdicts change nothing, so the window and the summaries are only put into words
+    (``describe``) when an alert event is emitted.
+    """
 
     condition: bool
     observed: int
     expected: float
     ratio: float
     p_value: float
-    window: Window
     evidence: list[Evidence]
-    firing: str  # the summary when it fires
-    resolved: str  # the summary when it resolves
+    describe: Callable[[], tuple[Window, str, str]]  # window, firing and resolved summaries
 
 
 class RuleEngine:
@@ -116,6 +118,7 @@ class RuleEngine:
         self._by_name = {r.name: r for r in rules.rules}
         self._silence = [r for r in rules.rules if isinstance(r, SilenceRule) and r.enabled]
         self._last_seen: dict[str, datetime] = {}
+        self._rules_of: dict[str, list[WindowRule | SilenceRule]] = {}  # rules don't change
         self._usual: dict[tuple[str, str], tuple[datetime, int, float]] = {}
         windows = [r for r in rules.rules if isinstance(r, WindowRule)]
         # how far back rules read: the longest window plus the part hour before it, and
@@ -226,12 +229,15 @@ class RuleEngine:
         return event_time if watermark - event_time <= MAX_LATE else None
 
     def _rules_for(self, subject: str) -> list[WindowRule | SilenceRule]:
-        return self.rules.for_subject(subject, self.types(subject))
+        rules = self._rules_of.get(subject)
+        if rules is None:
+            rules = self._rules_of[subject] = self.rules.for_subject(subject, self.types(subject))
+        return rules
 
     async def _heard(self, mention: Mention) -> None:
         """Remember when a subject that silence rules watch was last mentioned."""
         subject = mention.subject
-        if not any(rule.matches(subject, self.types(subject)) for rule in self._silence):
+        if not any(isinstance(rule, SilenceRule) for rule in self._rules_for(subject)):
             return
         last = self._last_seen.get(subject)
         if last is None or mention.event_time > last:
@@ -279,6 +285,7 @@ class RuleEngine:
             await self.episodes.save(updated)
         if event is None or updated is None:
             return []
+        window, firing, resolved = judged.describe()
         return [
             Alert(
                 alert_id=updated.alert_id,
@@ -286,7 +293,7 @@ class RuleEngine:
                 kind=rule.kind,
                 status=event,
                 subject=subject,
-                window=judged.window,
+                window=window,
                 observed=judged.observed,
                 expected=round(judged.expected, 6),
                 ratio=round(judged.ratio, 6),
@@ -294,7 +301,7 @@ class RuleEngine:
                 severity=rule.severity,
                 articles=judged.evidence[-MAX_EVIDENCE:],
                 event_time=wm,
-                summary=judged.firing if event == "firing" else judged.resolved,
+                summary=firing if event == "firing" else resolved,
                 labels=dict(rule.labels),
                 channels=list(rule.channels),
             )
@@ -326,24 +333,26 @@ class RuleEngine:
         if condition:
             evidence = await self.counts.evidence(subject, first_minute, last_minute)
             condition = len({e.source for e in evidence}) >= rule.min_sources
-        ar, en = self.names(subject)
-        window = format_duration(rule.window)
+
+        def describe() -> tuple[Window, str, str]:
+            ar, en = self.names(subject)
+            window = format_duration(rule.window)
+            return (
+                Window(start=_ts(first_minute * MINUTE), end=_ts((last_minute + 1) * MINUTE)),
+                f"{rule.kind}: {ar} ({en}) {stats.observed} mentions in {window}, "
+                f"expected {stats.expected:.1f} (x{stats.ratio:.0f}, p={stats.p_value:.1e})",
+                f"resolved: {ar} ({en}) back to {stats.observed} mentions in {window} "
+                f"(expected {stats.expected:.1f})",
+            )
+
         return _Judgement(
             condition=condition,
             observed=stats.observed,
             expected=stats.expected,
             ratio=stats.ratio,
             p_value=stats.p_value,
-            window=Window(start=_ts(first_minute * MINUTE), end=_ts((last_minute + 1) * MINUTE)),
             evidence=evidence,
-            firing=(
-                f"{rule.kind}: {ar} ({en}) {stats.observed} mentions in {window}, "
-                f"expected {stats.expected:.1f} (x{stats.ratio:.0f}, p={stats.p_value:.1e})"
-            ),
-            resolved=(
-                f"resolved: {ar} ({en}) back to {stats.observed} mentions in {window} "
-                f"(expected {stats.expected:.1f})"
-            ),
+            describe=describe,
         )
 
     async def _usual_rate(
@@ -362,27 +371,31 @@ class RuleEngine:
         return count, rate
 
     async def _judge_silence(self, rule: SilenceRule, subject: str, wm: datetime) -> _Judgement:
-        ar, en = self.names(subject)
         last = self._last_seen.get(subject, wm)
         count, rate = await self._usual_rate(rule, subject, last)
         silent = (wm - last).total_seconds() / 60
         p_value = silence_p(silent, rate)
         condition = rule.holds(silent_minutes=silent, rate_per_minute=rate, baseline_count=count)
-        quiet = format_duration(timedelta(minutes=int(silent)))
         evidence: list[Evidence] = []
         if condition:  # the last articles heard, so the operator sees where it stopped
             evidence = await self.counts.evidence(subject, minute_of(last), minute_of(last))
+
+        def describe() -> tuple[Window, str, str]:
+            ar, en = self.names(subject)
+            quiet = format_duration(timedelta(minutes=int(silent)))
+            return (
+                Window(start=last, end=wm),
+                f"silence: {ar} ({en}) quiet for {quiet}, usually {rate * 60:.1f} an hour "
+                f"(p={p_value:.1e})",
+                f"resolved: {ar} ({en}) heard again after {quiet}",
+            )
+
         return _Judgement(
             condition=condition,
             observed=0,
             expected=rate * silent,
             ratio=0.0,
             p_value=p_value,
-            window=Window(start=last, end=wm),
             evidence=evidence,
-            firing=(
-                f"silence: {ar} ({en}) quiet for {quiet}, usually {rate * 60:.1f} an hour "
-                f"(p={p_value:.1e})"
-            ),
-            resolved=f"resolved: {ar} ({en}) heard again after {quiet}",
+            describe=describe,
         )

@@ -33,17 +33,17 @@ def poisson_sf(k: int, mu: float) -> float:
         return -mu + i * log_mu - math.lgamma(i + 1)
 
     if k > mu:  # upper tail: terms fall from the first one, sum them directly
-        first = log_pmf(k)
+        # relative to P(X = k): term(i+1) = term(i) * mu / (i+1), no lgamma or exp per term
         total = 0.0
         i = k
         term = 1.0
-        while term > _TINY * total or total == 0.0:
-            term = math.exp(log_pmf(i) - first)
+        while term > _TINY * total:
             total += term
             i += 1
+            term *= mu / i
             if i - k > _MAX_TERMS:
                 break
-        return min(1.0, math.exp(first) * total)
+        return min(1.0, math.exp(log_pmf(k)) * total)
     lower = sum(math.exp(log_pmf(i)) for i in range(k))  # k <= mu: the tail is not small
     return max(0.0, 1.0 - lower)
 

@@ -27,7 +27,7 @@ from raqib.settings import Settings
 from raqib.topics import ensure_topics
 
 ROOT = Path(__file__).resolve().parents[2]
-COUNT = 1000
+COUNT = int(__import__("os").environ.get("BENCH_ARTICLES", "1000"))
 
 
 def metrics(port: int) -> dict[str, float]:
