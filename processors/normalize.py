@@ -66,6 +66,14 @@ KAF_VARIANTS = frozenset(
     "\u06a9"  # ARABIC LETTER KEHEH
     "\u06aa"  # ARABIC LETTER SWASH KAF
 )
+PERSIAN_LETTERS = {
+    "\u0686": "\u062c",  # ARABIC LETTER TCHEH -> JEEM (عراقچی -> عراقجي, as Arabic writes it)
+    "\u067e": "\u0628",  # ARABIC LETTER PEH -> BEH (پزشکیان -> بزشكيان)
+    "\u0698": "\u0632",  # ARABIC LETTER JEH -> ZAIN
+    "\u06af": KAF,  # ARABIC LETTER GAF -> KAF
+}
+"""Persian letters in Arabic copy (names quoted from Persian sources), mapped to the letter
+Arabic spelling uses for the same sound."""
 TATWEEL = "\u0640"  # ARABIC TATWEEL
 DIACRITICS = frozenset(
     [chr(c) for c in range(0x064B, 0x0660)]  # FATHATAN .. ARABIC WAVY HAMZA BELOW
@@ -107,6 +115,8 @@ def _build_table() -> dict[int, str | None]:
     ):
         for ch in variants:
             table[ord(ch)] = target
+    for ch, target in PERSIAN_LETTERS.items():
+        table[ord(ch)] = target
     for ch in DOUBLE_QUOTES:
         table[ord(ch)] = '"'
     for ch in SINGLE_QUOTES:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import NamedTuple
 
@@ -25,7 +25,7 @@ import numpy as np
 from processors.clean import Cleaned
 from processors.matcher import Matcher
 from processors.normalize import normalize_ar, normalize_with_offsets, original_spans
-from processors.watchlist import Entity, Watchlist, names_of
+from processors.watchlist import Entity, EntityType, Watchlist, names_of
 from raqib.exceptions import ConfigError
 from raqib.messages import EntityMention
 
@@ -34,6 +34,8 @@ FEH = "\u0641"  # ARABIC LETTER FEH: "so, then"
 BEH = "\u0628"  # ARABIC LETTER BEH: "in, with"
 LAM = "\u0644"  # ARABIC LETTER LAM: "to, for"
 KAF = "\u0643"  # ARABIC LETTER KAF: "like"
+ALEF = "\u0627"  # ARABIC LETTER ALEF
+YEH = "\u064a"  # ARABIC LETTER YEH: the nisba adjective's ending (إيراني)
 DEFINITE_ARTICLE = "\u0627\u0644"  # ال
 
 _CONJUNCTIONS = ("", WAW, FEH)
@@ -43,11 +45,18 @@ PREFIXES_DEFINITE = frozenset(c + p for c in _CONJUNCTIONS for p in ("", BEH, KA
 """Before a name with ال: والأسد، بالحرس. ل + ال is spelled لل and gets its own pattern."""
 PREFIXES_LAM_DEFINITE = frozenset(_CONJUNCTIONS)
 """Before the لل form (للأسد): only a conjunction (وللحرس)."""
-PREFIXES_AMBIGUOUS_BARE = frozenset(_CONJUNCTIONS)
-"""An ambiguous alias without ال takes only a conjunction: with ب ل ك a common word
-turns up inside other words (كامل = ك + امل "hope"), and بحماس is "with enthusiasm"."""
+PREFIXES_AMBIGUOUS_BARE = frozenset(c + p for c in _CONJUNCTIONS for p in ("", LAM))
+"""An ambiguous alias without ال takes a conjunction and ل (لحماس، لقطر), not ب or ك:
+with them a common word turns up inside other words (كامل = ك + امل "hope"), and بحماس
+is "with enthusiasm"."""
+PREFIXES_AMBIGUOUS_PLACE = PREFIXES_AMBIGUOUS_BARE | {c + BEH for c in _CONJUNCTIONS}
+"""A place also takes ب "in" (بتدمر، بجنين): a verb or a common noun rarely does."""
+PREFIXES_LATIN = PREFIXES_BARE | {DEFINITE_ARTICLE, LAM + LAM}
+"""A name in Latin script inside Arabic copy may carry Arabic proclitics glued to it:
+الـYPG (tatweel removed: الYPG), وIRGC."""
 PREFIXES_AMBIGUOUS_DEFINITE = frozenset(c + p for c in _CONJUNCTIONS for p in ("", BEH))
 MAX_PREFIX = 2
+_PLACES = frozenset({EntityType.GPE, EntityType.LOC, EntityType.FAC})
 
 _SENTENCE_END = re.compile(r"[.!?\u061f\u061b]")  # . ! ? ARABIC QUESTION MARK, ARABIC SEMICOLON
 
@@ -58,6 +67,7 @@ class _Pattern:
     ambiguous: bool
     prefixes: frozenset[str]
     skip: int = 0  # leading characters that are a proclitic, not the name (ل of لل)
+    blocker: bool = False  # an ``excludes`` phrase: takes its span, reports nothing
     info: tuple[str, str, str, str, str | None] = field(init=False)
     """The fields of a :class:`Tag` that come from the entity, built once."""
 
@@ -125,13 +135,21 @@ class Tagger:
     def __init__(self, watchlist: Watchlist) -> None:
         self.watchlist = watchlist
         patterns: dict[str, _Pattern] = {}
+        derived: list[tuple[str, _Pattern]] = []
         for entity in watchlist.entities:
             for _, alias, ambiguous in names_of(entity):
                 for key, pattern in self._variants(alias, entity, ambiguous):
                     self._add(patterns, key, pattern)
+                derived.extend(self._accusatives(alias, entity, ambiguous))
+            for phrase in entity.excludes:
+                for key, pattern in self._variants(phrase, entity, False):
+                    self._add(patterns, key, replace(pattern, blocker=True))
+        for key, pattern in derived:  # a spelling written in the watchlist wins
+            patterns.setdefault(key, pattern)
         if not patterns:
             raise ConfigError("watchlist", None, "no names to match")
         self._patterns = list(patterns.values())
+        self._blocker = np.array([p.blocker for p in self._patterns], dtype=np.bool_)
         self._skip = np.array([p.skip for p in self._patterns], dtype=np.int64)
         self._infos = [p.info for p in self._patterns]
         self._ambiguous = [p.ambiguous for p in self._patterns]
@@ -141,6 +159,7 @@ class Tagger:
         self._matcher = Matcher(
             list(patterns), [class_of[p.prefixes] for p in self._patterns], prefix_sets
         )
+        self._context = {e.id: frozenset(e.context) for e in watchlist.entities}
         self._cues = {
             e.id: _cue_regex([normalize_ar(c).strip() for c in e.cues if c.strip()])
             for e in watchlist.entities
@@ -153,20 +172,40 @@ class Tagger:
         if not key:
             return
         if not _is_arabic(key):
-            yield key, _Pattern(entity, ambiguous, frozenset({""}))
+            yield key, _Pattern(entity, ambiguous, PREFIXES_LATIN)
         elif key.startswith(DEFINITE_ARTICLE) and len(key) > 3:
             prefixes = PREFIXES_AMBIGUOUS_DEFINITE if ambiguous else PREFIXES_DEFINITE
             yield key, _Pattern(entity, ambiguous, prefixes)
             yield LAM + LAM + key[2:], _Pattern(entity, ambiguous, PREFIXES_LAM_DEFINITE, skip=1)
+        elif not ambiguous:
+            yield key, _Pattern(entity, ambiguous, PREFIXES_BARE)
+        elif entity.type in _PLACES:
+            yield key, _Pattern(entity, ambiguous, PREFIXES_AMBIGUOUS_PLACE)
         else:
-            prefixes = PREFIXES_AMBIGUOUS_BARE if ambiguous else PREFIXES_BARE
-            yield key, _Pattern(entity, ambiguous, prefixes)
+            yield key, _Pattern(entity, ambiguous, PREFIXES_AMBIGUOUS_BARE)
+
+    @staticmethod
+    def _accusatives(alias: str, entity: Entity, ambiguous: bool) -> list[tuple[str, _Pattern]]:
+        """A country's or city's adjective in the accusative: وفدا إيرانيا (إيرانياً with
+        its tanween removed) is إيراني + ا, and counts as the place like إيراني does."""
+        key = normalize_ar(alias).strip()
+        if (
+            entity.type != EntityType.GPE
+            or ambiguous
+            or not _is_arabic(key)
+            or key.startswith(DEFINITE_ARTICLE)
+            or " " in key
+            or len(key) < 4
+            or not key.endswith(YEH)
+        ):
+            return []
+        return [(key + ALEF, _Pattern(entity, False, PREFIXES_BARE))]
 
     @staticmethod
     def _add(patterns: dict[str, _Pattern], key: str, pattern: _Pattern) -> None:
         other = patterns.get(key)
-        if other is None or (other.entity.id == pattern.entity.id and other.ambiguous):
-            patterns[key] = pattern
+        if other is None or (other.entity.id == pattern.entity.id and pattern.ambiguous):
+            patterns[key] = pattern  # a spelling listed as ambiguous is, even if it is the name
         elif other.entity.id != pattern.entity.id:
             raise ConfigError(
                 "watchlist",
@@ -178,6 +217,9 @@ class Tagger:
         """The chosen matches of one field, mapped back to the text as written."""
         norm, offsets = normalize_with_offsets(text)
         keys, starts, ends = self._matcher.find_codes(offsets.codes)
+        if len(keys) and self._blocker[keys].any():
+            real = ~self._blocker[keys]
+            keys, starts, ends = keys[real], starts[real], ends[real]
         if len(keys):
             o_starts, o_ends = original_spans(offsets, starts + self._skip[keys], ends)
             if keep is not None:
@@ -250,11 +292,9 @@ class Tagger:
                 lo = ends[index - 1] if index > 0 else 0
                 hi = ends[index] if index < len(ends) else len(f.norm)
                 entity = entities[f.keys[i]]
-                others = set(ids[bisect_left(where, lo) : bisect_left(where, hi)])
-                others.discard(entity.id)
-                if entity.context:
-                    others &= set(entity.context)
-                if others:
+                if self._context[entity.id].intersection(
+                    ids[bisect_left(where, lo) : bisect_left(where, hi)]
+                ):
                     continue
                 cue = self._cues.get(entity.id)
                 if cue is None or not cue.search(f.norm, lo, hi):

@@ -39,11 +39,11 @@ class Names(BaseModel):
 class Entity(BaseModel):
     """One watched actor or place.
 
-    ``aliases`` always count; ``ambiguous`` aliases are ordinary words too (الأسد "lion",
-    حماس "enthusiasm") and count only with context: the entity's own unambiguous name
-    anywhere in the article, or in the same sentence one of its ``cues`` or another
-    watched entity (any, or only those listed in ``context`` when it is given: أمل
-    "hope" sits beside too many actors to take just any of them as context).
+    ``aliases`` always count; ``ambiguous`` spellings (which may include the name itself:
+    تدمر is also "it destroys") are ordinary words too (الأسد "lion", حماس "enthusiasm")
+    and count only with context: the entity's own unambiguous name anywhere in the
+    article, or in the same sentence one of its ``cues`` or one of the entities its
+    ``context`` lists (the actors of its theatre: a lion beside إسطنبول is still a lion).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -56,6 +56,10 @@ class Entity(BaseModel):
     ambiguous: tuple[str, ...] = ()
     cues: tuple[str, ...] = ()
     context: tuple[str, ...] = ()
+    excludes: tuple[str, ...] = ()
+    """Longer phrases that hold one of the names but name something else (ميشال عون is
+    not Joseph Aoun, حماة الديار is an anthem, not Hama): matched like names, they take
+    their span, and report nothing."""
 
     @property
     def subject(self) -> str:
@@ -100,11 +104,19 @@ def names_of(entity: Entity) -> Iterator[tuple[str, str, bool]]:
         yield "ambiguous", alias, True
 
 
+def spellings_of(entity: Entity) -> Iterator[tuple[str, str]]:
+    """Every text the tagger matches for an entity, names and excludes: (field, text)."""
+    for field, name, _ in names_of(entity):
+        yield field, name
+    for phrase in entity.excludes:
+        yield "excludes", phrase
+
+
 def _check_unique_names(watchlist: Watchlist, text: str, path: str) -> None:
     """One normalized spelling, one entity: the tagger could not tell them apart."""
     owner: dict[str, str] = {}
     for index, entity in enumerate(watchlist.entities):
-        for field, name, _ in names_of(entity):
+        for field, name in spellings_of(entity):
             key = normalize_ar(name).strip()
             if not key:
                 raise ConfigError(

@@ -24,6 +24,10 @@ def test_persian_letters_fold_to_arabic() -> None:
     assert normalize_ar("ایران") == normalize_ar("ايران")
     assert normalize_ar("کرمان") == "كرمان"
     assert normalize_ar("ہ") == "ه"
+    # چ پ ژ گ in names quoted from Persian: Arabic writes ج ب ز ك
+    assert normalize_ar("عراقچی") == normalize_ar("عراقجي")
+    assert normalize_ar("پزشکیان") == normalize_ar("بزشكيان")
+    assert normalize_ar("گیلان ژاله") == "كيلان زاله"
 
 
 def test_digits_quotes_dashes_spaces() -> None:

@@ -63,7 +63,7 @@ def test_check_config_names_file_and_line(runner: CliRunner, tmp_path: Path) -> 
 def test_check_config_summarizes_valid_files(runner: CliRunner) -> None:
     result = runner.invoke(main, ["check-config", "--watchlist", SMALL])
     assert result.exit_code == 0, result.output
-    assert "16 entities" in result.output and "entity-spike" in result.output
+    assert "20 entities" in result.output and "entity-spike" in result.output
 
 
 def test_backtest_prints_alerts_and_reports_bad_lines(runner: CliRunner, tmp_path: Path) -> None:
