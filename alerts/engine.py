@@ -32,7 +32,8 @@ SubjectNames = Callable[[str], tuple[str, str]]
 """subject -> (Arabic name, English name), for one-line summaries."""
 SubjectTypes = Callable[[str], tuple[str, ...]]
 """subject -> the entity types it names (PER for entity:x, two for a pair, none for a
-topic or a source), for rules that watch only some types."""
+topic or a source), for rules that watch only some types; the same shape gives the
+watchlist tags of its entities (media, ...), for rules that watch or skip some tags."""
 
 
 def _no_types(subject: str) -> tuple[str, ...]:
@@ -106,9 +107,11 @@ class RuleEngine:
         episodes: EpisodeStore,
         names: SubjectNames,
         types: SubjectTypes = _no_types,
+        tags: SubjectTypes = _no_types,
     ) -> None:
         self.rules = rules
         self.types = types
+        self.tags = tags
         self.counts = counts
         self.episodes = episodes
         self.names = names
@@ -231,7 +234,8 @@ class RuleEngine:
     def _rules_for(self, subject: str) -> list[WindowRule | SilenceRule]:
         rules = self._rules_of.get(subject)
         if rules is None:
-            rules = self._rules_of[subject] = self.rules.for_subject(subject, self.types(subject))
+            rules = self.rules.for_subject(subject, self.types(subject), self.tags(subject))
+            self._rules_of[subject] = rules
         return rules
 
     async def _heard(self, mention: Mention) -> None:
@@ -248,7 +252,7 @@ class RuleEngine:
         alerts: list[Alert] = []
         for rule in self._silence:
             for subject in sorted(self._last_seen):
-                if rule.matches(subject, self.types(subject)) and (rule.name, subject) not in done:
+                if rule in self._rules_for(subject) and (rule.name, subject) not in done:
                     done.add((rule.name, subject))
                     alerts.extend(await self._evaluate(rule, subject))
         return alerts

@@ -11,7 +11,7 @@ replaces it (``--rules`` or ``RAQIB_RULES``).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from fnmatch import fnmatchcase
@@ -52,6 +52,12 @@ class RuleBase(BaseModel):
     types: tuple[EntityTypeName, ...] = Field(
         (), description="only entities of these types (and pairs of them); empty: any subject"
     )
+    tags: tuple[str, ...] = Field(
+        (), description="only entities carrying one of these watchlist tags (a pair: either)"
+    )
+    not_tags: tuple[str, ...] = Field(
+        (), description="never entities carrying one of these watchlist tags (a pair: either)"
+    )
     severity: Severity = "warning"
     cooldown: Duration = timedelta(hours=1)
     resolve_after: Duration = timedelta(minutes=30)
@@ -59,10 +65,14 @@ class RuleBase(BaseModel):
     channels: tuple[str, ...] = ("console", "jsonl")
     enabled: bool = True
 
-    def matches(self, subject: str, types: Sequence[str] = ()) -> bool:
+    def matches(self, subject: str, types: Sequence[str] = (), tags: Collection[str] = ()) -> bool:
         """``types``: the entity types the subject names (one for an entity, two for a
-        pair, none for a topic or a source)."""
+        pair, none for a topic or a source); ``tags``: the watchlist tags of its entities."""
         if self.types and not (types and all(t in self.types for t in types)):
+            return False
+        if self.tags and not any(t in tags for t in self.tags):
+            return False
+        if any(t in tags for t in self.not_tags):
             return False
         return any(fnmatchcase(subject, pattern) for pattern in self.subjects)
 
@@ -243,9 +253,9 @@ class RulesFile(BaseModel):
         return self
 
     def for_subject(
-        self, subject: str, types: Sequence[str] = ()
+        self, subject: str, types: Sequence[str] = (), tags: Collection[str] = ()
     ) -> list[WindowRule | SilenceRule]:
-        return [r for r in self.rules if r.enabled and r.matches(subject, types)]
+        return [r for r in self.rules if r.enabled and r.matches(subject, types, tags)]
 
 
 def load_rules(path: str | Path | None = None) -> RulesFile:

@@ -166,7 +166,9 @@ def create_app(
             scope = f"{settings.app_id}:{partition}"
             episodes = RedisEpisodes(redis, prefix=settings.redis_prefix, scope=scope)
             store = MirroredCounts(counts)
-            engine = RuleEngine(rules, store, episodes, pipeline.names, pipeline.types)
+            engine = RuleEngine(
+                rules, store, episodes, pipeline.names, pipeline.types, pipeline.tags
+            )
             engines[partition] = engine
         return engine
 

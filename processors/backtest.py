@@ -30,7 +30,9 @@ async def backtest(
 ) -> list[Alert | Rejected]:
     """Alerts (and rejected lines) in the order the live pipeline would emit them."""
     counts = MemoryCounts()
-    engine = RuleEngine(rules, counts, MemoryEpisodes(), pipeline.names, pipeline.types)
+    engine = RuleEngine(
+        rules, counts, MemoryEpisodes(), pipeline.names, pipeline.types, pipeline.tags
+    )
     out: list[Alert | Rejected] = []
     for number, raw in enumerate(lines, start=1):
         if not raw.strip():

@@ -66,6 +66,13 @@ class Pipeline:
         entities = [self.watchlist.by_id.get(i) for i in ids]
         return tuple(e.type.value for e in entities if e is not None)
 
+    def tags(self, subject: str) -> tuple[str, ...]:
+        """Watchlist tags of a subject's entities (either entity of a pair), sorted."""
+        kind, _, ident = subject.partition(":")
+        ids = ident.split("+", 1) if kind == "pair" else [ident] if kind == "entity" else []
+        entities = [self.watchlist.by_id.get(i) for i in ids]
+        return tuple(sorted({t for e in entities if e is not None for t in e.tags}))
+
     def names(self, subject: str) -> tuple[str, str]:
         """Arabic and English display names of a subject, for alert summaries."""
         if subject in self._topic_names:

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from enum import StrEnum
 from functools import cached_property
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -56,6 +57,9 @@ class Entity(BaseModel):
     ambiguous: tuple[str, ...] = ()
     cues: tuple[str, ...] = ()
     context: tuple[str, ...] = ()
+    tags: tuple[Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]*$")], ...] = ()
+    """Free labels rules can select or skip (``media``: outlets and journalists, whose
+    names in a text are attributions, not news about them)."""
     excludes: tuple[str, ...] = ()
     """Longer phrases that hold one of the names but name something else (ميشال عون is
     not Joseph Aoun, حماة الديار is an anthem, not Hama): matched like names, they take

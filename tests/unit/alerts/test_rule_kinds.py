@@ -260,6 +260,55 @@ def test_a_rule_can_watch_only_some_entity_types(
     assert fired == {"entity:hatami", "pair:hatami+irgc"}
 
 
+def test_a_rule_can_skip_or_select_entities_by_watchlist_tag(
+    periodic: Any, names: Any, t0: datetime, tmp_path: Path
+) -> None:
+    import asyncio
+
+    from alerts.engine import RuleEngine
+    from alerts.episodes import MemoryEpisodes
+    from processors.counts import MemoryCounts
+
+    path = tmp_path / "rules.yaml"
+    path.write_text(
+        "rules:\n"
+        "  - name: no-outlets\n"
+        "    kind: threshold\n"
+        '    subjects: ["entity:*", "pair:*"]\n'
+        "    not_tags: [media]\n"
+        "    window: 10m\n"
+        "    min_count: 2\n"
+        "  - name: outlets-only\n"
+        "    kind: threshold\n"
+        '    subjects: ["entity:*"]\n'
+        "    tags: [media]\n"
+        "    window: 10m\n"
+        "    min_count: 2\n",
+        encoding="utf-8",
+    )
+    rules = load_rules(path)
+    tagged = {"tasnim": ("media",), "hatami": (), "damascus": ()}
+
+    def tags(subject: str) -> tuple[str, ...]:
+        kind, _, ident = subject.partition(":")
+        parts = ident.split("+") if kind == "pair" else [ident] if kind == "entity" else []
+        return tuple(sorted({t for p in parts for t in tagged[p]}))
+
+    subjects = ["entity:hatami", "entity:tasnim", "pair:hatami+tasnim", "pair:damascus+hatami"]
+    stream = in_order(*(periodic(s, start=t0, every=MINUTE, count=3, prefix=s) for s in subjects))
+
+    async def run() -> list[Alert]:
+        engine = RuleEngine(rules, MemoryCounts(), MemoryEpisodes(), names, tags=tags)
+        return await engine.on_batch(stream)
+
+    fired = {(a.rule, a.subject) for a in asyncio.run(run()) if a.status == "firing"}
+    assert fired == {
+        ("no-outlets", "entity:hatami"),
+        ("no-outlets", "pair:damascus+hatami"),  # a pair with an outlet in it is skipped too
+        ("outlets-only", "entity:tasnim"),
+    }
+
+
 def test_an_unknown_type_is_a_config_error(tmp_path: Path) -> None:
     path = tmp_path / "rules.yaml"
     path.write_text(

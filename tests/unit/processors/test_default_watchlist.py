@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from processors.pipeline import Pipeline
 from processors.tagger import Tagger
 from processors.watchlist import Watchlist, load_watchlist
 from tests.unit.processors.tagging import cases, check
@@ -49,3 +50,12 @@ def test_it_covers_the_theatre(watchlist: Watchlist) -> None:
 @pytest.mark.parametrize("case", cases("default_watchlist"))
 def test_default_watchlist(tagger: Tagger, case: dict[str, Any]) -> None:
     check(tagger, case)
+
+
+def test_outlets_are_tagged_media_so_default_rules_can_skip_them(watchlist: Watchlist) -> None:
+    pipeline = Pipeline(watchlist)
+    for outlet in ("tasnim", "sana", "afp", "okaz", "al-jazeera"):
+        assert pipeline.tags(f"entity:{outlet}") == ("media",)
+    assert pipeline.tags("entity:amir-hatami") == ()
+    assert pipeline.tags("pair:amir-hatami+tasnim") == ("media",)
+    assert pipeline.tags("topic:sanctions") == ()
