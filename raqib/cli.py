@@ -285,6 +285,10 @@ def check_config(watchlist: Path | None, rules: Path | None, topics: Path | None
     )
     click.echo(f"topics: {len(pipeline.topics.topics)}")
     click.echo(f"rules: {len(rule_file.rules)} ({', '.join(r.name for r in rule_file.rules)})")
+    carried = {t for e in tagger.watchlist.entities for t in e.tags}
+    for rule in rule_file.rules:
+        for tag in sorted(set(rule.tags + rule.not_tags) - carried):
+            click.echo(f"warning: rule {rule.name}: no watchlist entity is tagged {tag!r}")
 
 
 @main.command()

@@ -64,6 +64,14 @@ def test_check_config_summarizes_valid_files(runner: CliRunner) -> None:
     result = runner.invoke(main, ["check-config", "--watchlist", SMALL])
     assert result.exit_code == 0, result.output
     assert "20 entities" in result.output and "entity-spike" in result.output
+    # the default rules skip entities tagged media; this small watchlist tags none
+    assert "warning: rule entity-spike: no watchlist entity is tagged 'media'" in result.output
+
+
+def test_check_config_of_the_defaults_warns_of_nothing(runner: CliRunner) -> None:
+    result = runner.invoke(main, ["check-config"])
+    assert result.exit_code == 0, result.output
+    assert "warning" not in result.output
 
 
 def test_backtest_prints_alerts_and_reports_bad_lines(runner: CliRunner, tmp_path: Path) -> None:
