@@ -37,6 +37,9 @@ KAF = "\u0643"  # ARABIC LETTER KAF: "like"
 ALEF = "\u0627"  # ARABIC LETTER ALEF
 YEH = "\u064a"  # ARABIC LETTER YEH: the nisba adjective's ending (إيراني)
 DEFINITE_ARTICLE = "\u0627\u0644"  # ال
+NISBA_ENDINGS = ("\u0627\u0646", "\u064a\u0646", "\u0648\u0646", "\u062a\u0627\u0646", "\u062a\u064a\u0646")
+"""After a nisba adjective's ي: dual ان / ين, plural ون / ين, feminine dual تان / تين
+(normalized: the feminine's ة is written ت before the dual ending)."""
 
 _CONJUNCTIONS = ("", WAW, FEH)
 PREFIXES_BARE = frozenset(c + p for c in _CONJUNCTIONS for p in ("", BEH, LAM, KAF))
@@ -140,7 +143,8 @@ class Tagger:
             for _, alias, ambiguous in names_of(entity):
                 for key, pattern in self._variants(alias, entity, ambiguous):
                     self._add(patterns, key, pattern)
-                derived.extend(self._accusatives(alias, entity, ambiguous))
+                for form in self._inflections(alias, entity, ambiguous):
+                    derived.extend(self._variants(form, entity, False))
             for phrase in entity.excludes:
                 for key, pattern in self._variants(phrase, entity, False):
                     self._add(patterns, key, replace(pattern, blocker=True))
@@ -185,21 +189,22 @@ class Tagger:
             yield key, _Pattern(entity, ambiguous, PREFIXES_AMBIGUOUS_BARE)
 
     @staticmethod
-    def _accusatives(alias: str, entity: Entity, ambiguous: bool) -> list[tuple[str, _Pattern]]:
-        """A country's or city's adjective in the accusative: وفدا إيرانيا (إيرانياً with
-        its tanween removed) is إيراني + ا, and counts as the place like إيراني does."""
+    def _inflections(alias: str, entity: Entity, ambiguous: bool) -> list[str]:
+        """A country's or city's nisba adjective in the forms news copy uses beside the
+        listed ones: accusative (وفداً إيرانياً: إيراني + ا), dual (الطائرتين الإسرائيليتين)
+        and sound plural (الجنود الروسيين); they count as the place like إيراني does."""
         key = normalize_ar(alias).strip()
         if (
             entity.type != EntityType.GPE
             or ambiguous
             or not _is_arabic(key)
-            or key.startswith(DEFINITE_ARTICLE)
             or " " in key
             or len(key) < 4
             or not key.endswith(YEH)
         ):
             return []
-        return [(key + ALEF, _Pattern(entity, False, PREFIXES_BARE))]
+        endings = NISBA_ENDINGS if key.startswith(DEFINITE_ARTICLE) else (ALEF, *NISBA_ENDINGS)
+        return [key + ending for ending in endings]
 
     @staticmethod
     def _add(patterns: dict[str, _Pattern], key: str, pattern: _Pattern) -> None:

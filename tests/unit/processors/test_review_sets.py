@@ -4,8 +4,10 @@ Two annotators who had not seen the tagger's output wrote 60 items each in the s
 Arabic agency copy (tests/data/review/: east — Iran, Iraq, Lebanon, Yemen, the Gulf;
 west — Syria, Turkey, Israel and Palestine, Russia, the United States), with hard negatives
 (ordinary words that are also names). The watchlist was fixed for what they found, so these
-are development sets now; the figures before the fixes are in the README. Each item's
-mentions are compared as a multiset of ids.
+are development sets now; the figures before the fixes are in the README. A third set,
+heldout (40 paragraphs of mixed news and everyday copy), was written after those fixes and
+measured once as held out before its own errors were fixed. Each item's mentions are
+compared as a multiset of ids.
 """
 
 from __future__ import annotations
@@ -29,10 +31,10 @@ def tagger() -> Tagger:
     return Tagger(load_watchlist())
 
 
-@pytest.mark.parametrize("name", ["east", "west"])
+@pytest.mark.parametrize("name", ["east", "west", "heldout"])
 def test_precision_and_recall(tagger: Tagger, name: str, report: Callable[[str], None]) -> None:
     cases = yaml.safe_load((SETS / f"{name}.yaml").read_text(encoding="utf-8"))["cases"]
-    assert len(cases) >= 60
+    assert len(cases) >= 40
     right = extra = missed = 0
     for case in cases:
         expected = Counter(case["ids"])
