@@ -37,7 +37,13 @@ KAF = "\u0643"  # ARABIC LETTER KAF: "like"
 ALEF = "\u0627"  # ARABIC LETTER ALEF
 YEH = "\u064a"  # ARABIC LETTER YEH: the nisba adjective's ending (إيراني)
 DEFINITE_ARTICLE = "\u0627\u0644"  # ال
-NISBA_ENDINGS = ("\u0627\u0646", "\u064a\u0646", "\u0648\u0646", "\u062a\u0627\u0646", "\u062a\u064a\u0646")
+NISBA_ENDINGS = (
+    "\u0627\u0646",
+    "\u064a\u0646",
+    "\u0648\u0646",
+    "\u062a\u0627\u0646",
+    "\u062a\u064a\u0646",
+)
 """After a nisba adjective's ي: dual ان / ين, plural ون / ين, feminine dual تان / تين
 (normalized: the feminine's ة is written ت before the dual ending)."""
 

@@ -29,9 +29,9 @@ from __future__ import annotations
 import logging
 import re
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Any, Union
 
@@ -141,6 +141,9 @@ class TopicsFile(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     topics: tuple[Topic, ...] = ()
+    shared: dict[str, Any] = Field(
+        default_factory=dict, description="conditions topics reuse as YAML anchors (&name, *name)"
+    )
 
     @model_validator(mode="after")
     def _unique(self) -> TopicsFile:
@@ -153,21 +156,65 @@ class TopicsFile(BaseModel):
 
 @dataclass
 class _Field:
-    """One field's words (normalized) and where each entity is, by word index."""
+    """One field's words (normalized) and where each entity is, by word index.
+
+    ``heh`` marks the words whose final ه is a real ه (ضربه "his blow"), not a teh marbuta
+    that normalization wrote as ه (ضربة "a blow"): only a real one can be a pronoun suffix.
+    """
 
     words: list[str]
+    heh: list[bool] = field(default_factory=list)
     entities: dict[str, list[int]] = field(default_factory=dict)
+    _stems: dict[str, list[int]] | None = None  # built once per field, on first use
 
-    @cached_property
-    def stems(self) -> dict[str, list[int]]:
-        """Each word under every reading of it without a leading proclitic or article
-        (والعقوبات -> العقوبات, عقوبات): a keyword is one lookup, not a scan of the text."""
+    def stems_of(self, wanted: frozenset[str]) -> dict[str, list[int]]:
+        """Each word under every reading of it without a leading proclitic or article and
+        without a trailing pronoun or inflection suffix (والعقوبات -> عقوبات، قصفتها -> قصف،
+        سيطرته -> سيطره), kept only where a keyword starts with that reading: a keyword is
+        one lookup, not a scan of the text."""
+        if self._stems is not None:
+            return self._stems
         index: dict[str, list[int]] = {}
         for i, word in enumerate(self.words):
-            for cut in range(min(_MAX_FORM, len(word) - 1) + 1):
-                if word[:cut] in _ARTICLE_FORMS:
-                    index.setdefault(word[cut:], []).append(i)
+            for reading in _readings(word, self.heh[i]):
+                if reading in wanted:
+                    index.setdefault(reading, []).append(i)
+        self._stems = index
         return index
+
+
+SUFFIXES = (
+    "هما", "ها", "هم", "هن", "نا", "كم", "كما",  # object and possessive pronouns
+    "وا", "ون", "ين", "ان", "ات", "ت", "ا",  # plural, dual, feminine, past tense, accusative
+)  # fmt: skip
+"""Endings a keyword may carry in the text; ه alone is tried only where it is a real ه."""
+_HEH = "\u0647"  # ARABIC LETTER HEH (also a normalized teh marbuta)
+_TEH = "\u062a"  # ARABIC LETTER TEH: a teh marbuta before a suffix (سيطرة + ه = سيطرته)
+_FEMININE_PLURAL = "\u0627\u062a"  # ات
+_MIN_STEM = 3
+
+
+@lru_cache(maxsize=1 << 16)
+def _readings(word: str, real_heh: bool) -> frozenset[str]:
+    """A word's readings: with any proclitic/article cut off, then any suffix too (cached:
+    news copy repeats its words)."""
+    bases = {
+        word[cut:]
+        for cut in range(min(_MAX_FORM, len(word) - 1) + 1)
+        if word[:cut] in _ARTICLE_FORMS
+    }
+    out = set(bases)
+    for base in bases:
+        endings = (*SUFFIXES, _HEH) if real_heh else SUFFIXES
+        for suffix in endings:
+            if base.endswith(suffix) and len(base) - len(suffix) >= _MIN_STEM:
+                stem = base[: -len(suffix)]
+                out.add(stem)
+                if stem.endswith(_TEH):  # سيطرته: سيطرة + ه
+                    out.add(stem[:-1] + _HEH)
+                elif suffix == _FEMININE_PLURAL:  # هدنات: the plural of هدنة
+                    out.add(stem + _HEH)
+    return frozenset(out)
 
 
 @dataclass
@@ -178,9 +225,10 @@ class _Article:
 
 def _field(text: str, mentions: Sequence[EntityMention | EntityTag], name: str) -> _Field:
     norm, offsets = normalize_with_offsets(text)
-    spans = [(m.start(), m.group()) for m in _WORD.finditer(norm)]
-    starts = [offsets.index(s) for s, _ in spans]
-    out = _Field(words=[w for _, w in spans])
+    spans = [(m.start(), m.end(), m.group()) for m in _WORD.finditer(norm)]
+    starts = [offsets.index(s) for s, _, _ in spans]
+    heh = [w.endswith(_HEH) and text[offsets.index(e - 1)] == _HEH for _, e, w in spans]
+    out = _Field(words=[w for _, _, w in spans], heh=heh)
     for m in mentions:
         if m.field == name:
             word = max(0, bisect_right(starts, m.start) - 1)
@@ -198,7 +246,15 @@ class TopicMatcher:
 
     def __init__(self, topics: TopicsFile) -> None:
         self.topics = topics
-        self._keywords: dict[str, list[str]] = {}
+        self._keywords = {
+            leaf.keyword: _keyword_parts(leaf.keyword)
+            for t in topics.topics
+            for leaf in _leaves(t.match)
+            if isinstance(leaf, KeywordTerm)
+        }
+        self._firsts = frozenset(
+            first for parts in self._keywords.values() if parts for first in parts[0]
+        )
 
     def match(
         self, *, title: str, body: str, entities: Sequence[EntityMention | EntityTag]
@@ -263,16 +319,27 @@ class TopicMatcher:
     def _keyword(self, keyword: str, where: _Field) -> list[int]:
         parts = self._keywords.get(keyword)
         if parts is None:
-            parts = _WORD.findall(normalize_ar(keyword))
-            self._keywords[keyword] = parts
+            parts = self._keywords[keyword] = _keyword_parts(keyword)
         if not parts:
             return []
-        first, rest = parts[0], parts[1:]
-        starts = where.stems.get(first, [])
+        firsts, rest = parts
+        stems = where.stems_of(self._firsts)
+        starts = sorted({i for first in firsts for i in stems.get(first, ())})
         if not rest:
-            return list(starts)
+            return starts
         words = where.words
         return [i for i in starts if words[i + 1 : i + 1 + len(rest)] == rest]
+
+
+def _keyword_parts(keyword: str) -> tuple[tuple[str, ...], list[str]] | None:
+    """A keyword's first word as it may be looked up (as written, and without its article:
+    التهدئة also finds تهدئة and للتهدئة), and the words that must follow it."""
+    words = _WORD.findall(normalize_ar(keyword))
+    if not words:
+        return None
+    first = words[0]
+    bare = first[2:] if first.startswith("\u0627\u0644") and len(first) - 2 >= _MIN_STEM else first
+    return tuple(dict.fromkeys((first, bare))), words[1:]
 
 
 def _within(groups: list[list[int]], span: int) -> bool:
@@ -297,15 +364,19 @@ def _within(groups: list[list[int]], span: int) -> bool:
     return False
 
 
+def _leaves(node: Any) -> Iterator[Any]:
+    """The entity, type and keyword terms of a condition tree."""
+    if isinstance(node, EntityTerm | TypeTerm | KeywordTerm):
+        yield node
+    elif isinstance(node, InTitle):
+        yield from _leaves(node.title)
+    else:
+        for child in getattr(node, "all", None) or getattr(node, "any", None) or node.none:
+            yield from _leaves(child)
+
+
 def _entities(node: Any) -> set[str]:
-    if isinstance(node, EntityTerm):
-        return {node.entity}
-    if isinstance(node, KeywordTerm | TypeTerm):
-        return set()
-    if isinstance(node, InTitle):
-        return _entities(node.title)
-    children = getattr(node, "all", None) or getattr(node, "any", None) or getattr(node, "none", ())
-    return set().union(*(_entities(c) for c in children)) if children else set()
+    return {leaf.entity for leaf in _leaves(node) if isinstance(leaf, EntityTerm)}
 
 
 def load_topics(path: str | Path | None = None, watchlist: Watchlist | None = None) -> TopicsFile:

@@ -13,33 +13,40 @@ compared as a multiset of ids.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
 
+from processors.pipeline import Pipeline
 from processors.tagger import Tagger
+from processors.topics import load_topics
 from processors.watchlist import load_watchlist
+from raqib.messages import Article
 
 SETS = Path(__file__).resolve().parents[2] / "data" / "review"
 GOAL = 0.97
 
 
-@pytest.fixture(scope="module")
-def tagger() -> Tagger:
-    return Tagger(load_watchlist())
+def load_cases(name: str) -> list[dict[str, Any]]:
+    cases: list[dict[str, Any]] = yaml.safe_load(
+        (SETS / f"{name}.yaml").read_text(encoding="utf-8")
+    )["cases"]
+    return cases
 
 
-@pytest.mark.parametrize("name", ["east", "west", "heldout"])
-def test_precision_and_recall(tagger: Tagger, name: str, report: Callable[[str], None]) -> None:
-    cases = yaml.safe_load((SETS / f"{name}.yaml").read_text(encoding="utf-8"))["cases"]
-    assert len(cases) >= 40
+def score(
+    name: str,
+    pairs: Iterable[tuple[dict[str, Any], Counter[str], Counter[str]]],
+    report: Callable[[str], None],
+) -> tuple[float, float]:
+    """Precision and recall over (case, expected, found) multisets; each miss reported."""
     right = extra = missed = 0
-    for case in cases:
-        expected = Counter(case["ids"])
-        found = Counter(m.id for m in tagger.tag_text(case["text"]))
-        both = sum((expected & found).values())
+    for case, expected, found in pairs:
+        both = (expected & found).total()
         right, extra, missed = (
             right + both,
             extra + found.total() - both,
@@ -49,9 +56,59 @@ def test_precision_and_recall(tagger: Tagger, name: str, report: Callable[[str],
             report(f"  {name}: {case['name']}: extra {wrong}")
         for lost in sorted((expected - found).elements()):
             report(f"  {name}: {case['name']}: missed {lost}")
-    precision, recall = right / (right + extra), right / (right + missed)
+    return right / (right + extra), right / (right + missed)
+
+
+@pytest.fixture(scope="module")
+def tagger() -> Tagger:
+    return Tagger(load_watchlist())
+
+
+@pytest.mark.parametrize("name", ["east", "west", "heldout"])
+def test_precision_and_recall(tagger: Tagger, name: str, report: Callable[[str], None]) -> None:
+    cases = load_cases(name)
+    assert len(cases) >= 40
+    found = (Counter(m.id for m in tagger.tag_text(case["text"])) for case in cases)
+    precision, recall = score(
+        name, ((c, Counter(c["ids"]), f) for c, f in zip(cases, found, strict=True)), report
+    )
+    mentions = sum(len(c["ids"]) for c in cases)
     report(
-        f"review set {name}: {len(cases)} items, {right + missed} mentions, "
+        f"review set {name}: {len(cases)} items, {mentions} mentions, "
         f"precision {precision:.3f}, recall {recall:.3f} (goal {GOAL})"
     )
     assert precision >= GOAL and recall >= GOAL
+
+
+TOPIC_GOAL = 0.95
+
+
+@pytest.mark.parametrize("name", ["topics"])
+def test_topic_precision_and_recall(name: str, report: Callable[[str], None]) -> None:
+    """Item-level: each (item, topic) an analyst assigned, against what the matcher finds."""
+    watchlist = load_watchlist()
+    pipeline = Pipeline(watchlist, load_topics(None, watchlist))
+    cases = load_cases(name)
+
+    def topics_of(n: int, case: dict[str, Any]) -> Counter[str]:
+        article = Article(
+            id=f"{name}-{n}",
+            source="review",
+            title=case.get("title") or "",
+            body=case["text"],
+            published_at=datetime(2025, 1, 1, tzinfo=UTC),
+        )
+        tagged, _ = pipeline.process(article)
+        return Counter({t.id for t in tagged.topics})
+
+    precision, recall = score(
+        name,
+        ((c, Counter(set(c["topics"] or ())), topics_of(n, c)) for n, c in enumerate(cases)),
+        report,
+    )
+    labels = sum(len(set(c["topics"] or ())) for c in cases)
+    report(
+        f"topic set {name}: {len(cases)} items, {labels} labels, "
+        f"precision {precision:.3f}, recall {recall:.3f} (goal {TOPIC_GOAL})"
+    )
+    assert precision >= TOPIC_GOAL and recall >= TOPIC_GOAL
