@@ -183,15 +183,25 @@ class _Field:
         return index
 
 
-SUFFIXES = (
-    "هما", "ها", "هم", "هن", "نا", "كم", "كما",  # object and possessive pronouns
-    "وا", "ون", "ين", "ان", "ات", "ت", "ا",  # plural, dual, feminine, past tense, accusative
-)  # fmt: skip
-"""Endings a keyword may carry in the text; ه alone is tried only where it is a real ه."""
+PRONOUNS = ("هما", "ها", "هم", "هن", "نا", "كم", "كما")
+"""Object and possessive pronouns a word may end with (ه alone only where it is a real ه)."""
+INFLECTIONS = ("وا", "ون", "ين", "ان", "ات", "ت", "ا")
+"""Plural, dual, feminine, past-tense and accusative endings, tried after any pronoun (قتلتهم:
+قتل + ت + هم); before a pronoun the plural's وا is written و (هجّرونا: هجّروا + نا)."""
 _HEH = "\u0647"  # ARABIC LETTER HEH (also a normalized teh marbuta)
 _TEH = "\u062a"  # ARABIC LETTER TEH: a teh marbuta before a suffix (سيطرة + ه = سيطرته)
+_WAW = "\u0648"  # ARABIC LETTER WAW
 _FEMININE_PLURAL = "\u0627\u062a"  # ات
 _MIN_STEM = 3
+
+
+def _add_stem(out: set[str], stem: str, ending: str) -> None:
+    """A stem, and the word it is the inflection of when its ة was written ت or dropped."""
+    out.add(stem)
+    if stem.endswith(_TEH):  # سيطرته: سيطرة + ه
+        out.add(stem[:-1] + _HEH)
+    elif ending == _FEMININE_PLURAL:  # هدنات: the plural of هدنة
+        out.add(stem + _HEH)
 
 
 @lru_cache(maxsize=1 << 16)
@@ -204,16 +214,16 @@ def _readings(word: str, real_heh: bool) -> frozenset[str]:
         if word[:cut] in _ARTICLE_FORMS
     }
     out = set(bases)
+    pronouns = (*PRONOUNS, _HEH) if real_heh else PRONOUNS
     for base in bases:
-        endings = (*SUFFIXES, _HEH) if real_heh else SUFFIXES
-        for suffix in endings:
-            if base.endswith(suffix) and len(base) - len(suffix) >= _MIN_STEM:
-                stem = base[: -len(suffix)]
-                out.add(stem)
-                if stem.endswith(_TEH):  # سيطرته: سيطرة + ه
-                    out.add(stem[:-1] + _HEH)
-                elif suffix == _FEMININE_PLURAL:  # هدنات: the plural of هدنة
-                    out.add(stem + _HEH)
+        for pronoun in ("", *pronouns):
+            if not base.endswith(pronoun) or len(base) - len(pronoun) < _MIN_STEM:
+                continue
+            bare = base[: len(base) - len(pronoun)]
+            _add_stem(out, bare, "")
+            for ending in (*INFLECTIONS, _WAW) if pronoun else INFLECTIONS:
+                if bare.endswith(ending) and len(bare) - len(ending) >= _MIN_STEM:
+                    _add_stem(out, bare[: -len(ending)], ending)
     return frozenset(out)
 
 
