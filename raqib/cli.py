@@ -285,6 +285,12 @@ def check_config(watchlist: Path | None, rules: Path | None, topics: Path | None
     )
     click.echo(f"topics: {len(pipeline.topics.topics)}")
     click.echo(f"rules: {len(rule_file.rules)} ({', '.join(r.name for r in rule_file.rules)})")
+    for entity in tagger.watchlist.entities:
+        if entity.ambiguous and not (entity.cues or entity.context):
+            click.echo(
+                f"warning: entity {entity.id}: its ambiguous spellings have no cues and no "
+                "context, so they count only in an article that also gives its full name"
+            )
     carried = {t for e in tagger.watchlist.entities for t in e.tags}
     for rule in rule_file.rules:
         for tag in sorted(set(rule.tags + rule.not_tags) - carried):

@@ -68,6 +68,23 @@ def test_check_config_summarizes_valid_files(runner: CliRunner) -> None:
     assert "warning: rule entity-spike: no watchlist entity is tagged 'media'" in result.output
 
 
+def test_check_config_warns_of_an_ambiguous_name_without_context(
+    runner: CliRunner, tmp_path: Path
+) -> None:
+    watchlist = tmp_path / "watchlist.yaml"
+    watchlist.write_text(
+        "entities:\n"
+        "  - id: hamas\n"
+        "    type: ORG\n"
+        "    names: {ar: حركة حماس, en: Hamas}\n"
+        "    ambiguous: [حماس]\n",
+        encoding="utf-8",
+    )
+    result = runner.invoke(main, ["check-config", "--watchlist", str(watchlist)])
+    assert result.exit_code == 0, result.output
+    assert "warning: entity hamas: its ambiguous spellings have no cues" in result.output
+
+
 def test_check_config_of_the_defaults_warns_of_nothing(runner: CliRunner) -> None:
     result = runner.invoke(main, ["check-config"])
     assert result.exit_code == 0, result.output
