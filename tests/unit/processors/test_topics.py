@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from processors.tagger import Tagger
 from processors.topics import TopicMatcher, load_topics
@@ -126,3 +128,26 @@ def test_unknown_condition_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as err:
         load_topics(path)
     assert err.value.line == 4
+
+
+PROCLITICS = ["", "و", "ف", "ب", "ل", "وب", "ول", "فب"]
+ARTICLES = ["ال", "وال", "بال", "لل", "ولل"]  # ل + ال is written لل
+KEYWORD_FORMS = st.one_of(
+    st.tuples(st.sampled_from(PROCLITICS + ARTICLES), st.sampled_from(["هدنة", "هدنتين", "هدنات"])),
+    st.tuples(st.sampled_from(PROCLITICS), st.sampled_from(["هدنتهم", "هدنتها", "هدنتنا"])),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    form=KEYWORD_FORMS,
+    marks=st.lists(
+        st.sampled_from(["", "\u064e", "\u064f", "\u0651", "\u0640"]), min_size=9, max_size=9
+    ),
+)
+def test_decorating_a_keyword_never_loses_its_topic(
+    matcher: TopicMatcher, small_tagger: Tagger, form: tuple[str, str], marks: list[str]
+) -> None:
+    """Proclitics, the article, a suffix, diacritics and tatweel: still the keyword هدنة."""
+    word = "".join(ch + marks[i] for i, ch in enumerate("".join(form)))
+    assert topics(matcher, small_tagger, f"قال المتحدث إن {word} صامدة حتى الآن.") == ["truce"]
