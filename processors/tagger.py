@@ -187,6 +187,8 @@ class Tagger:
             prefixes = PREFIXES_AMBIGUOUS_DEFINITE if ambiguous else PREFIXES_DEFINITE
             yield key, _Pattern(entity, ambiguous, prefixes)
             yield LAM + LAM + key[2:], _Pattern(entity, ambiguous, PREFIXES_LAM_DEFINITE, skip=1)
+            if key[2] == LAM:  # ل + اللجنة is written للجنة: the article's ل merges
+                yield LAM + key[2:], _Pattern(entity, ambiguous, PREFIXES_LAM_DEFINITE, skip=1)
         elif not ambiguous:
             yield key, _Pattern(entity, ambiguous, PREFIXES_BARE)
         elif entity.type in _PLACES:

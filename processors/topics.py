@@ -49,7 +49,14 @@ log = logging.getLogger(__name__)
 DEFAULT_FILE = "topics.yaml"
 _WORD = re.compile(r"\w+")
 _CLITICS = ("", "و", "ف", "ب", "ل", "ك", "وب", "ول", "وك", "فب", "فل", "فك")
-_ARTICLE_FORMS = frozenset(c + a for c in _CLITICS for a in ("", "ال")) | {"لل", "ولل", "فلل"}
+_ARTICLE_FORMS = frozenset(c + a for c in _CLITICS for a in ("", "ال")) | {
+    "لل",
+    "ولل",
+    "فلل",
+    "س",  # the future: سيزور is يزور
+    "وس",
+    "فس",
+}
 """What may precede a keyword inside its first word: proclitics and the article."""
 _MAX_FORM = max(len(f) for f in _ARTICLE_FORMS)
 
@@ -185,8 +192,9 @@ class _Field:
 
 PRONOUNS = ("هما", "ها", "هم", "هن", "نا", "كم", "كما")
 """Object and possessive pronouns a word may end with (ه alone only where it is a real ه)."""
-INFLECTIONS = ("وا", "ون", "ين", "ان", "ات", "ت", "ا")
-"""Plural, dual, feminine, past-tense and accusative endings, tried after any pronoun (قتلتهم:
+INFLECTIONS = ("وا", "ون", "ين", "ان", "ات", "ت", "ا", "ي")
+"""Plural, dual, feminine, past-tense, accusative and construct (وزيري الخارجية) endings, tried
+after any pronoun (قتلتهم:
 قتل + ت + هم); before a pronoun the plural's وا is written و (هجّرونا: هجّروا + نا)."""
 _HEH = "\u0647"  # ARABIC LETTER HEH (also a normalized teh marbuta)
 _TEH = "\u062a"  # ARABIC LETTER TEH: a teh marbuta before a suffix (سيطرة + ه = سيطرته)
@@ -214,6 +222,8 @@ def _readings(word: str, real_heh: bool) -> frozenset[str]:
         if word[:cut] in _ARTICLE_FORMS
     }
     out = set(bases)
+    if not real_heh:  # a teh marbuta: the feminine of a stem (الدستورية: دستوري)
+        out.update(b[:-1] for b in bases if b.endswith(_HEH) and len(b) > _MIN_STEM)
     pronouns = (*PRONOUNS, _HEH) if real_heh else PRONOUNS
     for base in bases:
         for pronoun in ("", *pronouns):
@@ -233,17 +243,21 @@ class _Article:
     title: _Field
 
 
-def _field(text: str, mentions: Sequence[EntityMention | EntityTag], name: str) -> _Field:
+def _at(mentions: Sequence[EntityMention | EntityTag], name: str) -> list[tuple[str, str, int]]:
+    """(id, type, start) of the mentions in one field."""
+    return [(m.id, str(m.type), m.start) for m in mentions if m.field == name]
+
+
+def _field(text: str, mentions: Sequence[tuple[str, str, int]]) -> _Field:
     norm, offsets = normalize_with_offsets(text)
     spans = [(m.start(), m.end(), m.group()) for m in _WORD.finditer(norm)]
     starts = [offsets.index(s) for s, _, _ in spans]
     heh = [w.endswith(_HEH) and text[offsets.index(e - 1)] == _HEH for _, e, w in spans]
     out = _Field(words=[w for _, _, w in spans], heh=heh)
-    for m in mentions:
-        if m.field == name:
-            word = max(0, bisect_right(starts, m.start) - 1)
-            out.entities.setdefault(m.id, []).append(word)
-            out.entities.setdefault(f"type:{m.type}", []).append(word)
+    for entity, kind, start in mentions:
+        word = max(0, bisect_right(starts, start) - 1)
+        out.entities.setdefault(entity, []).append(word)
+        out.entities.setdefault(f"type:{kind}", []).append(word)
     return out
 
 
@@ -271,11 +285,19 @@ class TopicMatcher:
     ) -> list[TopicMatch]:
         """The topics the article is about: the body or the title satisfies the condition."""
         article = _Article(
-            body=_field(body, entities, "body"), title=_field(title, entities, "title")
+            body=_field(body, _at(entities, "body")), title=_field(title, _at(entities, "title"))
         )
+        places = [article.body, article.title]
+        if title and body:  # a headline naming the actor over a body naming the act
+            shift = len(title) + 1
+            both = [
+                *_at(entities, "title"),
+                *((i, t, s + shift) for i, t, s in _at(entities, "body")),
+            ]
+            places.append(_field(f"{title}\n{body}", both))
         found: list[TopicMatch] = []
         for topic in self.topics.topics:
-            for where in (article.body, article.title):
+            for where in places:
                 evidence: list[str] = []
                 if self._eval(topic.match, article, where, evidence) is not None:
                     found.append(TopicMatch(id=topic.id, evidence=sorted(set(evidence))))
@@ -337,19 +359,32 @@ class TopicMatcher:
         starts = sorted({i for first in firsts for i in stems.get(first, ())})
         if not rest:
             return starts
-        words = where.words
-        return [i for i in starts if words[i + 1 : i + 1 + len(rest)] == rest]
+        words, heh = where.words, where.heh
+        return [
+            i
+            for i in starts
+            if i + len(rest) < len(words)
+            and all(
+                word in _readings(words[i + 1 + k], heh[i + 1 + k]) for k, word in enumerate(rest)
+            )
+        ]
 
 
 def _keyword_parts(keyword: str) -> tuple[tuple[str, ...], list[str]] | None:
     """A keyword's first word as it may be looked up (as written, and without its article:
-    التهدئة also finds تهدئة and للتهدئة), and the words that must follow it."""
+    التهدئة also finds تهدئة and للتهدئة), and the words that must follow it, without their
+    article (a following word is matched against every reading of the text's word: رئاسية
+    and الرئاسية both read رئاسيه)."""
     words = _WORD.findall(normalize_ar(keyword))
     if not words:
         return None
     first = words[0]
-    bare = first[2:] if first.startswith("\u0627\u0644") and len(first) - 2 >= _MIN_STEM else first
-    return tuple(dict.fromkeys((first, bare))), words[1:]
+    return tuple(dict.fromkeys((first, _bare(first)))), [_bare(w) for w in words[1:]]
+
+
+def _bare(word: str) -> str:
+    """A word without its article, when what is left is still a word."""
+    return word[2:] if word.startswith("\u0627\u0644") and len(word) - 2 >= _MIN_STEM else word
 
 
 def _within(groups: list[list[int]], span: int) -> bool:

@@ -83,7 +83,7 @@ def test_precision_and_recall(tagger: Tagger, name: str, report: Callable[[str],
 TOPIC_GOAL = 0.95
 
 
-@pytest.mark.parametrize("name", ["topics", "topics_heldout"])
+@pytest.mark.parametrize("name", ["topics", "topics_heldout", "topics_heldout2"])
 def test_topic_precision_and_recall(name: str, report: Callable[[str], None]) -> None:
     """Item-level: each (item, topic) an analyst assigned, against what the matcher finds."""
     watchlist = load_watchlist()

@@ -65,10 +65,26 @@ def test_a_keyword_with_a_suffix_matches(
     assert topics(matcher, small_tagger, body) == ["truce"]
 
 
-def test_a_final_teh_marbuta_is_no_pronoun(matcher: TopicMatcher, small_tagger: Tagger) -> None:
-    # قصفة is not قصف + ه "his shelling"; قصفه is
-    assert topics(matcher, small_tagger, "وقعت قصفة في حلب.") == []
+def test_feminine_and_pronoun_forms_read_as_the_stem(
+    matcher: TopicMatcher, small_tagger: Tagger
+) -> None:
+    assert topics(matcher, small_tagger, "وقعت قصفة في حلب.") == ["fighting-in-aleppo"]
     assert topics(matcher, small_tagger, "استمر قصفه على حلب.") == ["fighting-in-aleppo"]
+    assert topics(matcher, small_tagger, "قصفتها الطائرات في حلب.") == ["fighting-in-aleppo"]
+
+
+def test_later_words_of_a_keyword_take_their_forms_too(
+    matcher: TopicMatcher, small_tagger: Tagger
+) -> None:
+    # وقف إطلاق النار: the later words with a proclitic, the article or without it
+    assert topics(matcher, small_tagger, "أعلنوا وقفاً لإطلاق النار.") == ["truce"]
+    assert topics(matcher, small_tagger, "طالبوا بوقف إطلاق نار فوري.") == ["truce"]
+    assert topics(matcher, small_tagger, "أعلن وقف إطلاق الصواريخ.") == []  # another word
+
+
+def test_a_future_verb_reads_as_its_present(matcher: TopicMatcher, small_tagger: Tagger) -> None:
+    assert topics(matcher, small_tagger, "ستقصف الطائرات حلب.") == []  # تقصف is not a keyword
+    assert topics(matcher, small_tagger, "سيستمر القصف على حلب.") == ["fighting-in-aleppo"]
 
 
 def test_all_entities_within_a_distance(matcher: TopicMatcher, small_tagger: Tagger) -> None:

@@ -63,7 +63,7 @@ def test_check_config_names_file_and_line(runner: CliRunner, tmp_path: Path) -> 
 def test_check_config_summarizes_valid_files(runner: CliRunner) -> None:
     result = runner.invoke(main, ["check-config", "--watchlist", SMALL])
     assert result.exit_code == 0, result.output
-    assert "20 entities" in result.output and "entity-spike" in result.output
+    assert "21 entities" in result.output and "entity-spike" in result.output
     # the default rules skip entities tagged media; this small watchlist tags none
     assert "warning: rule entity-spike: no watchlist entity is tagged 'media'" in result.output
 
