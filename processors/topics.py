@@ -27,19 +27,16 @@ normalized like the text and match whole words, with proclitics and the article
 from __future__ import annotations
 
 import logging
-import re
-from bisect import bisect_right
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
-from functools import lru_cache
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any, Union
 
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
-from processors.normalize import normalize_ar, normalize_with_offsets
 from processors.tagger import Tag as EntityTag
 from processors.watchlist import EntityType, Names, Watchlist
+from processors.wordforms import Words, keyword_parts, words_of
 from raqib.config import line_of, load_model_text, packaged_text, read_text
 from raqib.exceptions import ConfigError
 from raqib.messages import EntityMention, TopicMatch
@@ -47,18 +44,6 @@ from raqib.messages import EntityMention, TopicMatch
 log = logging.getLogger(__name__)
 
 DEFAULT_FILE = "topics.yaml"
-_WORD = re.compile(r"\w+")
-_CLITICS = ("", "و", "ف", "ب", "ل", "ك", "وب", "ول", "وك", "فب", "فل", "فك")
-_ARTICLE_FORMS = frozenset(c + a for c in _CLITICS for a in ("", "ال")) | {
-    "لل",
-    "ولل",
-    "فلل",
-    "س",  # the future: سيزور is يزور
-    "وس",
-    "فس",
-}
-"""What may precede a keyword inside its first word: proclitics and the article."""
-_MAX_FORM = max(len(f) for f in _ARTICLE_FORMS)
 
 
 class _Node(BaseModel):
@@ -162,103 +147,14 @@ class TopicsFile(BaseModel):
 
 
 @dataclass
-class _Field:
-    """One field's words (normalized) and where each entity is, by word index.
-
-    ``heh`` marks the words whose final ه is a real ه (ضربه "his blow"), not a teh marbuta
-    that normalization wrote as ه (ضربة "a blow"): only a real one can be a pronoun suffix.
-    """
-
-    words: list[str]
-    heh: list[bool] = field(default_factory=list)
-    entities: dict[str, list[int]] = field(default_factory=dict)
-    _stems: dict[str, list[int]] | None = None  # built once per field, on first use
-
-    def stems_of(self, wanted: frozenset[str]) -> dict[str, list[int]]:
-        """Each word under every reading of it without a leading proclitic or article and
-        without a trailing pronoun or inflection suffix (والعقوبات -> عقوبات، قصفتها -> قصف،
-        سيطرته -> سيطره), kept only where a keyword starts with that reading: a keyword is
-        one lookup, not a scan of the text."""
-        if self._stems is not None:
-            return self._stems
-        index: dict[str, list[int]] = {}
-        for i, word in enumerate(self.words):
-            for reading in _readings(word, self.heh[i]):
-                if reading in wanted:
-                    index.setdefault(reading, []).append(i)
-        self._stems = index
-        return index
-
-
-PRONOUNS = ("هما", "ها", "هم", "هن", "نا", "كم", "كما")
-"""Object and possessive pronouns a word may end with (ه alone only where it is a real ه)."""
-INFLECTIONS = ("وا", "ون", "ين", "ان", "ات", "ت", "ا", "ي")
-"""Plural, dual, feminine, past-tense, accusative and construct (وزيري الخارجية) endings, tried
-after any pronoun (قتلتهم:
-قتل + ت + هم); before a pronoun the plural's وا is written و (هجّرونا: هجّروا + نا)."""
-_HEH = "\u0647"  # ARABIC LETTER HEH (also a normalized teh marbuta)
-_TEH = "\u062a"  # ARABIC LETTER TEH: a teh marbuta before a suffix (سيطرة + ه = سيطرته)
-_WAW = "\u0648"  # ARABIC LETTER WAW
-_FEMININE_PLURAL = "\u0627\u062a"  # ات
-_MIN_STEM = 3
-
-
-def _add_stem(out: set[str], stem: str, ending: str) -> None:
-    """A stem, and the word it is the inflection of when its ة was written ت or dropped."""
-    out.add(stem)
-    if stem.endswith(_TEH):  # سيطرته: سيطرة + ه
-        out.add(stem[:-1] + _HEH)
-    elif ending == _FEMININE_PLURAL:  # هدنات: the plural of هدنة
-        out.add(stem + _HEH)
-
-
-@lru_cache(maxsize=1 << 16)
-def _readings(word: str, real_heh: bool) -> frozenset[str]:
-    """A word's readings: with any proclitic/article cut off, then any suffix too (cached:
-    news copy repeats its words)."""
-    bases = {
-        word[cut:]
-        for cut in range(min(_MAX_FORM, len(word) - 1) + 1)
-        if word[:cut] in _ARTICLE_FORMS
-    }
-    out = set(bases)
-    if not real_heh:  # a teh marbuta: the feminine of a stem (الدستورية: دستوري)
-        out.update(b[:-1] for b in bases if b.endswith(_HEH) and len(b) > _MIN_STEM)
-    pronouns = (*PRONOUNS, _HEH) if real_heh else PRONOUNS
-    for base in bases:
-        for pronoun in ("", *pronouns):
-            if not base.endswith(pronoun) or len(base) - len(pronoun) < _MIN_STEM:
-                continue
-            bare = base[: len(base) - len(pronoun)]
-            _add_stem(out, bare, "")
-            for ending in (*INFLECTIONS, _WAW) if pronoun else INFLECTIONS:
-                if bare.endswith(ending) and len(bare) - len(ending) >= _MIN_STEM:
-                    _add_stem(out, bare[: -len(ending)], ending)
-    return frozenset(out)
-
-
-@dataclass
 class _Article:
-    body: _Field
-    title: _Field
+    body: Words
+    title: Words
 
 
 def _at(mentions: Sequence[EntityMention | EntityTag], name: str) -> list[tuple[str, str, int]]:
     """(id, type, start) of the mentions in one field."""
     return [(m.id, str(m.type), m.start) for m in mentions if m.field == name]
-
-
-def _field(text: str, mentions: Sequence[tuple[str, str, int]]) -> _Field:
-    norm, offsets = normalize_with_offsets(text)
-    spans = [(m.start(), m.end(), m.group()) for m in _WORD.finditer(norm)]
-    starts = [offsets.index(s) for s, _, _ in spans]
-    heh = [w.endswith(_HEH) and text[offsets.index(e - 1)] == _HEH for _, e, w in spans]
-    out = _Field(words=[w for _, _, w in spans], heh=heh)
-    for entity, kind, start in mentions:
-        word = max(0, bisect_right(starts, start) - 1)
-        out.entities.setdefault(entity, []).append(word)
-        out.entities.setdefault(f"type:{kind}", []).append(word)
-    return out
 
 
 Positions = list[int] | None
@@ -271,7 +167,7 @@ class TopicMatcher:
     def __init__(self, topics: TopicsFile) -> None:
         self.topics = topics
         self._keywords = {
-            leaf.keyword: _keyword_parts(leaf.keyword)
+            leaf.keyword: keyword_parts(leaf.keyword)
             for t in topics.topics
             for leaf in _leaves(t.match)
             if isinstance(leaf, KeywordTerm)
@@ -285,7 +181,8 @@ class TopicMatcher:
     ) -> list[TopicMatch]:
         """The topics the article is about: the body or the title satisfies the condition."""
         article = _Article(
-            body=_field(body, _at(entities, "body")), title=_field(title, _at(entities, "title"))
+            body=words_of(body, _at(entities, "body")),
+            title=words_of(title, _at(entities, "title")),
         )
         places = [article.body, article.title]
         if title and body:  # a headline naming the actor over a body naming the act
@@ -294,7 +191,7 @@ class TopicMatcher:
                 *_at(entities, "title"),
                 *((i, t, s + shift) for i, t, s in _at(entities, "body")),
             ]
-            places.append(_field(f"{title}\n{body}", both))
+            places.append(words_of(f"{title}\n{body}", both))
         found: list[TopicMatch] = []
         for topic in self.topics.topics:
             for where in places:
@@ -304,7 +201,7 @@ class TopicMatcher:
                     break
         return found
 
-    def _eval(self, node: Any, article: _Article, where: _Field, evidence: list[str]) -> Positions:
+    def _eval(self, node: Any, article: _Article, where: Words, evidence: list[str]) -> Positions:
         if isinstance(node, EntityTerm):
             positions = where.entities.get(node.entity)
             if positions:
@@ -348,43 +245,13 @@ class TopicMatcher:
             return None
         return sorted(p for g in groups for p in g)
 
-    def _keyword(self, keyword: str, where: _Field) -> list[int]:
+    def _keyword(self, keyword: str, where: Words) -> list[int]:
         parts = self._keywords.get(keyword)
         if parts is None:
-            parts = self._keywords[keyword] = _keyword_parts(keyword)
+            parts = self._keywords[keyword] = keyword_parts(keyword)
         if not parts:
             return []
-        firsts, rest = parts
-        stems = where.stems_of(self._firsts)
-        starts = sorted({i for first in firsts for i in stems.get(first, ())})
-        if not rest:
-            return starts
-        words, heh = where.words, where.heh
-        return [
-            i
-            for i in starts
-            if i + len(rest) < len(words)
-            and all(
-                word in _readings(words[i + 1 + k], heh[i + 1 + k]) for k, word in enumerate(rest)
-            )
-        ]
-
-
-def _keyword_parts(keyword: str) -> tuple[tuple[str, ...], list[str]] | None:
-    """A keyword's first word as it may be looked up (as written, and without its article:
-    التهدئة also finds تهدئة and للتهدئة), and the words that must follow it, without their
-    article (a following word is matched against every reading of the text's word: رئاسية
-    and الرئاسية both read رئاسيه)."""
-    words = _WORD.findall(normalize_ar(keyword))
-    if not words:
-        return None
-    first = words[0]
-    return tuple(dict.fromkeys((first, _bare(first)))), [_bare(w) for w in words[1:]]
-
-
-def _bare(word: str) -> str:
-    """A word without its article, when what is left is still a word."""
-    return word[2:] if word.startswith("\u0627\u0644") and len(word) - 2 >= _MIN_STEM else word
+        return where.find(parts, self._firsts)
 
 
 def _within(groups: list[list[int]], span: int) -> bool:
