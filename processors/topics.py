@@ -150,6 +150,7 @@ class TopicsFile(BaseModel):
 class _Article:
     body: Words
     title: Words
+    whole: Words  # title and body together: where ``none`` looks, whatever field matched
 
 
 def _at(mentions: Sequence[EntityMention | EntityTag], name: str) -> list[tuple[str, str, int]]:
@@ -180,18 +181,16 @@ class TopicMatcher:
         self, *, title: str, body: str, entities: Sequence[EntityMention | EntityTag]
     ) -> list[TopicMatch]:
         """The topics the article is about: the body or the title satisfies the condition."""
-        article = _Article(
-            body=words_of(body, _at(entities, "body")),
-            title=words_of(title, _at(entities, "title")),
-        )
-        places = [article.body, article.title]
-        if title and body:  # a headline naming the actor over a body naming the act
+        in_body, in_title = _at(entities, "body"), _at(entities, "title")
+        body_words = words_of(body, in_body)
+        if title:  # a headline naming the actor over a body naming the act
             shift = len(title) + 1
-            both = [
-                *_at(entities, "title"),
-                *((i, t, s + shift) for i, t, s in _at(entities, "body")),
-            ]
-            places.append(words_of(f"{title}\n{body}", both))
+            both = [*in_title, *((i, t, s + shift) for i, t, s in in_body)]
+            whole = words_of(f"{title}\n{body}", both)
+        else:
+            whole = body_words
+        article = _Article(body=body_words, title=words_of(title, in_title), whole=whole)
+        places = [article.body, article.title] + ([whole] if title and body else [])
         found: list[TopicMatch] = []
         for topic in self.topics.topics:
             for where in places:
@@ -228,9 +227,9 @@ class TopicMatcher:
                     hit = True
                     merged.extend(got)
             return sorted(merged) if hit else None
-        if isinstance(node, NoneOf):
+        if isinstance(node, NoneOf):  # excluded anywhere in the article, not just here
             scratch: list[str] = []
-            if any(self._eval(c, article, where, scratch) is not None for c in node.none):
+            if any(self._eval(c, article, article.whole, scratch) is not None for c in node.none):
                 return None
             return []
         assert isinstance(node, AllOf)  # noqa: S101 - the union is closed

@@ -33,6 +33,9 @@ ARTICLE_FORMS = frozenset(c + a for c in CLITICS for a in ("", "ال")) | {
 }
 """What may precede a keyword inside its first word: proclitics and the article."""
 MAX_FORM = max(len(f) for f in ARTICLE_FORMS)
+ROOT_WAW = ("وزار", "وزير", "وزرا", "وكال", "ولاي", "وفد", "وفود", "وقف", "وطن", "وضع", "وسط")
+"""Common news words whose first و is a root letter, not "and": وزارة is not و + زارة (the
+reading زار "visited" would make every ministry a visit)."""
 
 
 @dataclass
@@ -93,6 +96,9 @@ _TEH = "\u062a"  # ARABIC LETTER TEH: a teh marbuta before a suffix (سيطرة 
 _WAW = "\u0648"  # ARABIC LETTER WAW
 _FEMININE_PLURAL = "\u0627\u062a"  # ات
 MIN_STEM = 3
+NOT_FEMININE = frozenset({"دوريه"})
+"""Nouns whose ة is not a feminine ending: دورية "patrol" is not دوري "league"."""
+SOUND_PLURALS = (("ين", "ون"), ("ون", "ين"))
 
 
 def _add_stem(out: set[str], stem: str, ending: str) -> None:
@@ -109,11 +115,18 @@ def readings(word: str, real_heh: bool) -> frozenset[str]:
     """A word's readings: with any proclitic/article cut off, then any suffix too (cached:
     news copy repeats its words)."""
     bases = {
-        word[cut:] for cut in range(min(MAX_FORM, len(word) - 1) + 1) if word[:cut] in ARTICLE_FORMS
+        word[cut:]
+        for cut in range(min(MAX_FORM, len(word) - 1) + 1)
+        if word[:cut] in ARTICLE_FORMS
+        and not (word[cut - 1 : cut] == _WAW and word[cut - 1 :].startswith(ROOT_WAW))
     }
     out = set(bases)
     if not real_heh:  # a teh marbuta: the feminine of a stem (الدستورية: دستوري)
-        out.update(b[:-1] for b in bases if b.endswith(_HEH) and len(b) > MIN_STEM)
+        out.update(
+            b[:-1]
+            for b in bases
+            if b.endswith(_HEH) and len(b) > MIN_STEM and b not in NOT_FEMININE
+        )
     pronouns = (*PRONOUNS, _HEH) if real_heh else PRONOUNS
     for base in bases:
         for pronoun in ("", *pronouns):
@@ -149,8 +162,14 @@ def keyword_parts(keyword: str) -> KeywordParts | None:
     words = WORD.findall(normalize_ar(keyword))
     if not words:
         return None
-    first = words[0]
-    return tuple(dict.fromkeys((first, bare(first)))), [bare(w) for w in words[1:]]
+    first = bare(words[0])
+    # a sound plural also finds its other case (النازحين: نازحون), not its singular (مستشارين
+    # is advisers in the field; مستشار المرشد is one adviser in Tehran)
+    other = first
+    for ending, swapped in SOUND_PLURALS:
+        if first.endswith(ending) and len(first) - 2 >= MIN_STEM:
+            other = first[:-2] + swapped
+    return tuple(dict.fromkeys((words[0], first, other))), [bare(w) for w in words[1:]]
 
 
 def bare(word: str) -> str:

@@ -64,7 +64,7 @@ def tagger() -> Tagger:
     return Tagger(load_watchlist())
 
 
-@pytest.mark.parametrize("name", ["east", "west", "heldout"])
+@pytest.mark.parametrize("name", ["east", "west", "heldout", "heldout2"])
 def test_precision_and_recall(tagger: Tagger, name: str, report: Callable[[str], None]) -> None:
     cases = load_cases(name)
     assert len(cases) >= 40
@@ -80,10 +80,15 @@ def test_precision_and_recall(tagger: Tagger, name: str, report: Callable[[str],
     assert precision >= GOAL and recall >= GOAL
 
 
-TOPIC_GOAL = 0.95
+TOPIC_GOALS = {  # (precision, recall): the third set is the hardest, its recall the honest one
+    "topics": (0.95, 0.95),
+    "topics_heldout": (0.95, 0.95),
+    "topics_heldout2": (0.95, 0.95),
+    "topics_heldout3": (0.95, 0.75),
+}
 
 
-@pytest.mark.parametrize("name", ["topics", "topics_heldout", "topics_heldout2"])
+@pytest.mark.parametrize("name", sorted(TOPIC_GOALS))
 def test_topic_precision_and_recall(name: str, report: Callable[[str], None]) -> None:
     """Item-level: each (item, topic) an analyst assigned, against what the matcher finds."""
     watchlist = load_watchlist()
@@ -109,6 +114,7 @@ def test_topic_precision_and_recall(name: str, report: Callable[[str], None]) ->
     labels = sum(len(set(c["topics"] or ())) for c in cases)
     report(
         f"topic set {name}: {len(cases)} items, {labels} labels, "
-        f"precision {precision:.3f}, recall {recall:.3f} (goal {TOPIC_GOAL})"
+        f"precision {precision:.3f}, recall {recall:.3f} (goal {TOPIC_GOALS[name]})"
     )
-    assert precision >= TOPIC_GOAL and recall >= TOPIC_GOAL
+    least_precision, least_recall = TOPIC_GOALS[name]
+    assert precision >= least_precision and recall >= least_recall
