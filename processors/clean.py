@@ -51,6 +51,12 @@ INLINE_CREDIT = re.compile(
 """A photo credit closing a caption line ("... تصوير: وكالة فرانس برس."): who took the
 picture, not what the article is about, so it is cut from the kept span like a byline."""
 
+DATELINE_CREDIT = re.compile(
+    r"[^\S\n]*[^\s()]+(?:[^\S\n][^\s()]+){0,2}[^\S\n]*(\([^()\n]{1,40}\))[^\S\n]*[-–—:]"
+)
+"""A dateline's agency credit, "طهران (إرنا) –" opening the article: the city is the story's,
+the agency is who filed it (a credit, like a byline), so the parenthesis is cut."""
+
 TEASER_MARKERS = tuple(
     re.compile(p, re.IGNORECASE)
     for p in (
@@ -115,6 +121,14 @@ def _is_ticker(line: str) -> bool:
     return len(line) >= TICKER_MIN_CHARS and "،" not in line and not _FULL_STOP_RE.search(line)
 
 
+def _keep(kept: list[tuple[int, int]], body: str, start: int, end: int) -> None:
+    """Keep body[start:end] without its surrounding whitespace, if anything is left."""
+    lead = len(body[start:end]) - len(body[start:end].lstrip())
+    trail = len(body[start:end]) - len(body[start:end].rstrip())
+    if end - trail > start + lead:
+        kept.append((start + lead, end - trail))
+
+
 def clean_body(body: str, *, title: str = "", source: str = "") -> Cleaned:
     """Keep the article's own paragraphs; drop chrome, tickers, bylines and teasers."""
     lines = _lines(body)
@@ -148,9 +162,10 @@ def clean_body(body: str, *, title: str = "", source: str = "") -> Cleaned:
         credit = INLINE_CREDIT.search(body, start, end)
         if credit and body[start : credit.start()].strip():  # a credit after the caption
             end = credit.start()
-        lead = len(body[start:end]) - len(body[start:end].lstrip())
-        trail = len(body[start:end]) - len(body[start:end].rstrip())
-        if end - trail > start + lead:
-            kept.append((start + lead, end - trail))
+        dateline = None if kept else DATELINE_CREDIT.match(body, start, end)
+        if dateline:  # keep the city and the story, not the agency between them
+            _keep(kept, body, start, dateline.start(1))
+            start = dateline.end(1)
+        _keep(kept, body, start, end)
     text = "\n".join(body[s:e] for s, e in kept)
     return Cleaned(text=text, spans=tuple(kept))

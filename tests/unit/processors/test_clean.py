@@ -129,3 +129,25 @@ def test_the_masthead_and_its_holder_are_dropped() -> None:
     assert text.startswith("المعارضة السورية: إيران هجرت")
     body = "رئيس التحرير\n\nقال رئيس التحرير في مقاله إن دمشق تستعد لزيارة.\nنص"
     assert clean_body(body).text == "قال رئيس التحرير في مقاله إن دمشق تستعد لزيارة."
+
+
+@pytest.mark.parametrize(
+    ("body", "kept"),
+    [
+        ("طهران (إرنا) – قال المتحدث إن بلاده سترد.", ["طهران", "– قال المتحدث إن بلاده سترد."]),
+        ("دمشق (أ ف ب) - أعلنت الوزارة عن تدريبات.", ["دمشق", "- أعلنت الوزارة عن تدريبات."]),
+        # an aside that is not a dateline: no dash after it
+        (
+            "قال الوزير (بحسب سانا) إن الاجتماع كان مثمراً.",
+            ["قال الوزير (بحسب سانا) إن الاجتماع كان مثمراً."],
+        ),
+    ],
+)
+def test_a_dateline_credit_is_cut_and_its_city_kept(body: str, kept: list[str]) -> None:
+    cleaned = clean_body(body)
+    assert [body[s:e] for s, e in cleaned.spans] == kept
+
+
+def test_only_the_opening_dateline_is_a_credit() -> None:
+    body = "فقرة أولى من نص الخبر هنا.\nطهران (إرنا) – قال المتحدث إن بلاده سترد."
+    assert clean_body(body).text == body
