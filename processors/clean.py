@@ -52,7 +52,7 @@ INLINE_CREDIT = re.compile(
 picture, not what the article is about, so it is cut from the kept span like a byline."""
 
 DATELINE_CREDIT = re.compile(
-    r"[^\S\n]*[^\s()]+(?:[^\S\n][^\s()]+){0,2}[^\S\n]*(\([^()\n]{1,40}\))[^\S\n]*[-–—:]"
+    r"[^\S\n]*[^\s()]+(?:[^\S\n][^\s()]+)?[^\S\n]*(\([^()\n]{1,30}\))[^\S\n]*[-–—:]"
 )
 """A dateline's agency credit, "طهران (إرنا) –" opening the article: the city is the story's,
 the agency is who filed it (a credit, like a byline), so the parenthesis is cut."""

@@ -17,7 +17,7 @@ from processors.clean import clean_body
 from processors.mentions import PAIR_ENTITIES, mentions
 from processors.tagger import Tag, Tagger
 from processors.topics import TopicMatcher, TopicsFile
-from processors.watchlist import Watchlist
+from processors.watchlist import Entity, Watchlist
 from raqib.messages import Article, Mention, TaggedArticle, TopicMatch
 
 
@@ -59,19 +59,19 @@ class Pipeline:
         body = cleaned.masked(text) if cleaned is not None else text
         return tags, self.matcher.match(title="", body=body, entities=tags)
 
-    def types(self, subject: str) -> tuple[str, ...]:
-        """Entity types a subject names: one for an entity, two for a pair, none else."""
+    def _entities_of(self, subject: str) -> list[Entity]:
+        """The watched entities a subject names: one for an entity, two for a pair."""
         kind, _, ident = subject.partition(":")
         ids = ident.split("+", 1) if kind == "pair" else [ident] if kind == "entity" else []
-        entities = [self.watchlist.by_id.get(i) for i in ids]
-        return tuple(e.type.value for e in entities if e is not None)
+        return [e for e in map(self.watchlist.by_id.get, ids) if e is not None]
+
+    def types(self, subject: str) -> tuple[str, ...]:
+        """Entity types a subject names: one for an entity, two for a pair, none else."""
+        return tuple(e.type.value for e in self._entities_of(subject))
 
     def tags(self, subject: str) -> tuple[str, ...]:
         """Watchlist tags of a subject's entities (either entity of a pair), sorted."""
-        kind, _, ident = subject.partition(":")
-        ids = ident.split("+", 1) if kind == "pair" else [ident] if kind == "entity" else []
-        entities = [self.watchlist.by_id.get(i) for i in ids]
-        return tuple(sorted({t for e in entities if e is not None for t in e.tags}))
+        return tuple(sorted({t for e in self._entities_of(subject) for t in e.tags}))
 
     def names(self, subject: str) -> tuple[str, str]:
         """Arabic and English display names of a subject, for alert summaries."""

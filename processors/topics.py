@@ -245,12 +245,8 @@ class TopicMatcher:
         return sorted(p for g in groups for p in g)
 
     def _keyword(self, keyword: str, where: Words) -> list[int]:
-        parts = self._keywords.get(keyword)
-        if parts is None:
-            parts = self._keywords[keyword] = keyword_parts(keyword)
-        if not parts:
-            return []
-        return where.find(parts, self._firsts)
+        parts = self._keywords[keyword]  # every keyword of the file, parsed at start
+        return where.find(parts, self._firsts) if parts else []
 
 
 def _within(groups: list[list[int]], span: int) -> bool:

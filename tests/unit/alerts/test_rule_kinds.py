@@ -214,9 +214,19 @@ def test_a_stream_resuming_after_a_gap_warms_up_again(
 # --- which subjects: types ---------------------------------------------------------------
 
 
-def test_a_rule_can_watch_only_some_entity_types(
-    periodic: Any, names: Any, t0: datetime, tmp_path: Path
-) -> None:
+def fired_by_labels(
+    rules_yaml: str,
+    labels: dict[str, tuple[str, ...]],
+    subjects: list[str],
+    *,
+    by: str,
+    periodic: Any,
+    names: Any,
+    t0: datetime,
+    tmp_path: Path,
+) -> set[tuple[str, str]]:
+    """(rule, subject) of what fires when each subject is mentioned three minutes running,
+    the engine told each entity's labels (``by``: "types" or "tags") as the pipeline does."""
     import asyncio
 
     from alerts.engine import RuleEngine
@@ -224,24 +234,36 @@ def test_a_rule_can_watch_only_some_entity_types(
     from processors.counts import MemoryCounts
 
     path = tmp_path / "rules.yaml"
-    path.write_text(
+    path.write_text(rules_yaml, encoding="utf-8")
+    rules = load_rules(path)
+
+    def of(subject: str) -> tuple[str, ...]:
+        kind, _, ident = subject.partition(":")
+        parts = ident.split("+") if kind == "pair" else [ident] if kind == "entity" else []
+        return tuple(sorted({label for p in parts for label in labels[p]}))
+
+    stream = in_order(*(periodic(s, start=t0, every=MINUTE, count=3, prefix=s) for s in subjects))
+
+    async def run() -> list[Alert]:
+        engine = RuleEngine(rules, MemoryCounts(), MemoryEpisodes(), names, **{by: of})
+        return await engine.on_batch(stream)
+
+    return {(a.rule, a.subject) for a in asyncio.run(run()) if a.status == "firing"}
+
+
+def test_a_rule_can_watch_only_some_entity_types(
+    periodic: Any, names: Any, t0: datetime, tmp_path: Path
+) -> None:
+    rules = (
         "rules:\n"
         "  - name: actors\n"
         "    kind: threshold\n"
         '    subjects: ["entity:*", "pair:*", "topic:*"]\n'
         "    types: [PER, ORG]\n"
         "    window: 10m\n"
-        "    min_count: 2\n",
-        encoding="utf-8",
+        "    min_count: 2\n"
     )
-    rules = load_rules(path)
-    kinds = {"hatami": "PER", "irgc": "ORG", "damascus": "GPE"}
-
-    def types(subject: str) -> tuple[str, ...]:
-        kind, _, ident = subject.partition(":")
-        parts = ident.split("+") if kind == "pair" else [ident] if kind == "entity" else []
-        return tuple(kinds[p] for p in parts)
-
+    kinds = {"hatami": ("PER",), "irgc": ("ORG",), "damascus": ("GPE",)}
     subjects = [
         "entity:hatami",
         "entity:damascus",
@@ -249,28 +271,16 @@ def test_a_rule_can_watch_only_some_entity_types(
         "pair:damascus+hatami",
         "topic:visits",
     ]
-    stream = in_order(*(periodic(s, start=t0, every=MINUTE, count=3, prefix=s) for s in subjects))
-
-    async def run() -> list[Alert]:
-        counts = MemoryCounts()
-        engine = RuleEngine(rules, counts, MemoryEpisodes(), names, types)
-        return await engine.on_batch(stream)
-
-    fired = {a.subject for a in asyncio.run(run()) if a.status == "firing"}
-    assert fired == {"entity:hatami", "pair:hatami+irgc"}
+    fired = fired_by_labels(
+        rules, kinds, subjects, by="types", periodic=periodic, names=names, t0=t0, tmp_path=tmp_path
+    )
+    assert fired == {("actors", "entity:hatami"), ("actors", "pair:hatami+irgc")}
 
 
 def test_a_rule_can_skip_or_select_entities_by_watchlist_tag(
     periodic: Any, names: Any, t0: datetime, tmp_path: Path
 ) -> None:
-    import asyncio
-
-    from alerts.engine import RuleEngine
-    from alerts.episodes import MemoryEpisodes
-    from processors.counts import MemoryCounts
-
-    path = tmp_path / "rules.yaml"
-    path.write_text(
+    rules = (
         "rules:\n"
         "  - name: no-outlets\n"
         "    kind: threshold\n"
@@ -283,25 +293,13 @@ def test_a_rule_can_skip_or_select_entities_by_watchlist_tag(
         '    subjects: ["entity:*"]\n'
         "    tags: [media]\n"
         "    window: 10m\n"
-        "    min_count: 2\n",
-        encoding="utf-8",
+        "    min_count: 2\n"
     )
-    rules = load_rules(path)
     tagged = {"tasnim": ("media",), "hatami": (), "damascus": ()}
-
-    def tags(subject: str) -> tuple[str, ...]:
-        kind, _, ident = subject.partition(":")
-        parts = ident.split("+") if kind == "pair" else [ident] if kind == "entity" else []
-        return tuple(sorted({t for p in parts for t in tagged[p]}))
-
     subjects = ["entity:hatami", "entity:tasnim", "pair:hatami+tasnim", "pair:damascus+hatami"]
-    stream = in_order(*(periodic(s, start=t0, every=MINUTE, count=3, prefix=s) for s in subjects))
-
-    async def run() -> list[Alert]:
-        engine = RuleEngine(rules, MemoryCounts(), MemoryEpisodes(), names, tags=tags)
-        return await engine.on_batch(stream)
-
-    fired = {(a.rule, a.subject) for a in asyncio.run(run()) if a.status == "firing"}
+    fired = fired_by_labels(
+        rules, tagged, subjects, by="tags", periodic=periodic, names=names, t0=t0, tmp_path=tmp_path
+    )
     assert fired == {
         ("no-outlets", "entity:hatami"),
         ("no-outlets", "pair:damascus+hatami"),  # a pair with an outlet in it is skipped too

@@ -62,6 +62,36 @@ def test_an_alias_claimed_by_two_entities_is_a_config_error(tmp_path: Path) -> N
     assert err.value.path == str(path) and err.value.line == 3
 
 
+def test_an_exclude_that_is_another_entitys_name_is_a_config_error(tmp_path: Path) -> None:
+    # excluding ميشال عون from Joseph Aoun would silently hide Michel Aoun, if he is watched
+    path = tmp_path / "wl.yaml"
+    path.write_text(
+        "entities:\n"
+        "  - {id: michel-aoun, type: PER, names: {ar: ميشال عون, en: Michel Aoun}}\n"
+        "  - {id: joseph-aoun, type: PER, names: {ar: جوزاف عون, en: Joseph Aoun},\n"
+        "     ambiguous: [عون], cues: [الرئيس], excludes: [ميشال عون]}\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError, match="already a name of 'michel-aoun'") as err:
+        load_watchlist(path)
+    assert err.value.path == str(path) and err.value.line == 4  # the excludes line
+
+
+def test_a_malformed_tag_is_a_config_error_with_its_line(tmp_path: Path) -> None:
+    path = tmp_path / "wl.yaml"
+    path.write_text(
+        "entities:\n"
+        "  - id: tasnim\n"
+        "    type: ORG\n"
+        "    names: {ar: وكالة تسنيم, en: Tasnim}\n"
+        "    tags: [Media Outlet]\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as err:
+        load_watchlist(path)
+    assert err.value.line == 5 and "tags" in str(err.value)
+
+
 NAMES = ["إيران", "حلب", "دير الزور", "الحرس الثوري", "قاسم سليماني", "المرصد السوري لحقوق الإنسان"]
 IDS = ["iran", "aleppo", "deir-ez-zor", "irgc", "qasem-soleimani", "sohr"]
 DIACRITICS = st.sampled_from(
