@@ -49,7 +49,6 @@ LABEL org.opencontainers.image.title="raqib" \
 ENV PATH="/opt/venv/bin:${PATH}" \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    RAQIB_WEB_BIND=0.0.0.0 \
     RAQIB_WEB_PORT=6066 \
     RAQIB_DATA_DIR=/data \
     RAQIB_ALERTS_FILE=/data/alerts.jsonl
@@ -71,13 +70,14 @@ COPY seeds/ /app/seeds/
 
 USER raqib
 
-# Prometheus metrics: http://<RAQIB_WEB_BIND>:<RAQIB_WEB_PORT>/metrics
+# /metrics, /healthz, /readyz on RAQIB_WEB_PORT. The image binds 127.0.0.1 like the
+# worker everywhere; compose and k8s set RAQIB_WEB_BIND=0.0.0.0 where they map the port.
 EXPOSE 6066
 
-# Healthy once the worker serves /metrics. 127.0.0.1 is reachable whether the worker binds
-# 0.0.0.0 (the default here) or 127.0.0.1. One-shot commands (replay) disable this check.
+# Healthy while every agent runs (/healthz; a dead agent also stops the process). 127.0.0.1
+# is reachable whatever RAQIB_WEB_BIND is. One-shot commands (replay) disable this check.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
-    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/metrics' % os.environ.get('RAQIB_WEB_PORT', '6066'), timeout=4).read()"]
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('RAQIB_WEB_PORT', '6066'), timeout=4).read()"]
 
 ENTRYPOINT ["raqib"]
 CMD ["worker"]

@@ -3,13 +3,20 @@
 Redis key schema (``P`` is ``RAQIB_REDIS_PREFIX``, default ``raqib``; the subject in
 braces is a Redis Cluster hash tag, so one subject's keys share a slot)::
 
-    P:{entity:iran}:seen:<article_id>   "1", TTL 2 days       dedup of (subject, article)
-    P:{entity:iran}:m:<minute>          hash article_id -> {"t": title, "s": source}, TTL 2 days
+    P:{entity:iran}:seen:<article_id>   stamp, TTL 2 days     dedup of (subject, article)
+    P:{entity:iran}:m:<minute>          hash article_id -> {"t": title, "s": source,
+                                        "q": stamp}, TTL 2 days
     P:{entity:iran}:h:<hour>            integer count, TTL 35 days
 
 ``<minute>`` and ``<hour>`` are event-time buckets, in minutes or hours since the Unix
 epoch (UTC). ``redis-cli HLEN 'raqib:{entity:iran}:m:29000000'`` reads one minute.
 One Lua script per mention: dedup, minute and hour buckets in one round trip.
+
+The *stamp* is where the count stage read the mention (``<partition>:<offset>`` of its
+``mentions`` message; "1" when counted from elsewhere, e.g. a backfill). It tells a
+redelivery apart from a duplicate: the same message read again after a crash is a
+*replay* — counted already, but to be judged again, in order — while another message
+with the same (subject, article) is a duplicate, counted never.
 """
 
 from __future__ import annotations
@@ -22,27 +29,46 @@ from typing import TypeVar
 
 from redis.asyncio import Redis
 
-from raqib.counting import hour_of, minute_of
+from raqib.counting import HOUR, MINUTE, hour_of, minute_of
 from raqib.messages import Evidence, Mention
 
 T = TypeVar("T")
 MINUTE_TTL_S = 2 * 24 * 3600
 HOUR_TTL_S = 35 * 24 * 3600
 
+NEW, DUPLICATE, REPLAY = 1, 0, 2
+"""What recording a mention found: first time, another message's copy, this message again."""
+UNSTAMPED = "1"
+
 _RECORD = """
-if redis.call('SET', KEYS[1], '1', 'NX', 'EX', ARGV[3]) then
+if redis.call('SET', KEYS[1], ARGV[5], 'NX', 'EX', ARGV[3]) then
   redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
   redis.call('EXPIRE', KEYS[2], ARGV[3])
   redis.call('INCR', KEYS[3])
   redis.call('EXPIRE', KEYS[3], ARGV[4])
   return 1
 end
+if ARGV[5] ~= '1' and redis.call('GET', KEYS[1]) == ARGV[5] then
+  return 2
+end
 return 0
 """
 
 
+def stamp_of(partition: int, offset: int) -> str:
+    return f"{partition}:{offset}"
+
+
+def _parse_stamp(stamp: str) -> tuple[int, int] | None:
+    partition, sep, offset = stamp.partition(":")
+    if not sep or not partition.isdigit() or not offset.isdigit():
+        return None
+    return int(partition), int(offset)
+
+
 def _evidence_json(mention: Mention) -> str:
-    return json.dumps({"t": mention.title[:300], "s": mention.source}, ensure_ascii=False)
+    data = {"t": mention.title[:300], "s": mention.source, "q": mention.seq or UNSTAMPED}
+    return json.dumps(data, ensure_ascii=False)
 
 
 class RedisCounts:
@@ -63,46 +89,42 @@ class RedisCounts:
     def key(self, subject: str, kind: str, bucket: int | str) -> str:
         return f"{self.prefix}:{{{subject}}}:{kind}:{bucket}"
 
-    async def record(self, mention: Mention) -> bool:
-        s = mention.subject
+    def _script_args(self, m: Mention) -> tuple[list[str], list[str | int]]:
         keys = [
-            self.key(s, "seen", mention.article_id),
-            self.key(s, "m", minute_of(mention.event_time)),
-            self.key(s, "h", hour_of(mention.event_time)),
+            self.key(m.subject, "seen", m.article_id),
+            self.key(m.subject, "m", minute_of(m.event_time)),
+            self.key(m.subject, "h", hour_of(m.event_time)),
         ]
         args: list[str | int] = [
-            mention.article_id,
-            _evidence_json(mention),
+            m.article_id,
+            _evidence_json(m),
             MINUTE_TTL_S,
             HOUR_TTL_S,
+            m.seq or UNSTAMPED,
         ]
-        return bool(await self._record(keys=keys, args=args))
+        return keys, args
 
-    async def record_many(self, mentions: Sequence[Mention]) -> list[bool]:
-        """``record`` for a batch, in order, in one round trip (a pipeline of the script)."""
+    async def record(self, mention: Mention) -> bool:
+        """Count a mention unless it was counted before; True if it is new."""
+        keys, args = self._script_args(mention)
+        return int(await self._record(keys=keys, args=args)) == NEW
+
+    async def record_many(self, mentions: Sequence[Mention]) -> list[int]:
+        """Record a batch, in order, in one round trip (a pipeline of the script): for
+        each mention ``NEW``, ``DUPLICATE`` or ``REPLAY``."""
         if not mentions:
             return []
         async with self.redis.pipeline(transaction=False) as pipe:
             for m in mentions:
-                keys = [
-                    self.key(m.subject, "seen", m.article_id),
-                    self.key(m.subject, "m", minute_of(m.event_time)),
-                    self.key(m.subject, "h", hour_of(m.event_time)),
-                ]
-                args: list[str | int] = [
-                    m.article_id,
-                    _evidence_json(m),
-                    MINUTE_TTL_S,
-                    HOUR_TTL_S,
-                ]
+                keys, args = self._script_args(m)
                 await self._record(keys=keys, args=args, client=pipe)
-            return [bool(r) for r in await pipe.execute()]
+            return [int(r) for r in await pipe.execute()]
 
     async def load(
         self, subjects: Sequence[str], minutes: Sequence[int], hours: Sequence[int]
-    ) -> dict[str, tuple[dict[int, dict[str, Evidence]], dict[int, int]]]:
-        """These subjects' minute buckets (with their articles) and hour counts, in one
-        round trip: what a :class:`MirroredCounts` starts from."""
+    ) -> dict[str, Loaded]:
+        """These subjects' minute buckets (with their articles and stamps) and hour
+        counts, in one round trip: what a :class:`MirroredCounts` starts from."""
         minute_range = list(minutes)
         hour_range = list(hours)
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -111,19 +133,27 @@ class RedisCounts:
                     pipe.hgetall(self.key(subject, "m", minute))
                 pipe.mget([self.key(subject, "h", hour) for hour in hour_range])
             replies = await pipe.execute()
-        loaded: dict[str, tuple[dict[int, dict[str, Evidence]], dict[int, int]]] = {}
+        loaded: dict[str, Loaded] = {}
         per_subject = len(minute_range) + 1
         for i, subject in enumerate(subjects):
             chunk = replies[i * per_subject : (i + 1) * per_subject]
-            by_minute = {
-                minute: {_text(k): _evidence(k, v) for k, v in bucket.items()}
-                for minute, bucket in zip(minute_range, chunk[:-1], strict=True)
-                if bucket
-            }
-            by_hour = {
-                hour: int(v) for hour, v in zip(hour_range, chunk[-1], strict=True) if v is not None
-            }
-            loaded[subject] = (by_minute, by_hour)
+            found = Loaded()
+            for minute, bucket in zip(minute_range, chunk[:-1], strict=True):
+                for k, v in bucket.items():
+                    data = json.loads(v)
+                    article = _text(k)
+                    found.minutes.setdefault(minute, {})[article] = Evidence(
+                        id=article, title=data["t"], source=data["s"]
+                    )
+                    where = _parse_stamp(data.get("q", UNSTAMPED))
+                    if where is not None:
+                        found.stamps[(minute, article)] = where
+            found.hours.update(
+                (hour, int(v))
+                for hour, v in zip(hour_range, chunk[-1], strict=True)
+                if v is not None
+            )
+            loaded[subject] = found
         return loaded
 
     async def minutes(self, subject: str, first: int, last: int) -> int:
@@ -168,6 +198,16 @@ class RedisCounts:
         for bucket in buckets:
             found.extend(_evidence(k, v) for k, v in sorted(bucket.items()))
         return found
+
+
+@dataclass
+class Loaded:
+    """One subject's buckets as read from Redis: articles per minute, counts per hour,
+    and where each stamped article was read from (``(partition, offset)``)."""
+
+    minutes: dict[int, dict[str, Evidence]] = field(default_factory=dict)
+    hours: dict[int, int] = field(default_factory=dict)
+    stamps: dict[tuple[int, str], tuple[int, int]] = field(default_factory=dict)
 
 
 def _text(value: bytes | str) -> str:
@@ -269,6 +309,16 @@ class MemoryCounts:
         return found
 
 
+def _first_offsets(batch: Sequence[Mention]) -> dict[int, int]:
+    """The first offset of each ``mentions`` partition in a stamped batch."""
+    first: dict[int, int] = {}
+    for m in batch:
+        where = _parse_stamp(m.seq) if m.seq else None
+        if where is not None and where[1] < first.get(where[0], where[1] + 1):
+            first[where[0]] = where[1]
+    return first
+
+
 class MirroredCounts:
     """Redis counts read from a mirror in memory: exact, in stream order, no round trip.
 
@@ -290,8 +340,9 @@ class MirroredCounts:
         self.redis = redis
         self.mirror = MemoryCounts()
         self._mirrored: set[str] = set()
-        self._new: dict[tuple[str, str], list[bool]] = {}
+        self._new: dict[tuple[str, str], list[int]] = {}
         self._batches = 0
+        self.replayed = 0
 
     async def prepare(
         self,
@@ -306,11 +357,9 @@ class MirroredCounts:
         missing = sorted(wanted - self._mirrored)
         if missing:
             loaded = await self.redis.load(missing, minutes, hours)
-            for subject, (by_minute, by_hour) in loaded.items():
-                minutes_of = self.mirror.by_minute[subject]
-                for minute, bucket in by_minute.items():
-                    minutes_of.setdefault(minute, {}).update(bucket)
-                self.mirror.by_hour[subject].update(by_hour)
+            ahead = _first_offsets(batch)
+            for subject, found in loaded.items():
+                self._mirror_loaded(subject, found, ahead)
             self._mirrored.update(missing)
         try:
             flags = await self.redis.record_many(batch)
@@ -319,11 +368,30 @@ class MirroredCounts:
             # mirror holds what Redis holds and the retry's "already counted" is true of both
             self._drop({m.subject for m in batch})
             raise
-        for m, new in zip(batch, flags, strict=True):
-            self._new.setdefault((m.subject, m.article_id), []).append(new)
+        for m, flag in zip(batch, flags, strict=True):
+            self._new.setdefault((m.subject, m.article_id), []).append(flag)
         self._batches += 1
         if self._batches % self.PRUNE_EVERY == 0 and minutes:
             self.mirror.drop_minutes_before(min(minutes))
+
+    def _mirror_loaded(self, subject: str, found: Loaded, ahead: dict[int, int]) -> None:
+        """Mirror what Redis holds of a subject, less what was counted from messages at or
+        after this batch's (a crash between counting and committing): those are counted
+        again, in order, as their messages are replayed, so that each is judged against
+        exactly what came before it — as in the run that did not crash."""
+        minutes_of = self.mirror.by_minute[subject]
+        hours_of = self.mirror.by_hour[subject]
+        hours_of.update(found.hours)
+        for minute, bucket in found.minutes.items():
+            kept = minutes_of.setdefault(minute, {})
+            for article, evidence in bucket.items():
+                where = found.stamps.get((minute, article))
+                if where is not None and where[0] in ahead and where[1] >= ahead[where[0]]:
+                    hour = minute * MINUTE // HOUR
+                    if hours_of.get(hour, 0) > 0:
+                        hours_of[hour] -= 1
+                    continue
+                kept[article] = evidence
 
     def _drop(self, subjects: set[str]) -> None:
         self._mirrored -= subjects
@@ -336,16 +404,19 @@ class MirroredCounts:
         self._new.clear()
 
     async def record(self, mention: Mention) -> bool:
-        """What Redis said of this mention in :meth:`prepare`; counted in the mirror if new."""
+        """What Redis said of this mention in :meth:`prepare`; counted in the mirror if new
+        to it (new, or replayed after a crash: left out of the mirror until now)."""
         flags = self._new.get((mention.subject, mention.article_id))
         if not flags:
             raise RuntimeError(f"{mention.subject} {mention.article_id} was not prepared")
-        new = flags.pop(0)
+        flag = flags.pop(0)
         if not flags:
             del self._new[(mention.subject, mention.article_id)]
-        if new:
+        if flag == REPLAY:
+            self.replayed += 1
+        if flag != DUPLICATE:
             self.mirror.add(mention)
-        return new
+        return flag != DUPLICATE
 
     async def minutes(self, subject: str, first: int, last: int) -> int:
         return await self.mirror.minutes(subject, first, last)

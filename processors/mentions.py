@@ -71,13 +71,43 @@ def partition_of(subject: str, partitions: int) -> int:
     return (murmur2(subject.encode("utf-8")) & 0x7FFFFFFF) % partitions
 
 
-def batches(events: list[Mention], partitions: int) -> dict[int, MentionBatch]:
+MENTION_OVERHEAD_BYTES = 128
+"""JSON field names, the event time and punctuation of one serialized mention."""
+
+
+def _size_bound(mention: Mention) -> int:
+    """An upper bound of a mention's serialized size (UTF-8 takes at most 4 bytes a
+    character), cheap enough to take for every mention."""
+    chars = len(mention.subject) + len(mention.article_id) + len(mention.source)
+    return 4 * (chars + len(mention.title)) + MENTION_OVERHEAD_BYTES
+
+
+def batches(
+    events: list[Mention], partitions: int, *, max_bytes: int = 1_000_000
+) -> list[tuple[int, MentionBatch]]:
     """One article's mention events grouped by the partition of their subject, in order:
-    one message per partition instead of one per subject."""
-    grouped: dict[int, list[Mention]] = {}
+    one message per partition instead of one per subject, split where a message would
+    exceed ``max_bytes`` (an article naming thousands of entities of a large watchlist).
+
+    >>> from datetime import UTC, datetime
+    >>> ms = [Mention(subject=f"entity:e{i}", article_id="a", event_time=EPOCH, title="t" * 250)
+    ...       for i in range(30)]
+    >>> [(p, len(b.mentions)) for p, b in batches(ms, 1, max_bytes=10_000)]
+    [(0, 8), (0, 8), (0, 8), (0, 6)]
+    """
+    grouped: dict[int, list[list[Mention]]] = {}
+    sizes: dict[int, int] = {}
     for event in events:
-        grouped.setdefault(partition_of(event.subject, partitions), []).append(event)
-    return {
-        p: MentionBatch(article_id=group[0].article_id, mentions=group)
-        for p, group in grouped.items()
-    }
+        partition = partition_of(event.subject, partitions)
+        size = _size_bound(event)
+        chunks = grouped.setdefault(partition, [[]])
+        if chunks[-1] and sizes[partition] + size > max_bytes:
+            chunks.append([])
+            sizes[partition] = 0
+        chunks[-1].append(event)
+        sizes[partition] = sizes.get(partition, 0) + size
+    return [
+        (p, MentionBatch(article_id=chunk[0].article_id, mentions=chunk))
+        for p, chunks in grouped.items()
+        for chunk in chunks
+    ]

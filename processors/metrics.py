@@ -29,6 +29,8 @@ class Metrics(NamedTuple):
     batch_seconds: Histogram
     watermark: Gauge
     errors: Counter
+    trimmed: Counter
+    alerts_repeated: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> Metrics:
@@ -96,6 +98,19 @@ class Metrics(NamedTuple):
                 "raqib_processing_errors",
                 "Messages that raised inside a stage, by stage.",
                 ["stage"],
+                registry=registry,
+            ),
+            trimmed=Counter(
+                "raqib_outputs_trimmed",
+                "Outputs cut to fit the broker's message size, by what was cut "
+                "(clean_body, body, entities of a tagged article; a dead letter's bytes).",
+                ["what"],
+                registry=registry,
+            ),
+            alerts_repeated=Counter(
+                "raqib_alerts_repeated",
+                "Alert events not routed because the same (alert_id, status) was routed "
+                "before (re-sent by a batch replayed after a crash).",
                 registry=registry,
             ),
         )

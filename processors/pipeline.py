@@ -13,12 +13,36 @@ The Faust agent, ``raqib tag`` and ``raqib backtest`` all call :meth:`Pipeline.p
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass, field
+
 from processors.clean import clean_body
 from processors.mentions import PAIR_ENTITIES, mentions
 from processors.tagger import Tag, Tagger
 from processors.topics import TopicMatcher, TopicsFile
 from processors.watchlist import Entity, Watchlist
+from raqib.exceptions import InvalidArticle
 from raqib.messages import Article, Mention, TaggedArticle, TopicMatch
+
+
+@dataclass
+class Budget:
+    """CPU time one article may take, checked between steps: an article over it is
+    dead-lettered (``over_budget``) instead of holding the stream. Every step is linear in
+    the article's size, which the input limits bound, so no single step can run away; the
+    check catches the article that is legal but pathological (a megabyte of names)."""
+
+    seconds: float
+    started: float = field(default_factory=time.thread_time)
+
+    def check(self, step: str) -> None:
+        spent = time.thread_time() - self.started
+        if spent > self.seconds:
+            raise InvalidArticle(
+                f"processing took {spent:.2f}s of CPU by the end of {step}, "
+                f"over the budget of {self.seconds:g}s per article",
+                "over_budget",
+            )
 
 
 class Pipeline:
@@ -38,12 +62,20 @@ class Pipeline:
         self.matcher = TopicMatcher(self.topics)
         self._topic_names = {t.subject: (t.names.ar, t.names.en) for t in self.topics.topics}
 
-    def process(self, article: Article) -> tuple[TaggedArticle, list[Mention]]:
+    def process(
+        self, article: Article, budget: Budget | None = None
+    ) -> tuple[TaggedArticle, list[Mention]]:
         cleaned = clean_body(article.body, title=article.title, source=article.source)
+        if budget is not None:
+            budget.check("cleaning")
         tags = self.tagger.tag(title=article.title, body=article.body, cleaned=cleaned)
+        if budget is not None:
+            budget.check("tagging")
         found = self.matcher.match(
             title=article.title, body=cleaned.masked(article.body), entities=tags
         )
+        if budget is not None:
+            budget.check("topic matching")
         tagged = TaggedArticle(
             **article.model_dump(),
             clean_body=cleaned.text,

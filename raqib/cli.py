@@ -54,19 +54,26 @@ def worker(
     import faust
 
     from processors.app import create_app
+    from processors.health import Health
     from raqib.topics import ensure_topics
 
     settings = _settings(
         watchlist=watchlist, rules=rules, topics=topics, web_port=web_port, log_level=loglevel
     )
+    health = Health()
     try:
-        app = create_app(settings)
+        app = create_app(settings, health=health)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
     ensure_topics(settings)
     # redirect_stdouts=False: the console channel writes to the terminal, not into the log
     worker_ = faust.Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False)
-    worker_.execute_from_commandline()
+    try:
+        worker_.execute_from_commandline()
+    except SystemExit as exc:
+        # an agent died: exit non-zero whatever Faust's shutdown said, so that an
+        # orchestrator restarts the worker instead of keeping a husk alive
+        raise SystemExit(health.exit_code or exc.code) from None
 
 
 @main.command()

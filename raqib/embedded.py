@@ -235,8 +235,8 @@ class EmbeddedRedis(ChildServer):
 class WorkerProcess(ChildServer):
     """``raqib worker`` as a child process, exactly as an operator runs it.
 
-    Ready once its ``/metrics`` answers; ``cwd`` is kept so relative paths in the
-    settings mean what they meant to the caller.
+    Ready once its ``/readyz`` answers 200 (joined its group, Redis answering); ``cwd``
+    is kept so relative paths in the settings mean what they meant to the caller.
     """
 
     name = "worker"
@@ -257,7 +257,7 @@ class WorkerProcess(ChildServer):
         return None
 
     def ready(self) -> bool:
-        url = f"http://127.0.0.1:{self.port}/metrics"
+        url = f"http://127.0.0.1:{self.port}/readyz"
         try:
             with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 - loopback
                 return bool(response.status == 200)

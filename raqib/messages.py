@@ -18,15 +18,14 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from raqib.durations import format_duration
 from raqib.exceptions import InvalidArticle
+from raqib.limits import DEFAULT_LIMITS, Limits, load_json, namespaced
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-MAX_ARTICLE_BYTES = 1_000_000
-"""Larger inputs are dead-lettered: no real article is a megabyte of text."""
-MAX_FUTURE = timedelta(days=1)
-"""A ``published_at`` this far past the message's own timestamp is a bad clock or time
-zone; it is replaced by the message timestamp, or it would drag the event-time watermark
-into the future and silence every rule until the world caught up."""
+MENTION_TITLE_CHARS = 300
+"""A mention carries its article's title (the evidence an alert shows) cut to this: an
+article names up to hundreds of subjects, and each of its mentions repeats the title."""
 
 Field_ = Literal["title", "body"]
 
@@ -39,9 +38,10 @@ def as_utc(value: datetime) -> datetime:
 
 
 class Article(BaseModel):
-    """An input article on topic ``articles``; unknown fields are kept as they came."""
+    """An input article on topic ``articles``; unknown input fields are kept as they came,
+    under ``extra`` (their own namespace: an input field cannot pose as raqib's output)."""
 
-    model_config = ConfigDict(extra="allow", str_strip_whitespace=False)
+    model_config = ConfigDict(str_strip_whitespace=False)
 
     id: str = ""
     source: str = ""
@@ -50,6 +50,7 @@ class Article(BaseModel):
     body: str
     published_at: datetime | None = None
     lang: str | None = None
+    extra: dict[str, Any] = Field(default_factory=dict)
 
     @field_validator("body")
     @classmethod
@@ -77,29 +78,31 @@ def derive_id(url: str, title: str, body: str) -> str:
 
 
 def parse_article(
-    raw: bytes, *, fallback_time: datetime | None, max_bytes: int = MAX_ARTICLE_BYTES
+    raw: bytes,
+    *,
+    fallback_time: datetime | None,
+    max_bytes: int | None = None,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> Article:
     """Validate one raw message; raise :class:`InvalidArticle` with a readable reason.
 
-    ``fallback_time`` is the message's own timestamp (ingest time): the event time of an
-    article without ``published_at``, and the cap on one dated implausibly far ahead.
-    Offline (``None``: no ingest time) an article must carry its ``published_at``.
+    ``fallback_time`` is when the message was received (the broker's timestamp, bounded by
+    the consumer's clock): the event time of an article without ``published_at``, and the
+    bound on one dated ahead of it — clamped to it within ``limits.future``, dead-lettered
+    beyond. Offline (``None``: no receive time) an article must carry its ``published_at``.
     """
+    max_bytes = limits.message_bytes if max_bytes is None else max_bytes
     if len(raw) > max_bytes:
-        raise InvalidArticle(f"too large: {len(raw)} bytes > {max_bytes}", "too_large")
+        raise InvalidArticle(f"too large: {len(raw):,} bytes > {max_bytes:,}", "too_large")
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise InvalidArticle(f"not UTF-8: {exc.reason} at byte {exc.start}", "not_utf8") from exc
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        reason = f"not JSON: {exc.msg} at line {exc.lineno} col {exc.colno}"
-        raise InvalidArticle(reason, "not_json") from exc
+    data = load_json(text)
     if not isinstance(data, dict):
         raise InvalidArticle(f"not a JSON object but {type(data).__name__}", "not_object")
     try:
-        article = Article.model_validate(data, strict=False)
+        article = Article.model_validate(namespaced(data, limits), strict=False)
     except ValidationError as exc:
         raise InvalidArticle(_first_error(exc)) from exc
     if not article.id:
@@ -108,10 +111,29 @@ def parse_article(
         if article.published_at is None:
             raise InvalidArticle("invalid article: published_at: required offline", "invalid")
         return article
-    fallback = as_utc(fallback_time)
-    if article.published_at is None or article.published_at > fallback + MAX_FUTURE:
-        article.published_at = fallback
+    received = as_utc(fallback_time)
+    if article.published_at is None:
+        article.published_at = received
+    elif article.published_at > received + limits.future:
+        ahead = _roughly(article.published_at - received)
+        raise InvalidArticle(
+            f"published_at {article.published_at.isoformat()} is {ahead} after the article "
+            f"was received ({received.isoformat()}); at most {format_duration(limits.future)}",
+            "future",
+        )
+    elif article.published_at > received + limits.clock_skew:
+        article.published_at = received  # a clock or time zone slip: it is news now
     return article
+
+
+def _roughly(span: timedelta) -> str:
+    """A span as a person reads it: ``about 3 days``, ``about 20 hours``, ``12 minutes``."""
+    hours = span.total_seconds() / 3600
+    if hours >= 48:
+        return f"about {hours / 24:,.0f} days"
+    if hours >= 2:
+        return f"about {hours:.0f} hours"
+    return f"{span.total_seconds() / 60:.0f} minutes"
 
 
 def _first_error(exc: ValidationError) -> str:
@@ -150,6 +172,10 @@ class TaggedArticle(Article):
     clean_body: str = ""
     entities: list[EntityMention] = Field(default_factory=list)
     topics: list[TopicMatch] = Field(default_factory=list)
+    trimmed: list[str] = Field(
+        default_factory=list, description="fields cut so the message fits the broker"
+    )
+    entities_total: int | None = Field(None, description="entities found, when some were cut")
 
 
 class Mention(BaseModel):
@@ -160,11 +186,21 @@ class Mention(BaseModel):
     event_time: datetime
     source: str = ""
     title: str = ""
+    seq: str | None = Field(
+        None,
+        exclude=True,
+        description="where the count stage read it (partition:offset); set there, never sent",
+    )
 
     @field_validator("event_time")
     @classmethod
     def _utc(cls, value: datetime) -> datetime:
         return as_utc(value)
+
+    @field_validator("title")
+    @classmethod
+    def _short_title(cls, value: str) -> str:
+        return value[:MENTION_TITLE_CHARS]
 
 
 class MentionBatch(BaseModel):

@@ -78,6 +78,16 @@ class Settings(BaseModel):
     batch_size: int = Field(
         500, ge=1, le=100_000, description="RAQIB_BATCH_SIZE: mentions counted per batch"
     )
+    max_message_bytes: int = Field(
+        1_000_000,
+        ge=65_536,
+        le=100_000_000,
+        description="RAQIB_MAX_MESSAGE_BYTES: largest input accepted and output sent "
+        "(keep it under the broker's message.max.bytes)",
+    )
+    article_budget_s: float = Field(
+        2.0, gt=0, le=600, description="RAQIB_ARTICLE_BUDGET_S: CPU seconds one article may take"
+    )
     log_level: str = Field("info", min_length=1, description="RAQIB_LOG_LEVEL")
 
     @field_validator("kafka")

@@ -10,11 +10,12 @@ from typing import Any
 import pytest
 
 from raqib.exceptions import InvalidArticle
+from raqib.limits import DEFAULT_LIMITS
 from raqib.messages import (
-    MAX_FUTURE,
     Alert,
     Article,
     Evidence,
+    TaggedArticle,
     Window,
     derive_id,
     dumps,
@@ -114,13 +115,24 @@ def test_published_at_is_utc(published_at: str, expected: datetime) -> None:
     assert article.event_time == expected
 
 
-def test_a_date_far_in_the_future_is_capped_at_ingest_time() -> None:
-    near = INGEST + MAX_FUTURE
+def test_a_clock_slightly_ahead_is_on_time_and_further_ahead_is_clamped() -> None:
+    skew = DEFAULT_LIMITS.clock_skew
+    near = INGEST + skew
     kept = parse_article(raw(body="حلب", published_at=near.isoformat()), fallback_time=INGEST)
     assert kept.published_at == near
-    far = near + timedelta(seconds=1)
-    capped = parse_article(raw(body="حلب", published_at=far.isoformat()), fallback_time=INGEST)
-    assert capped.published_at == INGEST
+    ahead = INGEST + timedelta(hours=20)  # a time zone slip, or a clock a day fast
+    clamped = parse_article(raw(body="حلب", published_at=ahead.isoformat()), fallback_time=INGEST)
+    assert clamped.published_at == INGEST
+
+
+def test_a_date_beyond_the_future_limit_is_dead_lettered_with_how_far_ahead() -> None:
+    far = INGEST + DEFAULT_LIMITS.future + timedelta(seconds=1)
+    with pytest.raises(InvalidArticle) as info:
+        parse_article(raw(body="حلب", published_at=far.isoformat()), fallback_time=INGEST)
+    assert info.value.kind == "future"
+    assert "about 24 hours after the article was received" in info.value.reason
+    with pytest.raises(InvalidArticle, match="about 27,424 days"):
+        parse_article(raw(body="حلب", published_at="2100-01-01T00:00:00Z"), fallback_time=INGEST)
 
 
 def test_offline_an_article_must_carry_its_time() -> None:
@@ -133,15 +145,77 @@ def test_offline_an_article_must_carry_its_time() -> None:
     assert dated.published_at == datetime(2029, 12, 31, 22, tzinfo=UTC)  # no cap offline
 
 
-def test_unknown_fields_are_kept(news_ar: dict[str, Any]) -> None:
+def test_unknown_fields_are_kept_under_extra(news_ar: dict[str, Any]) -> None:
     article = parse_article(
         raw(body=news_ar["bodies"]["hatami"], scenario="drill", meta={"section": "سياسة"}),
         fallback_time=INGEST,
     )
     dumped = article.model_dump()
-    assert dumped["scenario"] == "drill"
-    assert dumped["meta"] == {"section": "سياسة"}
-    assert json.loads(dumps(article))["meta"] == {"section": "سياسة"}
+    assert dumped["extra"] == {"scenario": "drill", "meta": {"section": "سياسة"}}
+    assert json.loads(dumps(article))["extra"]["meta"] == {"section": "سياسة"}
+
+
+def test_an_input_field_named_like_raqibs_output_cannot_collide_with_it() -> None:
+    article = parse_article(
+        raw(body="قالت إيران", entities="x", topics=[1], clean_body=5, extra="mine"),
+        fallback_time=INGEST,
+    )
+    tagged = TaggedArticle(**article.model_dump())
+    assert tagged.entities == [] and tagged.topics == [] and tagged.clean_body == ""
+    assert tagged.extra == {"entities": "x", "topics": [1], "clean_body": 5, "extra": "mine"}
+
+
+def _nested(levels: int) -> Any:
+    value: Any = 1
+    for _ in range(levels):
+        value = [value]
+    return value
+
+
+@pytest.mark.parametrize(
+    ("fields", "kind", "reason"),
+    [
+        ({"id": "x" * 100_000}, "field_too_long", "id: 100,000 characters, at most 512"),
+        ({"source": "س" * 201}, "field_too_long", "source: 201 characters, at most 200"),
+        ({"title": "ع" * 2_001}, "field_too_long", "title: 2,001 characters, at most 2,000"),
+        ({"url": "https://a/" + "b" * 5000}, "field_too_long", "url: 5,010 characters"),
+        ({"body": "حلب\u0000"}, "control_chars", "body: contains NUL (U+0000) at 3"),
+        (
+            {"source": "سانا\u202e"},
+            "control_chars",
+            "source: contains the control character U+202E",
+        ),
+        ({"id": "a\x1bb"}, "control_chars", "id: contains the control character U+001B at 1"),
+        ({"title": "\ud800"}, "not_utf8", "title: contains a lone surrogate (U+D800) at 0"),
+        ({"meta": _nested(33)}, "too_deep", "nest deeper than 32"),
+        ({"meta": "x" * 70_000}, "field_too_long", "extra fields: 70,0"),
+    ],
+    ids=lambda v: v if isinstance(v, str) and len(v) < 40 else None,
+)
+def test_field_limits_have_clear_reasons(fields: dict[str, Any], kind: str, reason: str) -> None:
+    message = json.dumps({"body": "قالت إيران", **fields}, ensure_ascii=True).encode()
+    with pytest.raises(InvalidArticle) as info:
+        parse_article(message, fallback_time=INGEST)
+    assert info.value.kind == kind
+    assert reason in info.value.reason
+
+
+def test_prose_may_carry_bidi_marks_that_arabic_uses() -> None:
+    body = "قال \u200fالرئيس\u200f إن \u061cإيران"
+    assert parse_article(raw(body=body, title="\u202bعنوان\u202c"), fallback_time=INGEST).body
+
+
+def test_duplicate_keys_and_unreadable_nesting_are_refused() -> None:
+    with pytest.raises(InvalidArticle) as info:
+        parse_article(b'{"body": "x", "body": "y"}', fallback_time=INGEST)
+    assert (info.value.kind, info.value.reason) == (
+        "duplicate_key",
+        "not JSON: duplicate key 'body'",
+    )
+    deep = b'{"body": "x", "m": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    with pytest.raises(InvalidArticle) as info:
+        parse_article(deep, fallback_time=INGEST)
+    assert info.value.kind == "too_deep"
 
 
 def test_dumps_keeps_arabic_unescaped_and_round_trips(news_ar: dict[str, Any]) -> None:
