@@ -10,8 +10,11 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
+import yaml
 
 from raqib.embedded import EmbeddedBroker, EmbeddedRedis
 from raqib.exceptions import EmbeddedServerError
@@ -50,6 +53,15 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedR
         yield server
     finally:
         server.stop()
+
+
+DATA = Path(__file__).resolve().parent / "data"
+
+
+@pytest.fixture(scope="session")
+def news_ar() -> dict[str, Any]:
+    """Real Arabic headlines, bodies and outlets from the seeds (tests/data/news_ar.yaml)."""
+    return yaml.safe_load((DATA / "news_ar.yaml").read_text(encoding="utf-8"))
 
 
 @pytest.fixture

@@ -7,7 +7,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 DATA = Path(__file__).resolve().parents[2] / "data"
 
@@ -50,12 +49,6 @@ class SeedTree:
     seeds: Path
     scenario: Path
     bodies: dict[str, str]
-
-
-@pytest.fixture(scope="session")
-def news_ar() -> dict[str, Any]:
-    """Real Arabic headlines, bodies and outlets from the seeds (tests/data/news_ar.yaml)."""
-    return yaml.safe_load((DATA / "news_ar.yaml").read_text(encoding="utf-8"))
 
 
 @pytest.fixture
