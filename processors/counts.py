@@ -30,6 +30,7 @@ from typing import TypeVar
 from redis.asyncio import Redis
 
 from raqib.counting import HOUR, MINUTE, hour_of, minute_of
+from raqib.lru import BoundedCache
 from raqib.messages import Evidence, Mention
 
 T = TypeVar("T")
@@ -332,14 +333,21 @@ class MirroredCounts:
 
     Use: ``await prepare(batch, reach)``, then ``record`` and evaluate each mention in
     order.
+
+    At most ``max_subjects`` subjects are mirrored (subjects come from the input: a feed
+    can invent sources by the thousand); the least recently used fall out and are loaded
+    again from Redis when next met, so the bound costs round trips, never exactness.
     """
 
     PRUNE_EVERY = 1000
+    MAX_SUBJECTS = 50_000
 
-    def __init__(self, redis: RedisCounts) -> None:
+    def __init__(self, redis: RedisCounts, max_subjects: int = MAX_SUBJECTS) -> None:
         self.redis = redis
         self.mirror = MemoryCounts()
-        self._mirrored: set[str] = set()
+        self._mirrored: BoundedCache[str, bool] = BoundedCache(
+            "count_mirror", max_subjects, on_evict=lambda subject, _: self.mirror.drop([subject])
+        )
         self._new: dict[tuple[str, str], list[int]] = {}
         self._batches = 0
         self.replayed = 0
@@ -354,13 +362,16 @@ class MirroredCounts:
         """Mirror the batch's subjects (and ``also``: subjects rules will re-read) over the
         given bucket ranges, then record the batch in Redis."""
         wanted = {m.subject for m in batch} | set(also)
-        missing = sorted(wanted - self._mirrored)
+        if len(wanted) > self._mirrored.maxsize:
+            raise ValueError(f"{len(wanted)} subjects in one batch: mirror more than that")
+        missing = sorted(s for s in wanted if self._mirrored.get(s) is None)  # get: touch
         if missing:
             loaded = await self.redis.load(missing, minutes, hours)
             ahead = _first_offsets(batch)
+            for subject in missing:  # in the cache first: an eviction drops an old mirror
+                self._mirrored[subject] = True
             for subject, found in loaded.items():
                 self._mirror_loaded(subject, found, ahead)
-            self._mirrored.update(missing)
         try:
             flags = await self.redis.record_many(batch)
         except BaseException:
@@ -394,7 +405,8 @@ class MirroredCounts:
                 kept[article] = evidence
 
     def _drop(self, subjects: set[str]) -> None:
-        self._mirrored -= subjects
+        for subject in subjects:
+            self._mirrored.pop(subject, None)
         self.mirror.drop(subjects)
 
     def forget(self) -> None:
