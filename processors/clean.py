@@ -44,18 +44,29 @@ MASTHEAD = re.compile(r"^(رئيس مجلس الاداره|رئيس التحري
 MASTHEAD_NAME_MAX_WORDS = 4
 
 INLINE_CREDIT = re.compile(
-    r"[\s(\[|\-–—]*\b(تصوير|photo|photograph|(?:photo |image |picture )?credit)"
-    r"\s*[:：]\s*[^:.\n()\[\]]{1,60}[)\]]?[.\s]*$",
+    r"(?<![\s(\[|\-–—])[\s(\[|\-–—]*+"  # the blanks and brackets before it, from their start
+    r"(?<!\w)(?:تصوير|photo|photograph|(?:photo |image |picture )?credit)\s*+[:：]"
+    r"(?:\s*+[^\s:.()\[\]][^:.\n()\[\]]{0,59}+[)\]]?"  # who: 1-60 characters, then ) or ]
+    r"|(?=\s*?[^\S\n])\s*+(?:(?<=[^\S\n])[)\]])?)"  # or blanks only, one of them read as who
+    r"[.\s]*+$",
     re.IGNORECASE,
 )
 """A photo credit closing a caption line ("... تصوير: وكالة فرانس برس."): who took the
-picture, not what the article is about, so it is cut from the kept span like a byline."""
+picture, not what the article is about, so it is cut from the kept span like a byline.
+Searched in one line at a time (a slice: the lookbehind must not see the line break before
+it). Written to run in linear time, with the matches of the plain form it replaced (kept in
+tests/unit/processors/test_regex_linear.py, which checks the two agree): a search starts only
+where a run of blanks and brackets starts, and no part can hand characters back to another
+(possessive ``*+``), so a long run of spaces or dashes is read once, not once per start."""
 
 DATELINE_CREDIT = re.compile(
-    r"[^\S\n]*[^\s()]+(?:[^\S\n][^\s()]+)?[^\S\n]*(\([^()\n]{1,30}\))[^\S\n]*[-–—:]"
+    r"(?<![^\S\n])[^\S\n]*+(?<![^\s()])[^\s()]++(?:[^\S\n][^\s()]++)?[^\S\n]*+"
+    r"(\([^()\n]{1,30}\))[^\S\n]*+[-–—:]"
 )
 """A dateline's agency credit, "طهران (إرنا) –" opening the article: the city is the story's,
-the agency is who filed it (a credit, like a byline), so the parenthesis is cut."""
+the agency is who filed it (a credit, like a byline), so the parenthesis is cut. Matched at
+a line's start; the lookbehinds let a search start only where a run of blanks or a word starts,
+so it stays linear even if searched."""
 
 TEASER_MARKERS = tuple(
     re.compile(p, re.IGNORECASE)
@@ -70,9 +81,21 @@ TEASER_MARKERS = tuple(
 
 TICKER_MIN_CHARS = 250
 """A line this long with no Arabic comma and no full stop is a run of glued headlines."""
+_FULL_STOP_RE = re.compile(r"[^.]\.(\s|$)")
 
 MIN_WORDS = 3
 """Shorter lines are chrome (section labels, outlet names, 'published'), not paragraphs."""
+
+INPUT_PATTERNS = (
+    *BOILERPLATE_LINES,
+    MASTHEAD,
+    INLINE_CREDIT,
+    DATELINE_CREDIT,
+    *TEASER_MARKERS,
+    _FULL_STOP_RE,
+)
+"""Every pattern this module applies to article text: each must run in linear time, whether
+searched, matched or substituted (tests/unit/processors/test_regex_linear.py)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,9 +134,6 @@ def _lines(body: str) -> list[tuple[int, int]]:
         spans.append((start, start + len(content)))
         start += len(line)
     return spans
-
-
-_FULL_STOP_RE = re.compile(r"[^.]\.(\s|$)")
 
 
 def _is_ticker(line: str) -> bool:
@@ -159,13 +179,14 @@ def clean_body(body: str, *, title: str = "", source: str = "") -> Cleaned:
             continue
         if _is_ticker(norm) or any(p.search(norm) for p in BOILERPLATE_LINES):
             continue
-        credit = INLINE_CREDIT.search(body, start, end)
-        if credit and body[start : credit.start()].strip():  # a credit after the caption
-            end = credit.start()
-        dateline = None if kept else DATELINE_CREDIT.match(body, start, end)
+        line = body[start:end]  # the lookbehinds must not see the line break before it
+        credit = INLINE_CREDIT.search(line)
+        if credit and line[: credit.start()].strip():  # a credit after the caption
+            end = start + credit.start()
+        dateline = None if kept else DATELINE_CREDIT.match(line, 0, end - start)
         if dateline:  # keep the city and the story, not the agency between them
-            _keep(kept, body, start, dateline.start(1))
-            start = dateline.end(1)
+            _keep(kept, body, start, start + dateline.start(1))
+            start += dateline.end(1)
         _keep(kept, body, start, end)
     text = "\n".join(body[s:e] for s, e in kept)
     return Cleaned(text=text, spans=tuple(kept))

@@ -150,6 +150,9 @@ def _as_list(table: dict[int, str | None]) -> list[str | None]:
 
 _TABLE = _as_list(_build_table())
 _SPACE_RUN_RE = re.compile(" {2,}")
+INPUT_PATTERNS = (PRESENTATION_FORMS, _SPACE_RUN_RE)
+"""Every pattern this module applies to text: each runs in linear time (one character, or
+one run of spaces, per step; tests/unit/processors/test_regex_linear.py)."""
 
 
 def _fold_presentation_forms(text: str) -> str:

@@ -68,6 +68,10 @@ MAX_PREFIX = 2
 _PLACES = frozenset({EntityType.GPE, EntityType.LOC, EntityType.FAC})
 
 _SENTENCE_END = re.compile(r"[.!?\u061f\u061b]")  # . ! ? ARABIC QUESTION MARK, ARABIC SEMICOLON
+INPUT_PATTERNS = (_SENTENCE_END,)
+"""The patterns every tagger applies to text; :attr:`Tagger.input_patterns` adds the cue
+patterns built from its watchlist. Each runs in linear time
+(tests/unit/processors/test_regex_linear.py)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -300,19 +304,32 @@ class Tagger:
             ends = [m.end() for m in _SENTENCE_END.finditer(f.norm)]
             where = [f.norm_starts[i] for i, k in enumerate(f.keys) if not ambiguous[k]]
             ids = [entities[k].id for k in f.keys if not ambiguous[k]]
+            # Decided once per entity and sentence: a long sentence repeating an ambiguous
+            # alias would otherwise be read again for every repeat (quadratic time).
+            counts: dict[tuple[str, int], bool] = {}
             for i in needy:
                 index = bisect_right(ends, f.norm_starts[i])
                 lo = ends[index - 1] if index > 0 else 0
-                hi = ends[index] if index < len(ends) else len(f.norm)
-                entity = entities[f.keys[i]]
-                if self._context[entity.id].intersection(
-                    ids[bisect_left(where, lo) : bisect_left(where, hi)]
-                ):
-                    continue
-                cue = self._cues.get(entity.id)
-                if cue is None or not cue.search(f.norm, lo, hi):
+                entity_id = entities[f.keys[i]].id
+                known = counts.get((entity_id, lo))
+                if known is None:
+                    hi = ends[index] if index < len(ends) else len(f.norm)
+                    cue = self._cues.get(entity_id)
+                    known = counts[entity_id, lo] = bool(
+                        self._context[entity_id].intersection(
+                            ids[bisect_left(where, lo) : bisect_left(where, hi)]
+                        )
+                        or (cue is not None and cue.search(f.norm, lo, hi))
+                    )
+                if not known:
                     dropped.add((n, i))
         return dropped
+
+    @property
+    def input_patterns(self) -> tuple[re.Pattern[str], ...]:
+        """Every pattern this tagger applies to text, its watchlist's cue patterns included,
+        so a test can hold each to linear time."""
+        return (*INPUT_PATTERNS, *self._cues.values())
 
     @cached_property
     def alias_count(self) -> int:
@@ -321,7 +338,9 @@ class Tagger:
 
 def _cue_regex(cues: list[str]) -> re.Pattern[str]:
     """An entity's cue words as one pattern: any of them as a whole token, optionally with
-    proclitics (والرئيس، بالنظام); longest first, so a cue inside another cannot shadow it."""
+    proclitics (والرئيس، بالنظام); longest first, so a cue inside another cannot shadow it.
+    Linear time: a start is tried only after a non-word character, and the proclitics and
+    cues are bounded literals."""
     alternatives = "|".join(re.escape(c) for c in sorted(set(cues), key=len, reverse=True))
     return re.compile(
         r"(?<!\w)[\u0648\u0641\u0628\u0644\u0643]{0,2}(?:" + alternatives + r")(?!\w)"

@@ -20,6 +20,9 @@ from functools import lru_cache
 from processors.normalize import normalize_ar, normalize_with_offsets
 
 WORD = re.compile(r"\w+")
+INPUT_PATTERNS = (WORD,)
+"""Every pattern this module applies to text: each runs in linear time
+(tests/unit/processors/test_regex_linear.py)."""
 KeywordParts = tuple[tuple[str, ...], list[str]]
 """A keyword's first word as it may be looked up, and the words that must follow it."""
 CLITICS = ("", "و", "ف", "ب", "ل", "ك", "وب", "ول", "وك", "فب", "فل", "فك")
