@@ -8,6 +8,7 @@ from typing import Any
 
 from kafka import KafkaProducer
 
+from raqib.security import kafka_auth
 from raqib.settings import Settings
 
 
@@ -30,6 +31,7 @@ class Publisher:
             enable_idempotence=True,
             linger_ms=5,
             retries=5,
+            **kafka_auth(settings),
         )
 
     def raw(self, value: bytes, key: bytes | None = None) -> None:

@@ -26,6 +26,7 @@ from rich.markup import escape
 
 from raqib.embedded import WorkerProcess, embedded_stack, free_port
 from raqib.exceptions import RaqibError
+from raqib.security import kafka_auth
 from raqib.settings import Settings
 from raqib.topics import ensure_topics
 
@@ -155,6 +156,7 @@ def _watch(
     consumer = KafkaConsumer(
         bootstrap_servers=settings.kafka_servers,
         enable_auto_commit=False,  # a viewer only
+        **kafka_auth(settings),
     )
     parts = [
         TopicPartition(t, p)

@@ -124,3 +124,192 @@ def test_topic_prefix_is_prepended_to_every_topic() -> None:
         "t42.alerts",
     ]
     assert Settings().topic_names.articles == "articles"
+
+
+SASL = {
+    "RAQIB_KAFKA_SECURITY_PROTOCOL": "SASL_SSL",
+    "RAQIB_KAFKA_SASL_MECHANISM": "SCRAM-SHA-256",
+    "RAQIB_KAFKA_SASL_USERNAME": "raqib",
+    "RAQIB_KAFKA_SASL_PASSWORD": "kafka-s3cret",
+}
+
+
+@pytest.fixture
+def pem_files(tmp_path: Path) -> dict[str, str]:
+    """Files standing in for certificates: Settings checks they exist, not what they hold."""
+    files = {}
+    for name in ("ca.pem", "client.pem", "client.key"):
+        (tmp_path / name).touch()
+        files[name] = str(tmp_path / name)
+    return files
+
+
+def test_security_defaults_to_plaintext_without_credentials() -> None:
+    settings = Settings()
+    assert settings.kafka_security_protocol == "PLAINTEXT"
+    assert settings.kafka_sasl_password is None and settings.redis_password is None
+
+
+def test_sasl_settings_are_read_and_the_password_kept_secret() -> None:
+    settings = Settings.from_env(
+        {**SASL, "RAQIB_KAFKA_SECURITY_PROTOCOL": "sasl_ssl", "RAQIB_KAFKA_SASL_MECHANISM": "plain"}
+    )
+    assert settings.kafka_security_protocol == "SASL_SSL"  # any case
+    assert settings.kafka_sasl_mechanism == "PLAIN"
+    assert settings.kafka_sasl_password is not None
+    assert settings.kafka_sasl_password.get_secret_value() == "kafka-s3cret"
+
+
+@pytest.mark.parametrize("protocol", ["SASL_PLAINTEXT", "SASL_SSL"])
+@pytest.mark.parametrize(
+    "missing",
+    ["RAQIB_KAFKA_SASL_MECHANISM", "RAQIB_KAFKA_SASL_USERNAME", "RAQIB_KAFKA_SASL_PASSWORD"],
+)
+def test_sasl_needs_mechanism_user_and_password(protocol: str, missing: str) -> None:
+    env = {**SASL, "RAQIB_KAFKA_SECURITY_PROTOCOL": protocol}
+    del env[missing]
+    with pytest.raises(
+        ValidationError, match=f"RAQIB_KAFKA_SECURITY_PROTOCOL={protocol} needs {missing}"
+    ):
+        Settings.from_env(env)
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "expected"),
+    [
+        ("RAQIB_KAFKA_SECURITY_PROTOCOL", "TLS", "RAQIB_KAFKA_SECURITY_PROTOCOL must be one of"),
+        ("RAQIB_KAFKA_SASL_MECHANISM", "GSSAPI", "RAQIB_KAFKA_SASL_MECHANISM must be one of"),
+    ],
+)
+def test_unknown_protocol_or_mechanism_names_the_variable(
+    name: str, value: str, expected: str
+) -> None:
+    with pytest.raises(ValidationError, match=expected):
+        Settings.from_env({**SASL, name: value})
+
+
+def test_sasl_credentials_without_a_sasl_protocol_are_an_error() -> None:
+    env = {**SASL, "RAQIB_KAFKA_SECURITY_PROTOCOL": "SSL"}
+    with pytest.raises(ValidationError, match="RAQIB_KAFKA_SASL_MECHANISM, .* set, but"):
+        Settings.from_env(env)
+    with pytest.raises(ValidationError, match="use SASL_PLAINTEXT or SASL_SSL"):
+        Settings.from_env({"RAQIB_KAFKA_SASL_USERNAME": "raqib"})
+
+
+def test_tls_files_must_exist_and_need_a_tls_protocol(pem_files: dict[str, str]) -> None:
+    with pytest.raises(ValidationError, match="RAQIB_KAFKA_SSL_CAFILE: no such file: /nowhere"):
+        Settings.from_env(
+            {"RAQIB_KAFKA_SECURITY_PROTOCOL": "SSL", "RAQIB_KAFKA_SSL_CAFILE": "/nowhere"}
+        )
+    with pytest.raises(
+        ValidationError, match="RAQIB_KAFKA_SSL_CAFILE set, but .*use SSL or SASL_SSL"
+    ):
+        Settings.from_env({"RAQIB_KAFKA_SSL_CAFILE": pem_files["ca.pem"]})
+    with pytest.raises(
+        ValidationError, match="RAQIB_KAFKA_SSL_KEYFILE needs RAQIB_KAFKA_SSL_CERTFILE"
+    ):
+        Settings.from_env(
+            {
+                "RAQIB_KAFKA_SECURITY_PROTOCOL": "SSL",
+                "RAQIB_KAFKA_SSL_KEYFILE": pem_files["client.key"],
+            }
+        )
+    settings = Settings.from_env(
+        {
+            "RAQIB_KAFKA_SECURITY_PROTOCOL": "SSL",
+            "RAQIB_KAFKA_SSL_CAFILE": pem_files["ca.pem"],
+            "RAQIB_KAFKA_SSL_CERTFILE": pem_files["client.pem"],
+            "RAQIB_KAFKA_SSL_KEYFILE": pem_files["client.key"],
+        }
+    )
+    assert settings.kafka_ssl_certfile == Path(pem_files["client.pem"])
+
+
+def test_redis_tls_files_need_a_rediss_url(pem_files: dict[str, str]) -> None:
+    env = {"RAQIB_REDIS_SSL_CA_CERTS": pem_files["ca.pem"]}
+    with pytest.raises(
+        ValidationError, match="RAQIB_REDIS_SSL_CA_CERTS set, but RAQIB_REDIS is not a rediss://"
+    ):
+        Settings.from_env({**env, "RAQIB_REDIS": "redis://cache:6379/0"})
+    with pytest.raises(ValidationError, match="RAQIB_REDIS_SSL_CERTFILE: no such file"):
+        Settings.from_env(
+            {"RAQIB_REDIS": "rediss://cache:6380/0", "RAQIB_REDIS_SSL_CERTFILE": "/nowhere"}
+        )
+    settings = Settings.from_env({**env, "RAQIB_REDIS": "rediss://cache:6380/0"})
+    assert settings.redis_ssl_ca_certs == Path(pem_files["ca.pem"])
+
+
+@pytest.mark.parametrize(
+    ("url", "variable"),
+    [
+        ("redis://raqib:s3cret@cache:6379/0", "RAQIB_REDIS_PASSWORD"),
+        ("redis://:s3cret@cache:6379/0", "RAQIB_REDIS_PASSWORD"),
+        ("unix:///run/redis.sock?password=s3cret", "RAQIB_REDIS_PASSWORD"),
+        ("redis://raqib@cache:6379/0", "RAQIB_REDIS_USERNAME"),
+    ],
+)
+def test_redis_credentials_come_from_the_url_or_the_variables_not_both(
+    url: str, variable: str
+) -> None:
+    with pytest.raises(ValidationError, match=f"{variable} is set: keep one") as raised:
+        Settings.from_env({"RAQIB_REDIS": url, variable: "other"})
+    assert "s3cret" not in str(raised.value)
+
+
+def test_repr_and_str_never_show_a_password() -> None:
+    settings = Settings.from_env(
+        {
+            **SASL,
+            "RAQIB_REDIS": "redis://raqib:redis-s3cret@cache:6379/0",
+            "RAQIB_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT",
+        }
+    )
+    for shown in (repr(settings), str(settings), f"{settings}", f"{settings!r}"):
+        assert "redis-s3cret" not in shown and "kafka-s3cret" not in shown
+        assert "redis://raqib:***@cache:6379/0" in shown
+    other = Settings.from_env(
+        {"RAQIB_REDIS_USERNAME": "raqib", "RAQIB_REDIS_PASSWORD": "redis-s3cret"}
+    )
+    assert "redis-s3cret" not in repr(other)
+
+
+def test_validation_errors_do_not_quote_the_secrets() -> None:
+    env = {
+        **SASL,
+        "RAQIB_REDIS": "redis://raqib:redis-s3cret@cache:6379/0",
+        "RAQIB_PARTITIONS": "0",
+        "RAQIB_KAFKA_SASL_USERNAME": "",
+    }
+    with pytest.raises(ValidationError) as raised:
+        Settings.from_env(env)
+    assert "redis-s3cret" not in str(raised.value) and "kafka-s3cret" not in str(raised.value)
+    with pytest.raises(ValidationError) as raised:
+        Settings.from_env({"RAQIB_REDIS": "http://raqib:redis-s3cret@cache/0"})
+    assert "redis-s3cret" not in str(raised.value) and "raqib:***@cache" in str(raised.value)
+
+
+def test_to_env_hands_the_secrets_to_a_child(pem_files: dict[str, str]) -> None:
+    settings = Settings.from_env(
+        {
+            **SASL,
+            "RAQIB_KAFKA_SSL_CAFILE": pem_files["ca.pem"],
+            "RAQIB_REDIS": "rediss://cache:6380/0",
+            "RAQIB_REDIS_USERNAME": "raqib",
+            "RAQIB_REDIS_PASSWORD": "redis-s3cret",
+            "RAQIB_REDIS_SSL_CA_CERTS": pem_files["ca.pem"],
+        }
+    )
+    env = settings.to_env()
+    assert env["RAQIB_KAFKA_SASL_PASSWORD"] == "kafka-s3cret"
+    assert env["RAQIB_REDIS_PASSWORD"] == "redis-s3cret"
+    assert Settings.from_env(env) == settings
+
+
+def test_to_env_clears_the_credentials_a_child_would_otherwise_inherit() -> None:
+    """``raqib demo`` runs its worker on its own plaintext servers: an operator's SASL
+    settings in the environment must not reach it."""
+    inherited = {**SASL, "RAQIB_REDIS_PASSWORD": "redis-s3cret"}
+    child = {**inherited, **Settings(kafka="127.0.0.1:1234").to_env()}
+    settings = Settings.from_env(child)
+    assert settings.kafka_security_protocol == "PLAINTEXT"
+    assert settings.kafka_sasl_password is None and settings.redis_password is None
