@@ -1,18 +1,25 @@
 """Rule evaluation against the event-time watermark: the same code live and in backtests.
 
-The engine is told of each counted mention in stream order. It advances the watermark
-(the latest event time seen in its partition), evaluates the rules of that mention's
-subject, re-checks open episodes so they resolve when their subject goes quiet, and, each
-event-time minute, asks silence rules whether a subject they watch has gone quiet.
-Nothing here reads the wall clock: replaying a stream gives the same alerts.
+The engine is told of each article in stream order, as a *step*: the article's event time
+and its mentions that this partition counts (maybe none). It advances the watermark (the
+latest event time of the articles seen — of every ``articles`` partition, once the count
+stage has aligned them), evaluates the rules of the article's subjects, and, each
+event-time minute, re-checks open episodes (so they resolve when their subject goes
+quiet) and asks silence rules whether a subject they watch has gone quiet. Nothing here
+reads the wall clock: replaying a stream gives the same alerts.
+
+A rate is mentions over the time actually watched: a baseline starts no earlier than
+when the partition began watching (its ``started``), and a rule fires only once the
+partition has watched for the rule's ``warm_up`` — a partition twenty minutes old does not
+divide twenty minutes of mentions by 24 hours and call every subject a surge.
 
 Example::
 
     import asyncio
     from processors.counts import MemoryCounts
     engine = RuleEngine(load_rules(), MemoryCounts(), MemoryEpisodes(), names)
-    asyncio.run(engine.on_mention(mention, new=True))
-    # -> []
+    asyncio.run(engine.on_steps([(article_time, mentions)]))
+    # -> [Alert(...), ...]
 """
 
 from __future__ import annotations
@@ -21,7 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from alerts.episodes import EpisodeStore, step
+from alerts.episodes import STREAM_GAP, EpisodeStore, step
 from alerts.rules import Observation, RulesFile, SilenceRule, WindowRule, silence_p
 from alerts.spike import spike_stats
 from raqib.counting import HOUR, MINUTE, CountStore, hour_of, minute_of
@@ -44,10 +51,6 @@ MAX_EVIDENCE = 20
 MAX_LATE = timedelta(hours=24)
 """A mention later than this behind the watermark is counted but judged at the watermark:
 its minute buckets may be gone (kept 2 days), and a day-old surge is history, not news."""
-STREAM_GAP = timedelta(hours=6)
-"""A partition whose event time jumps further than this resumed after an outage (or a
-backfill of another period): its warm-up starts again, else every subject of the
-resumed stream would look "new" against the empty days before it."""
 
 
 def _spans(ends: set[int], reach: int) -> list[int]:
@@ -65,6 +68,84 @@ def _spans(ends: set[int], reach: int) -> list[int]:
 
 def _has_hours(rule: object) -> bool:
     return isinstance(rule, WindowRule | SilenceRule)
+
+
+@dataclass(frozen=True, slots=True)
+class Baseline:
+    """The buckets of a baseline and the minutes they watched: hour buckets ``hours`` and
+    the minute buckets ``gap`` of the part hour before the window (inclusive ranges; the
+    hours are empty when ``hours[1] < hours[0]``)."""
+
+    hours: tuple[int, int]
+    gap: tuple[int, int] | None
+    minutes: int
+
+
+def baseline_before(first_minute: int, baseline_hours: int, since_minute: int) -> Baseline:
+    """The baseline before a window that starts at minute ``first_minute``: the
+    ``baseline_hours`` whole hours before the window's hour, then that hour up to the
+    window, clipped to start no earlier than ``since_minute``, the partition's first watched
+    minute (mentions over the time actually watched).
+
+    The hour bucket that holds ``since_minute`` is read whole: nothing before it was
+    counted. Live (Redis, mirrored) and ``raqib backtest`` (memory) read these same buckets.
+
+    Minutes and hours below count from a midnight ``M`` (in minutes since the epoch); a
+    window at 10:20 with a 24 h baseline, watched since 09:00 the day before, reads the
+    hours from 10:00 the day before to 09:00 (-14..9), then 10:00-10:19, all watched:
+
+    >>> H, M = 60, 20_000 * 24 * 60
+    >>> def at(b: Baseline) -> tuple[list[int], list[int] | None, int]:
+    ...     gap = None if b.gap is None else [m - M for m in b.gap]
+    ...     return [h - M // H for h in b.hours], gap, b.minutes
+    >>> at(baseline_before(M + 10 * H + 20, 24, M - 15 * H))
+    ([-14, 9], [600, 619], 1460)
+
+    Watched since 09:40: the 09:00 hour (40 minutes of it watched) and 10:00-10:19.
+
+    >>> at(baseline_before(M + 10 * H + 20, 24, M + 9 * H + 40))
+    ([9, 9], [600, 619], 40)
+
+    Since 10:05: no hour, 10:05-10:19; since 10:30, after the window began: nothing.
+
+    >>> at(baseline_before(M + 10 * H + 20, 24, M + 10 * H + 5))
+    ([10, 9], [605, 619], 15)
+    >>> at(baseline_before(M + 10 * H + 20, 24, M + 10 * H + 30))
+    ([10, 9], None, 0)
+    """
+    per_hour = HOUR // MINUTE
+    window_hour = first_minute // per_hour  # the hour bucket the window starts in
+    first_hour = max(window_hour - baseline_hours, since_minute // per_hour)
+    gap_first = max(window_hour * per_hour, since_minute)
+    gap = (gap_first, first_minute - 1) if first_minute > gap_first else None
+    start = max((window_hour - baseline_hours) * per_hour, since_minute)
+    return Baseline((first_hour, window_hour - 1), gap, max(first_minute - start, 0))
+
+
+Step = tuple[datetime, Sequence[Mention]]
+"""One article as a partition sees it: its event time and its mentions there (maybe none)."""
+
+
+def steps_of(batch: Sequence[Mention]) -> list[Step]:
+    """Consecutive mentions of one article are one step at the article's time.
+
+    >>> from datetime import UTC, datetime
+    >>> t = datetime(2024, 12, 1, tzinfo=UTC)
+    >>> ms = [Mention(subject=s, article_id=a, event_time=t) for s, a in
+    ...       [("entity:iran", "a1"), ("entity:syria", "a1"), ("entity:iran", "a2")]]
+    >>> [len(mentions) for _, mentions in steps_of(ms)]
+    [2, 1]
+    """
+    steps: list[Step] = []
+    current: list[Mention] = []
+    for mention in batch:
+        if current and mention.article_id != current[0].article_id:
+            steps.append((current[0].event_time, current))
+            current = []
+        current.append(mention)
+    if current:
+        steps.append((current[0].event_time, current))
+    return steps
 
 
 def _ts(seconds: int) -> datetime:
@@ -122,7 +203,7 @@ class RuleEngine:
         self._silence = [r for r in rules.rules if isinstance(r, SilenceRule) and r.enabled]
         self._last_seen: dict[str, datetime] = {}
         self._rules_of: dict[str, list[WindowRule | SilenceRule]] = {}  # rules don't change
-        self._usual: dict[tuple[str, str], tuple[datetime, int, float]] = {}
+        self._usual: dict[tuple[str, str], tuple[datetime, datetime, int, float]] = {}
         windows = [r for r in rules.rules if isinstance(r, WindowRule)]
         # how far back rules read: the longest window plus the part hour before it, and
         # the longest baseline (plus the hour of a silent subject's last mention)
@@ -131,52 +212,61 @@ class RuleEngine:
         self._reach_hours += 2
 
     async def on_batch(self, batch: Sequence[Mention]) -> list[Alert]:
-        """Count and evaluate a batch of this partition's mentions, in order: what the
-        worker does with each batch it takes, and ``raqib backtest`` with each article."""
-        await self.prepare(batch)
-        done = await self.evaluate(batch)
+        """Count and evaluate a batch of this partition's mentions, in order, an article
+        (consecutive mentions of one article id) a step: what ``raqib backtest`` does with
+        each article."""
+        return await self.on_steps(steps_of(batch))
+
+    async def on_steps(self, steps: Sequence[Step]) -> list[Alert]:
+        """Prepare, evaluate and flush ``steps`` (see :meth:`evaluate`)."""
+        await self.prepare(steps)
+        done = await self.evaluate(steps)
         await self.flush()
         return done.alerts
 
-    async def prepare(self, batch: Sequence[Mention]) -> None:
-        """Read ahead what evaluating ``batch`` will read (counts, episodes) and record it
-        in the count store; safe to retry after a failure."""
-        if not batch:
+    async def prepare(self, steps: Sequence[Step]) -> None:
+        """Read ahead what evaluating ``steps`` will read (counts, episodes) and record
+        their mentions in the count store; safe to retry after a failure."""
+        if not steps:
             return
         if not self._loaded:
-            await self._load(batch[0].event_time)
-        # the watermarks the batch will be judged at, and the buckets rules read from them
+            await self._load(steps[0][0])
+        # the watermarks the steps will be judged at, and the buckets rules read from them
         marks: set[datetime] = set()
         wm = self.watermark
-        for m in batch:
-            wm = m.event_time if wm is None or m.event_time > wm else wm
+        for at, _ in steps:
+            wm = at if wm is None or at > wm else wm
             marks.add(wm)
-            if self._late(m.event_time, wm) is not None:
-                marks.add(m.event_time)
+            if self._late(at, wm) is not None:
+                marks.add(at)
         minutes = _spans({minute_of(t) for t in marks}, self._reach_minutes)
         hours = _spans(
             {hour_of(t) for t in marks | set(self._last_seen.values())}, self._reach_hours
         )
+        batch = [m for _, mentions in steps for m in mentions]
         open_pairs = await self.episodes.open_episodes()
         also = {subject for _, subject in open_pairs} | set(self._last_seen)
         await self.counts.prepare(batch, also, minutes, hours)
         pairs = {(r.name, m.subject) for m in batch for r in self._rules_for(m.subject)}
         await self.episodes.preload(pairs | set(open_pairs))
 
-    async def evaluate(self, batch: Sequence[Mention]) -> Evaluated:
-        """Record each prepared mention and evaluate it, in order.
+    async def evaluate(self, steps: Sequence[Step]) -> Evaluated:
+        """Record each prepared step's mentions and evaluate the step, in order.
 
-        A redelivered mention is judged too: if a worker died after recording a batch but
-        before its episodes were flushed, the replayed batch must still fire what it
-        fires; judging an unchanged window again changes nothing.
+        A step is one article as this partition sees it: its event time and its mentions
+        here (none: the article named nothing this partition counts, and still moves the
+        watermark). A redelivered mention is judged too: if a worker died after recording
+        a batch but before its episodes were flushed, the replayed batch must still fire
+        what it fires; judging an unchanged window again changes nothing.
         """
         done = Evaluated()
-        for mention in batch:
-            if await self.counts.record(mention):
-                done.new += 1
-            else:
-                done.duplicates += 1
-            done.alerts.extend(await self.on_mention(mention, new=True))
+        for at, mentions in steps:
+            for mention in mentions:
+                if await self.counts.record(mention):
+                    done.new += 1
+                else:
+                    done.duplicates += 1
+            done.alerts.extend(await self._step(at, mentions))
         return done
 
     async def flush(self) -> None:
@@ -190,30 +280,35 @@ class RuleEngine:
             self._last_seen = await self.episodes.load_last_seen()
         self._loaded = True
 
-    async def on_mention(self, mention: Mention, *, new: bool) -> list[Alert]:
-        """Advance the watermark with a counted mention and evaluate what it touches."""
+    async def _step(self, at: datetime, mentions: Sequence[Mention]) -> list[Alert]:
+        """Advance the watermark to an article's time, judge its (recorded) mentions, then
+        — when the watermark entered a new minute — every other open episode and silence.
+
+        The article's own subjects are judged by their mentions and skipped by the
+        minute's re-check, so a subject is judged the same way whichever partition holds
+        it and whatever else the partition holds: live on N partitions equals backtest.
+        """
         if not self._loaded:
-            await self._load(mention.event_time)
+            await self._load(at)
         previous = self.watermark
-        advanced = previous is None or mention.event_time > previous
-        if advanced:
-            self.watermark = mention.event_time
-            await self.episodes.save_watermark(mention.event_time)  # the store may debounce
-            if previous is not None and mention.event_time - previous > STREAM_GAP:
-                self.started = await self.episodes.started(mention.event_time, restart=True)
-        if new:
+        if previous is None or at > previous:
+            self.watermark = at
+            await self.episodes.save_watermark(at)  # the store may debounce
+            if previous is not None and at - previous > STREAM_GAP:
+                self.started = await self.episodes.started(at, restart=True)
+        for mention in mentions:
             await self._heard(mention)
         alerts: list[Alert] = []
         done: set[tuple[str, str]] = set()
-        if new:
-            late = self._late(mention.event_time, self.watermark)
+        late = self._late(at, self.watermark)
+        for mention in mentions:
             for rule in self._rules_for(mention.subject):
                 done.add((rule.name, mention.subject))
-                at = late if isinstance(rule, WindowRule) else None
-                alerts.extend(await self._evaluate(rule, mention.subject, at=at))
+                when = late if isinstance(rule, WindowRule) else None
+                alerts.extend(await self._evaluate(rule, mention.subject, at=when))
         # Windows are whole minutes: other subjects' windows change only when the
         # watermark enters a new minute, so open episodes and silences are re-judged then.
-        if previous is None or minute_of(mention.event_time) > minute_of(previous):
+        if previous is None or minute_of(at) > minute_of(previous):
             for rule_name, subject in await self.episodes.open_episodes():
                 open_rule = self._by_name.get(rule_name)
                 if open_rule is not None and (rule_name, subject) not in done:
@@ -263,8 +358,10 @@ class RuleEngine:
         """Judge one rule on one subject at the watermark (or at ``at``, a late mention's
         own time) and step its episode."""
         wm = at or self.watermark
-        assert wm is not None  # noqa: S101 - set by on_mention before any evaluation
+        assert wm is not None  # noqa: S101 - set by _step before any evaluation
         episode = await self.episodes.load(rule.name, subject)
+        if (episode is None or episode.status != "firing") and not self._warm(rule, wm):
+            return []  # nothing may open during the warm-up: nothing to read
         if isinstance(rule, SilenceRule):
             judged = await self._judge_silence(rule, subject, wm)
         else:
@@ -311,28 +408,32 @@ class RuleEngine:
             )
         ]
 
+    def _warm(self, rule: WindowRule | SilenceRule, wm: datetime) -> bool:
+        assert self.started is not None  # noqa: S101 - loaded with the watermark
+        return rule.warm(wm - self.started)
+
+    def _since_minute(self) -> int:
+        """The first minute this partition watched: baselines start no earlier."""
+        assert self.started is not None  # noqa: S101 - loaded with the watermark
+        return minute_of(self.started)
+
     async def _judge_window(self, rule: WindowRule, subject: str, wm: datetime) -> _Judgement:
         """The window ending at the watermark against the baseline just before it: whole
-        hours, then the minutes of the part hour up to the window."""
+        hours, then the minutes of the part hour up to the window, as far as watched."""
         last_minute = minute_of(wm)
         first_minute = last_minute - rule.window_minutes + 1
-        last_hour = (first_minute * MINUTE) // HOUR - 1
-        first_hour = last_hour - rule.baseline_hours + 1
-        gap_first = (last_hour + 1) * HOUR // MINUTE
-        gap = (gap_first, first_minute - 1) if first_minute > gap_first else None
+        base = baseline_before(first_minute, rule.baseline_hours, self._since_minute())
         observed, baseline = await self.counts.window(
-            subject, (first_minute, last_minute), (first_hour, last_hour), gap
+            subject, (first_minute, last_minute), base.hours, base.gap
         )
-        gap_minutes = first_minute - gap_first
         stats = spike_stats(
             observed=observed,
             baseline_count=baseline,
-            baseline_minutes=rule.baseline_hours * 60 + gap_minutes,
+            baseline_minutes=base.minutes,
             window_minutes=rule.window_minutes,
             prior_per_minute=rule.prior_per_day / 1440,
         )
-        assert self.started is not None  # noqa: S101 - loaded with the watermark
-        condition = rule.holds(Observation(stats, baseline, watching=wm - self.started))
+        condition = self._warm(rule, wm) and rule.holds(Observation(stats, baseline))
         evidence: list[Evidence] = []
         if condition:
             evidence = await self.counts.evidence(subject, first_minute, last_minute)
@@ -362,16 +463,21 @@ class RuleEngine:
     async def _usual_rate(
         self, rule: SilenceRule, subject: str, last: datetime
     ) -> tuple[int, float]:
-        """Mentions in the baseline hours before the last one and in its own hour, and
-        their rate per minute; read once per last mention, not every minute of a silence."""
+        """Mentions in the baseline hours before the last one and in its own hour, as far
+        as watched, and their rate per minute over the minutes watched; read once per last
+        mention, not every minute of a silence."""
+        assert self.started is not None  # noqa: S101 - loaded with the watermark
         cached = self._usual.get((rule.name, subject))
-        if cached is not None and cached[0] == last:
-            return cached[1], cached[2]
+        if cached is not None and cached[:2] == (last, self.started):
+            return cached[2], cached[3]
+        since = self._since_minute()
         hour = hour_of(last)
-        count = await self.counts.hours(subject, hour - rule.baseline_hours, hour)
-        into_hour = minute_of(last) - hour * HOUR // MINUTE + 1
-        rate = count / (rule.baseline_hours * 60 + into_hour)
-        self._usual[(rule.name, subject)] = (last, count, rate)
+        first_hour = max(hour - rule.baseline_hours, since * MINUTE // HOUR)
+        count = await self.counts.hours(subject, first_hour, hour)
+        start = max((hour - rule.baseline_hours) * HOUR // MINUTE, since)
+        watched = minute_of(last) + 1 - start  # to the end of the last mention's minute
+        rate = count / watched if watched > 0 else 0.0
+        self._usual[(rule.name, subject)] = (last, self.started, count, rate)
         return count, rate
 
     async def _judge_silence(self, rule: SilenceRule, subject: str, wm: datetime) -> _Judgement:
@@ -379,7 +485,9 @@ class RuleEngine:
         count, rate = await self._usual_rate(rule, subject, last)
         silent = (wm - last).total_seconds() / 60
         p_value = silence_p(silent, rate)
-        condition = rule.holds(silent_minutes=silent, rate_per_minute=rate, baseline_count=count)
+        condition = self._warm(rule, wm) and rule.holds(
+            silent_minutes=silent, rate_per_minute=rate, baseline_count=count
+        )
         evidence: list[Evidence] = []
         if condition:  # the last articles heard, so the operator sees where it stopped
             evidence = await self.counts.evidence(subject, minute_of(last), minute_of(last))

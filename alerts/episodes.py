@@ -25,6 +25,11 @@ from redis.asyncio import Redis
 
 Status = Literal["firing", "resolved"]
 
+STREAM_GAP = timedelta(hours=6)
+"""A partition whose event time jumps further than this resumed after an outage (or a
+backfill of another period): its warm-up starts again, else every subject of the
+resumed stream would look "new" against the empty days before it."""
+
 
 class Episode(BaseModel):
     """The state of one (rule, subject) episode."""
@@ -42,6 +47,41 @@ def alert_id_for(rule: str, subject: str, started: datetime) -> str:
     """Stable per episode, so live and backtest name the same episode the same way."""
     digest = hashlib.sha256(f"{rule}|{subject}|{started.isoformat()}".encode()).hexdigest()
     return digest[:20]
+
+
+def watched_with(
+    started: datetime | None,
+    watermark: datetime | None,
+    since: datetime,
+    until: datetime,
+) -> tuple[datetime | None, datetime | None]:
+    """A partition's (started, watermark) once the counts of ``since..until`` are added by
+    a backfill: what the engine would have if it had watched them.
+
+    History that joins what was watched (within ``STREAM_GAP``) extends it both ways; a
+    later period after a gap is where the stream resumed (the engine restarts its warm-up
+    there); an earlier period with a gap after it is history the partition never watched
+    up to now, and changes nothing.
+
+    >>> from datetime import datetime, UTC
+    >>> day = [datetime(2024, 12, d, tzinfo=UTC) for d in range(1, 9)]
+    >>> watched_with(None, None, day[0], day[2]) == (day[0], day[2])
+    True
+    >>> watched_with(day[2], day[3], day[0], day[2]) == (day[0], day[3])
+    True
+    >>> watched_with(day[5], day[6], day[0], day[2]) == (day[5], day[6])
+    True
+    >>> watched_with(day[0], day[1], day[4], day[6]) == (day[4], day[6])
+    True
+    """
+    if started is None:
+        return since, until if watermark is None else max(watermark, until)
+    end = started if watermark is None else max(watermark, started)
+    if until < started - STREAM_GAP:
+        return started, watermark
+    if since > end + STREAM_GAP:
+        return since, until
+    return min(started, since), max(end, until)
 
 
 def step(
@@ -97,6 +137,13 @@ class EpisodeStore(Protocol):
         ``restart`` says the stream resumed after a gap."""
         ...
 
+    async def backfilled(self, since: datetime, until: datetime) -> None:
+        """Counts of ``since..until`` were added without evaluating rules (``raqib
+        backfill``): move the partition's start and watermark as :func:`watched_with` says,
+        so that the warm-up counts the history. Run it before the partition's worker starts
+        (a running engine read them when it started)."""
+        ...
+
     async def load_last_seen(self) -> dict[str, datetime]:
         """The last event time of each subject that silence rules watch."""
         ...
@@ -110,6 +157,12 @@ class EpisodeStore(Protocol):
     async def flush(self) -> None:
         """Persist what changed (a store may keep writes until here)."""
         ...
+
+
+def partition_scope(app_id: str, partition: int) -> str:
+    """The scope of one ``mentions`` partition's episodes, as the worker names it: each
+    app (``RAQIB_APP_ID``) keeps its own watermarks and starts."""
+    return f"{app_id}:{partition}"
 
 
 class RedisEpisodes:
@@ -157,6 +210,19 @@ class RedisEpisodes:
         await self.redis.set(self._start_key, at.isoformat(), nx=not restart, ex=self.TTL_S)
         raw = await self.redis.get(self._start_key)
         return datetime.fromisoformat(_text(raw)) if raw is not None else at
+
+    async def backfilled(self, since: datetime, until: datetime) -> None:
+        # two keys that may live on two Cluster nodes: read, then write (a backfill runs
+        # before the partition's worker, so nothing else writes them meanwhile)
+        raw_start = await self.redis.get(self._start_key)
+        raw_wm = await self.redis.get(self._wm_key)
+        started = datetime.fromisoformat(_text(raw_start)) if raw_start is not None else None
+        watermark = datetime.fromisoformat(_text(raw_wm)) if raw_wm is not None else None
+        new_start, new_wm = watched_with(started, watermark, since, until)
+        if new_start is not None and new_start != started:
+            await self.redis.set(self._start_key, new_start.isoformat(), ex=self.TTL_S)
+        if new_wm is not None and new_wm != watermark:
+            await self.redis.set(self._wm_key, new_wm.isoformat(), ex=self.TTL_S)
 
     async def load_last_seen(self) -> dict[str, datetime]:
         raw = await self.redis.hgetall(self._last_key)
@@ -214,6 +280,8 @@ class RedisEpisodes:
                 pipe.expire(self._last_key, self.TTL_S)
             if wm_changed and watermark is not None:
                 pipe.set(self._wm_key, watermark.isoformat(), ex=self.TTL_S)
+                # a partition watched for longer than the TTL keeps its start
+                pipe.expire(self._start_key, self.TTL_S)
             await pipe.execute()
         self._dirty.clear()
         self._dirty_last.clear()
@@ -247,6 +315,9 @@ class MemoryEpisodes:
         if self.start is None or restart:
             self.start = at
         return self.start
+
+    async def backfilled(self, since: datetime, until: datetime) -> None:
+        self.start, self.watermark = watched_with(self.start, self.watermark, since, until)
 
     async def load_last_seen(self) -> dict[str, datetime]:
         return dict(self.last_seen)

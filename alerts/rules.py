@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from fnmatch import fnmatchcase
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -27,16 +27,32 @@ from raqib.messages import EntityTypeName
 
 Severity = Literal["info", "warning", "critical"]
 
+SPIKE_WARM_UP = timedelta(hours=6)
+"""How long a partition watches before a spike may fire. A baseline rate is mentions over
+the time actually watched, so a young partition's rates are honest but rough: from n
+mentions the rate is known to about 1/sqrt(n). The subjects chance can push past a spike
+rule are those with about min_count / min_ratio mentions per window (5 / 4 in 10 minutes,
+7.5 an hour, for entity-spike; 6 / 4 in 30 minutes for topic-spike): after 6 hours their
+baselines hold 45 and 18 mentions, rates known to 15-25%, well inside the x4 a spike
+needs; after one hour, 7.5 and 3, and an estimate off by half is common. Six hours is also
+36 ten-minute windows and a quarter of the 24 h baseline; a big enough story then fires on
+its first day, where a full day's warm-up would hide it (``raqib backfill`` warms a new
+deployment from history instead)."""
+FIRST_WARM_UP = timedelta(hours=24)
+"""How long a partition watches before anything may be "new" or "first": a whole day of
+news, so that a subject of every day is seen once before its absence means something."""
+SILENCE_WARM_UP = timedelta(hours=24)
+"""How long a partition watches before an outlet may be called silent: a whole day, so that
+its usual rate includes the night's lull (from daytime hours alone every night is quiet)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Observation:
-    """What a window rule judges: the window against the baseline before it, and how long
-    the partition has been watching (a subject cannot be "new" in the first hour of a
-    stream: everything is)."""
+    """What a window rule judges: the window against the baseline before it (the baseline
+    clipped to the time the partition actually watched)."""
 
     stats: SpikeStats
     baseline_count: int
-    watching: timedelta
 
 
 class RuleBase(BaseModel):
@@ -64,6 +80,15 @@ class RuleBase(BaseModel):
     labels: dict[str, str] = Field(default_factory=dict)
     channels: tuple[str, ...] = ("console", "jsonl")
     enabled: bool = True
+    warm_up: Duration = Field(
+        timedelta(0),
+        description="no firing until the partition has watched this long (event time; "
+        "restarts after a gap in the stream); 0s where history was backfilled",
+    )
+
+    def warm(self, watching: timedelta) -> bool:
+        """Whether a partition that has watched for ``watching`` is past the warm-up."""
+        return watching >= self.warm_up
 
     def matches(self, subject: str, types: Sequence[str] = (), tags: Collection[str] = ()) -> bool:
         """``types``: the entity types the subject names (one for an entity, two for a
@@ -117,6 +142,11 @@ class SpikeRule(WindowRule):
     kind: Literal["spike"]
     min_ratio: float = Field(4.0, gt=0)
     max_p: float = Field(0.001, gt=0, le=1)
+    warm_up: Duration = Field(
+        SPIKE_WARM_UP,
+        description="no spike until the partition has watched this long: a rate from a few "
+        "minutes of watching is noise (see SPIKE_WARM_UP); 0s where history was backfilled",
+    )
 
     def holds(self, obs: Observation) -> bool:
         return is_spike(
@@ -126,7 +156,8 @@ class SpikeRule(WindowRule):
 
 class ThresholdRule(WindowRule):
     """At least ``min_count`` mentions in the window, whatever the baseline (which the alert
-    still reports: expected, ratio and p-value)."""
+    still reports: expected, ratio and p-value). No warm-up by default: a count needs no
+    history."""
 
     kind: Literal["threshold"]
 
@@ -134,10 +165,10 @@ class ThresholdRule(WindowRule):
         return obs.stats.observed >= self.min_count
 
 
-def _first_mentions(obs: Observation, *, min_count: int, warm_up: timedelta) -> bool:
-    """At least ``min_count`` mentions now, none in the whole baseline before, and the
-    stream watched for ``warm_up`` (else every subject of its first hours is "new")."""
-    return obs.watching >= warm_up and obs.baseline_count == 0 and obs.stats.observed >= min_count
+def _first_mentions(obs: Observation, *, min_count: int) -> bool:
+    """At least ``min_count`` mentions now and none in the whole (watched) baseline before:
+    only meaningful after a warm-up, else every subject of a stream's first hours is new."""
+    return obs.baseline_count == 0 and obs.stats.observed >= min_count
 
 
 class NewRule(WindowRule):
@@ -147,23 +178,39 @@ class NewRule(WindowRule):
     kind: Literal["new"]
     baseline: Duration = timedelta(days=7)
     min_count: int = Field(2, ge=1)
-    warm_up: Duration = timedelta(hours=24)
+    warm_up: Duration = Field(
+        FIRST_WARM_UP,
+        description="no first mention until the partition has watched this long: in a "
+        "stream's first day everything is new",
+    )
 
     def holds(self, obs: Observation) -> bool:
-        return _first_mentions(obs, min_count=self.min_count, warm_up=self.warm_up)
+        return _first_mentions(obs, min_count=self.min_count)
 
 
 class CooccurrenceRule(WindowRule):
     """Two entities suddenly named together in the same articles (subjects ``pair:a+b``):
     ``mode: spike`` is DESIGN.md's spike math on the pair's count; ``mode: first`` fires on
-    a pair never seen in the baseline, like ``new``."""
+    a pair never seen in the baseline, like ``new``. The warm-up follows the mode unless
+    given: a spike's (6 h), or a first mention's (24 h)."""
 
     kind: Literal["cooccurrence"]
     subjects: tuple[str, ...] = ("pair:*",)
     mode: Literal["spike", "first"] = "spike"
     min_ratio: float = Field(4.0, gt=0)
     max_p: float = Field(0.001, gt=0, le=1)
-    warm_up: Duration = timedelta(hours=24)
+    warm_up: Duration = Field(
+        FIRST_WARM_UP,
+        description="no firing until the partition has watched this long; default 6h for "
+        "mode: spike (as spike rules), 24h for mode: first (as new rules)",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _warm_up_of_mode(cls, data: Any) -> Any:
+        if isinstance(data, dict) and "warm_up" not in data and data.get("mode") != "first":
+            return {**data, "warm_up": SPIKE_WARM_UP}
+        return data
 
     @model_validator(mode="after")
     def _pairs_only(self) -> CooccurrenceRule:
@@ -174,7 +221,7 @@ class CooccurrenceRule(WindowRule):
 
     def holds(self, obs: Observation) -> bool:
         if self.mode == "first":
-            return _first_mentions(obs, min_count=self.min_count, warm_up=self.warm_up)
+            return _first_mentions(obs, min_count=self.min_count)
         return is_spike(
             obs.stats, min_count=self.min_count, min_ratio=self.min_ratio, max_p=self.max_p
         )
@@ -186,7 +233,8 @@ class SilenceRule(RuleBase):
     With λ its rate over ``baseline`` before its last mention, a silence of g minutes has
     probability e^(−λg) under Poisson arrivals; the rule fires when that is ≤ ``max_p``,
     g ≥ ``min_silence`` and the baseline held at least ``min_baseline_count`` mentions
-    (a subject seen twice a week has no "usual gap" to break).
+    (a subject seen twice a week has no "usual gap" to break). The rate is over the time the
+    partition actually watched, and nothing fires before a day of it (``warm_up``).
     """
 
     kind: Literal["silence"]
@@ -196,6 +244,11 @@ class SilenceRule(RuleBase):
     max_p: float = Field(0.001, gt=0, le=1)
     min_baseline_count: int = Field(24, ge=1)
     resolve_after: Duration = timedelta(0)
+    warm_up: Duration = Field(
+        SILENCE_WARM_UP,
+        description="no silence until the partition has watched this long: a usual rate "
+        "needs a whole day, night included",
+    )
 
     @model_validator(mode="after")
     def _hours(self) -> SilenceRule:

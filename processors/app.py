@@ -18,7 +18,6 @@ from typing import Any
 
 import faust
 from prometheus_client import CollectorRegistry
-from redis.asyncio import Redis
 
 from alerts import Router, RulesFile, build_router, load_rules
 from processors.count_agent import CountStage, attach_count_agent
@@ -30,6 +29,7 @@ from processors.tag_agent import TagStage, attach_tag_agent
 from processors.topics import load_topics
 from processors.watchlist import load_watchlist
 from raqib.limits import Limits
+from raqib.security import faust_credentials, redis_client
 from raqib.settings import Settings
 
 
@@ -51,11 +51,12 @@ def create_app(
     registry = registry or CollectorRegistry()
     health = health or Health()
     metrics = Metrics.create(registry)
-    redis = Redis.from_url(settings.redis)
+    redis = redis_client(settings)
 
     app = faust.App(
         settings.app_id,
         broker=[f"kafka://{server}" for server in settings.kafka_servers],
+        broker_credentials=faust_credentials(settings),
         value_serializer="raw",
         key_serializer="raw",
         topic_partitions=settings.partitions,

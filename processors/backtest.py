@@ -10,11 +10,12 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from alerts import MemoryEpisodes, RuleEngine, RulesFile
+from alerts import MemoryEpisodes, RuleEngine, RulesFile, Step
+from processors.align import Aligner, Released
 from processors.counts import MemoryCounts
 from processors.pipeline import Pipeline
 from raqib.exceptions import InvalidArticle
-from raqib.messages import Alert, parse_article
+from raqib.messages import Alert, MentionBatch, parse_article
 
 
 @dataclass
@@ -28,11 +29,17 @@ class Rejected:
 async def backtest(
     lines: Iterable[bytes], pipeline: Pipeline, rules: RulesFile
 ) -> list[Alert | Rejected]:
-    """Alerts (and rejected lines) in the order the live pipeline would emit them."""
+    """Alerts (and rejected lines) in the order the live pipeline would emit them.
+
+    Articles are judged in the order the live count stage judges them: through the same
+    aligner, so articles of one event time go in article-id order whatever the file's.
+    """
     counts = MemoryCounts()
     engine = RuleEngine(
         rules, counts, MemoryEpisodes(), pipeline.names, pipeline.types, pipeline.tags
     )
+    clock = _Clock()
+    aligner = Aligner(origins=1, idle_after_s=1.0, clock=clock)
     out: list[Alert | Rejected] = []
     for number, raw in enumerate(lines, start=1):
         if not raw.strip():
@@ -43,5 +50,24 @@ async def backtest(
             out.append(Rejected(number, exc.reason))
             continue
         _, mentions = pipeline.process(article)
-        out.extend(await engine.on_batch(mentions))
+        batch = MentionBatch(
+            article_id=article.id, mentions=mentions, event_time=article.event_time
+        )
+        aligner.add(batch, None)
+        out.extend(await engine.on_steps(_steps(aligner.release())))
+    clock.now += 2.0  # the end of the stream: what is held goes, as live after idling
+    out.extend(await engine.on_steps(_steps(aligner.release())))
     return out
+
+
+def _steps(released: list[Released]) -> list[Step]:
+    return [(r.batch.event_time, r.batch.mentions) for r in released]
+
+
+class _Clock:
+    """The aligner's clock in a backtest: time passes only at the end of the stream."""
+
+    now = 0.0
+
+    def __call__(self) -> float:
+        return self.now

@@ -1,4 +1,9 @@
-"""The ``count`` agent: mentions -> Redis counts -> rules -> ``alerts``.
+"""The ``count`` agent: mentions -> align -> Redis counts -> rules -> ``alerts``.
+
+Each ``mentions`` partition's input is first aligned (:mod:`processors.align`): held until
+every ``articles`` partition has got past it, then judged in the canonical order, so the
+alerts are those of ``raqib backtest`` at any partition and worker count. A held message
+is not acknowledged (its offset is not committed) until it has been judged.
 
 A batch of one partition's mentions is counted and judged in order, then its alert events
 are sent *and acknowledged by the broker* before the episode changes that record them
@@ -16,7 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import cast
 
 import faust
@@ -26,12 +31,13 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_jitter
 
-from alerts import RedisEpisodes, RuleEngine, RulesFile
+from alerts import RedisEpisodes, RuleEngine, RulesFile, Step, partition_scope
+from processors.align import Aligner, Released
 from processors.counts import MirroredCounts, RedisCounts, stamp_of
 from processors.health import Health
 from processors.metrics import Metrics
 from processors.pipeline import Pipeline
-from raqib.messages import Alert, Mention, MentionBatch, dumps
+from raqib.messages import Alert, MentionBatch, dumps
 from raqib.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -61,6 +67,9 @@ class CountStage:
         self.metrics = metrics
         self.health = health
         self.engines: dict[int, RuleEngine] = {}
+        self.aligners: dict[int, Aligner] = {}
+        self.lock = asyncio.Lock()
+        """The agent and the idle timer both release and judge: one at a time."""
         self.generation = 0
         """Bumped when partitions are revoked: a batch begun before must not write on."""
         self._outage_since: float | None = None
@@ -68,7 +77,7 @@ class CountStage:
     def engine(self, partition: int) -> RuleEngine:
         engine = self.engines.get(partition)
         if engine is None:
-            scope = f"{self.settings.app_id}:{partition}"
+            scope = partition_scope(self.settings.app_id, partition)
             episodes = RedisEpisodes(self.redis, prefix=self.settings.redis_prefix, scope=scope)
             p = self.pipeline
             engine = RuleEngine(
@@ -77,18 +86,27 @@ class CountStage:
             self.engines[partition] = engine
         return engine
 
+    def aligner(self, partition: int) -> Aligner:
+        aligner = self.aligners.get(partition)
+        if aligner is None:
+            aligner = Aligner(self.settings.partitions, self.settings.align_idle_s)
+            self.aligners[partition] = aligner
+        return aligner
+
     def revoked(self) -> None:
         """Partitions may come back after another worker counted them and moved their
-        episodes on: the engines (count mirrors, episode caches) are rebuilt from Redis."""
+        episodes on: the engines (count mirrors, episode caches) are rebuilt from Redis,
+        and what was held is dropped (never acknowledged: the next owner reads it again)."""
         self.generation += 1
         self.engines.clear()
+        self.aligners.clear()
 
-    async def judge(self, partition: int, batch: list[Mention]) -> list[Alert]:
-        """Count and evaluate one partition's part of a batch (nothing written of its
-        episodes yet): the alert events it fires."""
+    async def judge(self, partition: int, steps: Sequence[Step]) -> list[Alert]:
+        """Count and evaluate one partition's steps (nothing written of its episodes
+        yet): the alert events they fire."""
         engine = self.engine(partition)
-        await self.retrying(lambda: engine.prepare(batch), f"count[{partition}]")
-        done = await engine.evaluate(batch)
+        await self.retrying(lambda: engine.prepare(steps), f"count[{partition}]")
+        done = await engine.evaluate(steps)
         self.metrics.mentions_counted.labels("new").inc(done.new)
         self.metrics.mentions_counted.labels("duplicate").inc(done.duplicates)
         if engine.watermark is not None:
@@ -125,6 +143,38 @@ class CountStage:
             log.warning("redis unavailable at %s (%s); retrying until it is back", where, exc)
 
 
+def _runs(released: list[Released], size: int) -> list[list[Released]]:
+    """Released batches in runs of one kind (on time, partial, late) of at most ``size``
+    mentions (or heartbeats), so that each run's alerts can say how they were judged."""
+    runs: list[list[Released]] = []
+    weight = 0
+    for item in released:
+        n = max(1, len(item.batch.mentions))
+        run = runs[-1] if runs else None
+        if (
+            run is None
+            or (run[0].partial, run[0].late) != (item.partial, item.late)
+            or (weight + n > size)
+        ):
+            runs.append([item])
+            weight = n
+        else:
+            run.append(item)
+            weight += n
+    return runs
+
+
+def _labelled(alert: Alert, run: list[Released]) -> Alert:
+    """An alert judged while an articles partition was idle, or from a late article,
+    says so: it may differ from what a complete, on-time stream fires."""
+    labels = dict(alert.labels)
+    if run[0].partial:
+        labels["watermark"] = "partial"
+    if run[0].late:
+        labels["late"] = "true"
+    return alert.model_copy(update={"labels": labels}) if labels != alert.labels else alert
+
+
 def attach_count_agent(
     app: faust.App,
     stage: CountStage,
@@ -132,7 +182,7 @@ def attach_count_agent(
     metrics: Metrics,
     health: Health,
 ) -> None:
-    """Register the ``count`` agent on ``app``."""
+    """Register the ``count`` agent (and its idle timer) on ``app``."""
     alerts_topic = topics["alerts"]
     size = stage.settings.batch_size
 
@@ -146,35 +196,60 @@ def attach_count_agent(
         for alert in alerts:
             metrics.alerts_fired.labels(alert.rule, alert.status).inc()
 
+    async def judge_released() -> None:
+        """Judge, send and record what every partition's aligner lets through, then
+        acknowledge it (only now may its offset be committed)."""
+        generation = stage.generation
+        for partition, aligner in sorted(stage.aligners.items()):
+            released = aligner.release()
+            for run in _runs(released, size):
+                steps = [(r.batch.event_time, r.batch.mentions) for r in run]
+                alerts = [_labelled(a, run) for a in await stage.judge(partition, steps)]
+                if stage.generation != generation:
+                    log.info("partitions moved during a batch: its new owner replays it")
+                    return
+                await send_all(alerts)
+                await stage.record(partition)
+                for r in run:
+                    r.token.ack()
+                await asyncio.sleep(0)  # let the web views and heartbeats run
+            _aligned(partition, aligner)
+
+    def _aligned(partition: int, aligner: Aligner) -> None:
+        label = str(partition)
+        metrics.aligned_held.labels(label).set(len(aligner))
+        metrics.aligned_wait.labels(label).set(aligner.held_seconds())
+        if aligner.progress and aligner.watermark is not None:
+            lag = max(aligner.progress.values()) - aligner.watermark
+            metrics.aligned_lag.labels(label).set(lag.total_seconds())
+
     @app.agent(topics["mentions"], name="count")
     @health.supervised("count")
     async def count(stream: faust.StreamT[bytes]) -> None:
         taken = cast(Stream, stream).take_events(size, within=BATCH_WITHIN_S)
         async for events in taken:  # StreamT does not declare take_events; Stream does
             started = time.perf_counter()
-            generation = stage.generation
-            by_partition: dict[int, list[Mention]] = {}
-            for event in events:
-                msg = event.message
-                try:
-                    batch = MentionBatch.model_validate_json(event.value)
-                except ValidationError:  # not ours: log it, count it, go on
-                    log.exception(
-                        "unreadable mentions at %s[%d]@%d", msg.topic, msg.partition, msg.offset
-                    )
-                    metrics.errors.labels("count").inc()
-                    continue
-                seq = stamp_of(msg.partition, msg.offset)
-                for mention in batch.mentions:
-                    mention.seq = seq
-                by_partition.setdefault(msg.partition, []).extend(batch.mentions)
-            for partition, group in sorted(by_partition.items()):
-                for chunk in (group[i : i + size] for i in range(0, len(group), size)):
-                    alerts = await stage.judge(partition, chunk)
-                    if stage.generation != generation:
-                        log.info("partitions moved during a batch: its new owner replays it")
-                        break
-                    await send_all(alerts)
-                    await stage.record(partition)
-                    await asyncio.sleep(0)  # let the web views and heartbeats run
+            async with stage.lock:
+                for event in events:
+                    msg = event.message
+                    try:
+                        batch = MentionBatch.model_validate_json(event.value)
+                    except ValidationError:  # not ours: log it, count it, go on
+                        log.exception(
+                            "unreadable mentions at %s[%d]@%d", msg.topic, msg.partition, msg.offset
+                        )
+                        metrics.errors.labels("count").inc()
+                        continue
+                    seq = stamp_of(msg.partition, msg.offset)
+                    for mention in batch.mentions:
+                        mention.seq = seq
+                    msg.incref()  # held: committed only once judged (see judge_released)
+                    stage.aligner(msg.partition).add(batch, event)
+                await judge_released()
             metrics.batch_seconds.observe(time.perf_counter() - started)
+
+    @app.timer(interval=max(0.2, stage.settings.align_idle_s / 4))
+    async def release_idle() -> None:
+        """An idle articles partition must not hold the others back for ever."""
+        async with stage.lock:
+            await judge_released()

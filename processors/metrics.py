@@ -31,6 +31,9 @@ class Metrics(NamedTuple):
     errors: Counter
     trimmed: Counter
     alerts_repeated: Counter
+    aligned_held: Gauge
+    aligned_wait: Gauge
+    aligned_lag: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> Metrics:
@@ -105,6 +108,26 @@ class Metrics(NamedTuple):
                 "Outputs cut to fit the broker's message size, by what was cut "
                 "(clean_body, body, entities of a tagged article; a dead letter's bytes).",
                 ["what"],
+                registry=registry,
+            ),
+            aligned_held=Gauge(
+                "raqib_aligned_held_batches",
+                "Mention batches held per mentions partition until every articles "
+                "partition has passed them.",
+                ["partition"],
+                registry=registry,
+            ),
+            aligned_wait=Gauge(
+                "raqib_aligned_wait_seconds",
+                "How long the next held batch has waited (wall time), per partition.",
+                ["partition"],
+                registry=registry,
+            ),
+            aligned_lag=Gauge(
+                "raqib_aligned_lag_seconds",
+                "Event time between the furthest and the slowest articles partition, as "
+                "one mentions partition sees them: how far behind alignment holds.",
+                ["partition"],
                 registry=registry,
             ),
             alerts_repeated=Counter(

@@ -28,7 +28,7 @@ from processors.outputs import HEADROOM_BYTES, DeadLetter, dead_letter, fit_tagg
 from processors.pipeline import Budget, Pipeline
 from raqib.exceptions import InvalidArticle
 from raqib.limits import Limits
-from raqib.messages import dumps, parse_article
+from raqib.messages import MentionBatch, dumps, parse_article
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,10 @@ class TagStage:
     def max_output_bytes(self) -> int:
         return self.limits.message_bytes - HEADROOM_BYTES
 
-    def process(self, raw: bytes, received: datetime | None) -> Tagged | Rejected:
+    def process(self, raw: bytes, received: datetime | None, origin: int = 0) -> Tagged | Rejected:
+        """``origin``: the ``articles`` partition it came from, which every mention batch
+        (and the heartbeat that stands for one on a partition it names nothing on) carries
+        so that the count stage can align the origins (:mod:`processors.align`)."""
         budget = Budget(self.budget_s)
         try:
             article = parse_article(raw, fallback_time=received, limits=self.limits)
@@ -88,14 +91,18 @@ class TagStage:
         except Exception as exc:  # a bug of ours must not stop the stream: dead-letter it
             log.exception("tagging failed")
             return Rejected(f"processing error: {exc!r}"[:500], "processing_error")
-        mentions = [
-            (partition, batch.mentions[0].subject.encode(), dumps(batch))
-            for partition, batch in batches(
-                events, self.partitions, max_bytes=self.max_output_bytes
-            )
-        ]
+        pieces = batches(events, self.partitions, max_bytes=self.max_output_bytes)
+        at = article.event_time
+        key = result.id.encode()
+        mentions = []
+        for partition, batch in pieces:
+            batch.origin, batch.event_time = origin, at
+            mentions.append((partition, batch.mentions[0].subject.encode(), dumps(batch)))
+        for partition in sorted(set(range(self.partitions)) - {p for p, _ in pieces}):
+            heartbeat = MentionBatch(article_id=result.id, event_time=at, origin=origin)
+            mentions.append((partition, key, dumps(heartbeat)))
         return Tagged(
-            key=result.id.encode(),
+            key=key,
             value=value,
             mentions=mentions,
             entity_ids=frozenset(e.id for e in result.entities),
@@ -104,13 +111,13 @@ class TagStage:
         )
 
     def process_many(
-        self, items: Sequence[tuple[bytes, datetime | None]]
+        self, items: Sequence[tuple[bytes, datetime | None, int]]
     ) -> list[tuple[Tagged | Rejected, float]]:
         """A batch, in order, each with the seconds it took (run in the tag thread)."""
         out: list[tuple[Tagged | Rejected, float]] = []
-        for raw, received in items:
+        for raw, received, origin in items:
             started = time.perf_counter()
-            outcome = self.process(raw, received)
+            outcome = self.process(raw, received, origin)
             out.append((outcome, time.perf_counter() - started))
         return out
 
@@ -160,7 +167,10 @@ def attach_tag_agent(
             raws = [
                 e.value if isinstance(e.value, bytes) else bytes(e.value or b"") for e in events
             ]
-            items = [(raw, received_at(e)) for raw, e in zip(raws, events, strict=True)]
+            items = [
+                (raw, received_at(e), e.message.partition)
+                for raw, e in zip(raws, events, strict=True)
+            ]
             done = await loop.run_in_executor(executor, stage.process_many, items)
             # Buffered sends: the producer is flushed before offsets are committed, so a
             # crash re-reads the articles rather than losing their mentions.

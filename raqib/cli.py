@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import click
 
 from raqib.exceptions import ConfigError, RaqibError
+from raqib.redaction import redact
 from raqib.settings import Settings
 
 if TYPE_CHECKING:
@@ -28,7 +29,7 @@ def _settings(**overrides: object) -> Settings:
     try:
         return Settings.from_env(**overrides)
     except ValueError as exc:
-        raise click.ClickException(f"bad RAQIB_* setting: {exc}") from exc
+        raise click.ClickException(f"bad RAQIB_* setting: {redact(exc)}") from exc
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -187,6 +188,57 @@ def backtest(stream: Path, watchlist: Path | None, rules: Path | None, topics: P
 
 
 @main.command()
+@click.argument("paths", nargs=-1, required=True, type=_PATHS)
+@click.option("--watchlist", type=_FILE, help="watchlist.yaml replacing the default")
+@click.option("--topics", type=_FILE, help="topics.yaml replacing the default")
+def backfill(paths: tuple[Path, ...], watchlist: Path | None, topics: Path | None) -> None:
+    """Count the history in PATH... (what `raqib replay` reads) in Redis, without alerts.
+
+    Counts as the worker would (RAQIB_REDIS, idempotent: a second run counts nothing
+    twice) and marks each partition as watched since its history, so that rules start
+    warm. Run it before the workers start.
+    """
+    import asyncio
+
+    from redis.exceptions import RedisError
+
+    from processors.backfill import Backfilled, redis_episodes
+    from processors.backfill import backfill as run_backfill
+    from processors.counts import RedisCounts
+    from producers.replay import items
+    from raqib.limits import Limits
+    from raqib.redaction import redact
+    from raqib.security import redis_client
+
+    settings = _settings(watchlist=watchlist, topics=topics)
+    pipeline = _pipeline(settings)
+
+    async def run() -> Backfilled:
+        redis = redis_client(settings)
+        try:
+            return await run_backfill(
+                (value for _, value in items(list(paths))),
+                pipeline,
+                RedisCounts(redis, prefix=settings.redis_prefix),
+                redis_episodes(redis, settings.redis_prefix, settings.app_id),
+                partitions=settings.partitions,
+                limits=Limits(message_bytes=settings.max_message_bytes),
+            )
+        finally:
+            await redis.aclose()
+
+    try:
+        done = asyncio.run(run())
+    except (RedisError, OSError) as exc:
+        raise click.ClickException(redact(f"cannot count in {settings.redis}: {exc}")) from exc
+    except (RaqibError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    for rejected in done.rejected:
+        click.echo(f"message {rejected.line}: skipped: {rejected.reason}", err=True)
+    click.echo(done.line())
+
+
+@main.command()
 @click.option("--window", default="1h", show_default=True, help="how far back: 10m, 1h, 2d")
 @click.option(
     "--by",
@@ -203,11 +255,11 @@ def top(window: str, by: str, limit: int, subjects: str, as_json: bool) -> None:
     import asyncio
     from fnmatch import fnmatchcase
 
-    from redis.asyncio import Redis
     from redis.exceptions import RedisError
 
     from processors.top import Leaders, Order, leaders
     from raqib.durations import parse_duration
+    from raqib.security import redis_client
 
     settings = _settings()
     try:
@@ -216,7 +268,7 @@ def top(window: str, by: str, limit: int, subjects: str, as_json: bool) -> None:
         raise click.BadParameter(str(exc), param_hint="--window") from exc
 
     async def read() -> Leaders | None:
-        redis = Redis.from_url(settings.redis)
+        redis = redis_client(settings)
         try:
             order: Order = "ratio" if by == "ratio" else "count"
             return await leaders(redis, settings.redis_prefix, window=span, by=order, limit=100_000)
@@ -226,12 +278,14 @@ def top(window: str, by: str, limit: int, subjects: str, as_json: bool) -> None:
     try:
         found = asyncio.run(read())
     except (RedisError, OSError) as exc:
-        raise click.ClickException(f"cannot read counts from {settings.redis}: {exc}") from exc
+        raise click.ClickException(
+            f"cannot read counts from {redact(settings.redis)}: {redact(exc)}"
+        ) from exc
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--window") from exc
     if found is None:
         raise click.ClickException(
-            f"no counts in {settings.redis} (prefix {settings.redis_prefix})"
+            f"no counts in {redact(settings.redis)} (prefix {settings.redis_prefix})"
         )
     rows = [r for r in found.rows if fnmatchcase(r.subject, subjects)][:limit]
     pipeline = _pipeline(settings)

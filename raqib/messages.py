@@ -16,7 +16,14 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from raqib.durations import format_duration
 from raqib.exceptions import InvalidArticle
@@ -208,10 +215,23 @@ class MentionBatch(BaseModel):
     to the same partition (Kafka's key hash, murmur2, of the subject), sent to that
     partition with the first subject as key. Every subject's events still reach one
     partition, in order, so counting stays partition-local; an article costs one message
-    per partition instead of one per subject (40 on average)."""
+    per partition instead of one per subject (40 on average).
+
+    Every partition hears of every article: one with no mentions for a partition sends it
+    an empty batch (a heartbeat), so each partition knows how far every ``articles``
+    partition (``origin``) has got and judges in one order (:mod:`processors.align`)."""
 
     article_id: str
-    mentions: list[Mention] = Field(min_length=1)
+    mentions: list[Mention] = Field(default_factory=list)
+    event_time: datetime = EPOCH
+    origin: int | None = Field(None, description="the articles partition it came from")
+
+    @model_validator(mode="after")
+    def _time(self) -> MentionBatch:
+        if self.mentions and self.event_time == EPOCH:
+            self.event_time = self.mentions[0].event_time
+        self.event_time = as_utc(self.event_time)
+        return self
 
 
 class Evidence(BaseModel):

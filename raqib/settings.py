@@ -10,12 +10,40 @@ The same names appear in docker-compose.yml, the k8s manifests and the README. O
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Any, Literal, get_args
+from urllib.parse import parse_qs, urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from raqib.redaction import redact
 
 ENV_PREFIX = "RAQIB_"
+
+KafkaSecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+_KAFKA_SASL = ("kafka_sasl_mechanism", "kafka_sasl_username", "kafka_sasl_password")
+_KAFKA_TLS = ("kafka_ssl_cafile", "kafka_ssl_certfile", "kafka_ssl_keyfile")
+_REDIS_TLS = ("redis_ssl_ca_certs", "redis_ssl_certfile", "redis_ssl_keyfile")
+# unset is handed to a child as "" (= unset), so that ``raqib demo``'s plaintext servers
+# are never paired with the operator's credentials from the inherited environment
+_CLEARED_WHEN_UNSET = frozenset(
+    {*_KAFKA_SASL, *_KAFKA_TLS, *_REDIS_TLS, "redis_username", "redis_password"}
+)
+
+
+def env_name(field: str) -> str:
+    """A field's environment variable: ``redis_password`` -> ``RAQIB_REDIS_PASSWORD``."""
+    return ENV_PREFIX + field.upper()
 
 
 class Topics(BaseModel):
@@ -50,9 +78,15 @@ class Topics(BaseModel):
 
 
 class Settings(BaseModel):
-    """Everything a stage needs to find its servers and its configuration."""
+    """Everything a stage needs to find its servers and its configuration.
 
-    model_config = ConfigDict(frozen=True)
+    Credentials are :class:`~pydantic.SecretStr` and the Redis URL is redacted, so that
+    ``repr``, ``str`` and validation errors never show a password; :meth:`to_env` does
+    hand them to child processes.
+    """
+
+    # hide_input_in_errors: a ValidationError would otherwise quote every input, secrets too
+    model_config = ConfigDict(frozen=True, hide_input_in_errors=True)
 
     kafka: str = Field("127.0.0.1:9092", description="RAQIB_KAFKA: host:port[,host:port]")
     redis: str = Field("redis://127.0.0.1:6379/0", description="RAQIB_REDIS: redis:// URL")
@@ -85,10 +119,50 @@ class Settings(BaseModel):
         description="RAQIB_MAX_MESSAGE_BYTES: largest input accepted and output sent "
         "(keep it under the broker's message.max.bytes)",
     )
+    align_idle_s: float = Field(
+        5.0,
+        gt=0,
+        le=3600,
+        description="RAQIB_ALIGN_IDLE_S: seconds an articles partition may stay silent before "
+        "the count stage stops waiting for it (what it then judges is labelled partial)",
+    )
     article_budget_s: float = Field(
         2.0, gt=0, le=600, description="RAQIB_ARTICLE_BUDGET_S: CPU seconds one article may take"
     )
     log_level: str = Field("info", min_length=1, description="RAQIB_LOG_LEVEL")
+    kafka_security_protocol: KafkaSecurityProtocol = Field(
+        "PLAINTEXT",
+        description="RAQIB_KAFKA_SECURITY_PROTOCOL: PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL",
+    )
+    kafka_sasl_mechanism: SaslMechanism | None = Field(
+        None, description="RAQIB_KAFKA_SASL_MECHANISM: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512"
+    )
+    kafka_sasl_username: str | None = Field(None, description="RAQIB_KAFKA_SASL_USERNAME")
+    kafka_sasl_password: SecretStr | None = Field(None, description="RAQIB_KAFKA_SASL_PASSWORD")
+    kafka_ssl_cafile: Path | None = Field(
+        None, description="RAQIB_KAFKA_SSL_CAFILE: CA certificates (PEM); else the system's"
+    )
+    kafka_ssl_certfile: Path | None = Field(
+        None, description="RAQIB_KAFKA_SSL_CERTFILE: client certificate (PEM)"
+    )
+    kafka_ssl_keyfile: Path | None = Field(
+        None, description="RAQIB_KAFKA_SSL_KEYFILE: the client certificate's key (PEM)"
+    )
+    redis_username: str | None = Field(
+        None, description="RAQIB_REDIS_USERNAME: ACL user, when not in RAQIB_REDIS"
+    )
+    redis_password: SecretStr | None = Field(
+        None, description="RAQIB_REDIS_PASSWORD: when not in RAQIB_REDIS"
+    )
+    redis_ssl_ca_certs: Path | None = Field(
+        None, description="RAQIB_REDIS_SSL_CA_CERTS: CA certificates of a rediss:// server"
+    )
+    redis_ssl_certfile: Path | None = Field(
+        None, description="RAQIB_REDIS_SSL_CERTFILE: client certificate (PEM)"
+    )
+    redis_ssl_keyfile: Path | None = Field(
+        None, description="RAQIB_REDIS_SSL_KEYFILE: the client certificate's key (PEM)"
+    )
 
     @field_validator("kafka")
     @classmethod
@@ -103,8 +177,68 @@ class Settings(BaseModel):
     @classmethod
     def _redis_url(cls, value: str) -> str:
         if not value.startswith(("redis://", "rediss://", "unix://")):
-            raise ValueError(f"expected a redis:// URL, got {value!r}")
+            raise ValueError(f"expected a redis:// URL, got {redact(value)!r}")
         return value
+
+    @field_validator("kafka_security_protocol", "kafka_sasl_mechanism", mode="before")
+    @classmethod
+    def _choice(cls, value: object, info: ValidationInfo) -> object:
+        """Accept any case; name the variable and the choices when the value is none of them."""
+        if not isinstance(value, str):
+            return value
+        field = info.field_name or ""
+        choices = get_args(
+            KafkaSecurityProtocol if field == "kafka_security_protocol" else SaslMechanism
+        )
+        upper = value.strip().upper()
+        if upper not in choices:
+            raise ValueError(
+                f"{env_name(field)} must be one of {', '.join(choices)}, got {value!r}"
+            )
+        return upper
+
+    @field_validator(*_KAFKA_TLS, *_REDIS_TLS)
+    @classmethod
+    def _existing_file(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+        if value is not None and not value.is_file():
+            raise ValueError(f"{env_name(info.field_name or '')}: no such file: {value}")
+        return value
+
+    @model_validator(mode="after")
+    def _security(self) -> Settings:
+        """The security settings make sense together, or the error says which to set."""
+        problems = [*self._kafka_security_problems(), *self._redis_security_problems()]
+        if problems:
+            raise ValueError("; ".join(problems))
+        return self
+
+    def _kafka_security_problems(self) -> Iterator[str]:
+        protocol = self.kafka_security_protocol
+        protocol_var = f"RAQIB_KAFKA_SECURITY_PROTOCOL={protocol}"
+        if protocol.startswith("SASL_"):
+            missing = [env_name(n) for n in _KAFKA_SASL if getattr(self, n) in (None, "")]
+            if missing:
+                yield f"{protocol_var} needs {', '.join(missing)}"
+        elif stray := [env_name(n) for n in _KAFKA_SASL if getattr(self, n) is not None]:
+            yield f"{', '.join(stray)} set, but {protocol_var}: use SASL_PLAINTEXT or SASL_SSL"
+        if protocol not in ("SSL", "SASL_SSL"):
+            if stray := [env_name(n) for n in _KAFKA_TLS if getattr(self, n) is not None]:
+                yield f"{', '.join(stray)} set, but {protocol_var}: use SSL or SASL_SSL"
+        if self.kafka_ssl_keyfile and not self.kafka_ssl_certfile:
+            yield "RAQIB_KAFKA_SSL_KEYFILE needs RAQIB_KAFKA_SSL_CERTFILE"
+
+    def _redis_security_problems(self) -> Iterator[str]:
+        url = urlsplit(self.redis)
+        if url.scheme != "rediss":
+            if stray := [env_name(n) for n in _REDIS_TLS if getattr(self, n) is not None]:
+                yield f"{', '.join(stray)} set, but RAQIB_REDIS is not a rediss:// URL"
+        if self.redis_ssl_keyfile and not self.redis_ssl_certfile:
+            yield "RAQIB_REDIS_SSL_KEYFILE needs RAQIB_REDIS_SSL_CERTFILE"
+        url_password = url.password or parse_qs(url.query).get("password")
+        if self.redis_password is not None and url_password:
+            yield "RAQIB_REDIS has a password and RAQIB_REDIS_PASSWORD is set: keep one"
+        if self.redis_username is not None and url.username:
+            yield "RAQIB_REDIS has a user name and RAQIB_REDIS_USERNAME is set: keep one"
 
     @property
     def kafka_servers(self) -> list[str]:
@@ -127,9 +261,18 @@ class Settings(BaseModel):
         return cls.model_validate(values)
 
     def to_env(self) -> dict[str, str]:
-        """The environment that hands these settings to a child process."""
+        """The environment that hands these settings, secrets included, to a child process."""
         env: dict[str, str] = {}
         for name, value in self.model_dump().items():
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
             if value is not None:
-                env[ENV_PREFIX + name.upper()] = str(value)
+                env[env_name(name)] = str(value)
+            elif name in _CLEARED_WHEN_UNSET:
+                env[env_name(name)] = ""
         return env
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        """``repr`` and ``str`` show the Redis URL without its password."""
+        for name, value in super().__repr_args__():
+            yield name, redact(value) if name == "redis" else value

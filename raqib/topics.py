@@ -12,6 +12,8 @@ from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
 from raqib.exceptions import ConfigError
+from raqib.redaction import redact_logger
+from raqib.security import kafka_auth
 from raqib.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -22,28 +24,33 @@ def topic_names(settings: Settings) -> list[str]:
     return [t.articles, t.tagged, t.dlq, t.mentions, t.alerts]
 
 
-def _check_mentions_partitions(admin: KafkaAdminClient, settings: Settings) -> None:
-    """The tag stage routes each subject to ``murmur2(subject) % RAQIB_PARTITIONS``: the
-    ``mentions`` topic must have exactly that many partitions, or events would go to
-    partitions that do not exist (or never reach some)."""
-    name = settings.topic_names.mentions
-    (described,) = admin.describe_topics([name])
-    found = len(described.get("partitions") or [])
-    if found and found != settings.partitions:
-        raise ConfigError(
-            "RAQIB_PARTITIONS",
-            None,
-            f"topic {name} has {found} partitions but RAQIB_PARTITIONS is "
-            f"{settings.partitions}: set RAQIB_PARTITIONS={found} (or use a new topic prefix)",
-        )
+def _check_partitions(admin: KafkaAdminClient, settings: Settings) -> None:
+    """The tag stage routes each subject to ``murmur2(subject) % RAQIB_PARTITIONS``, and the
+    count stage waits for every one of the RAQIB_PARTITIONS ``articles`` partitions before
+    it judges: both topics must have exactly that many partitions, or events would go to
+    partitions that do not exist (or the count stage would wait for one that never sends)."""
+    t = settings.topic_names
+    for name in (t.mentions, t.articles):
+        (described,) = admin.describe_topics([name])
+        found = len(described.get("partitions") or [])
+        if found and found != settings.partitions:
+            raise ConfigError(
+                "RAQIB_PARTITIONS",
+                None,
+                f"topic {name} has {found} partitions but RAQIB_PARTITIONS is "
+                f"{settings.partitions}: set RAQIB_PARTITIONS={found} (or use a new topic "
+                "prefix)",
+            )
 
 
 def ensure_topics(settings: Settings, *, timeout_s: float = 30.0) -> list[str]:
     """Create the missing topics; return the names that were created."""
+    redact_logger("kafka.admin.client")  # it logs its configuration, SASL password included
     admin = KafkaAdminClient(
         bootstrap_servers=settings.kafka_servers,
         client_id=f"{settings.app_id}-admin",
         request_timeout_ms=int(timeout_s * 1000),
+        **kafka_auth(settings),
     )
     try:
         existing = set(admin.list_topics())
@@ -65,7 +72,7 @@ def ensure_topics(settings: Settings, *, timeout_s: float = 30.0) -> list[str]:
                 pass
         if created:
             log.info("created topics %s with %d partitions", created, settings.partitions)
-        _check_mentions_partitions(admin, settings)
+        _check_partitions(admin, settings)
         return created
     finally:
         admin.close()

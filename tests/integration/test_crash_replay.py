@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from alerts import RedisEpisodes, RuleEngine, RulesFile
+from alerts import RedisEpisodes, RuleEngine, RulesFile, steps_of
 from processors.counts import MirroredCounts, RedisCounts, stamp_of
 from raqib.messages import Alert, Mention
 
@@ -87,9 +87,9 @@ def _engine(redis: Redis, prefix: str) -> RuleEngine:
 async def _run(engine: RuleEngine, mentions: Sequence[Mention], size: int) -> list[Alert]:
     alerts: list[Alert] = []
     for i in range(0, len(mentions), size):
-        batch = list(mentions[i : i + size])
-        await engine.prepare(batch)
-        alerts.extend((await engine.evaluate(batch)).alerts)
+        steps = steps_of(mentions[i : i + size])
+        await engine.prepare(steps)
+        alerts.extend((await engine.evaluate(steps)).alerts)
         await engine.flush()
     return alerts
 
@@ -115,9 +115,9 @@ def test_a_replay_after_a_crash_fires_what_the_clean_run_fired(
             # the crash: two more batches counted in Redis (and one judged), no episode
             # written, no offset committed
             doomed = stream[cut : cut + 100]
-            await first.prepare(doomed[:50])
-            sent.extend((await first.evaluate(doomed[:50])).alerts)
-            await first.prepare(doomed[50:])
+            await first.prepare(steps_of(doomed[:50]))
+            sent.extend((await first.evaluate(steps_of(doomed[:50]))).alerts)
+            await first.prepare(steps_of(doomed[50:]))
             replay_engine = _engine(redis, prefix)  # the next owner, other batch sizes
             replayed = await _run(replay_engine, stream[cut:], 37)
             assert isinstance(replay_engine.counts, MirroredCounts)

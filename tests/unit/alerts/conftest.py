@@ -100,8 +100,8 @@ def merge() -> Callable[..., list[Mention]]:
 
 @pytest.fixture
 def run_engine(names: SubjectNames) -> RunEngine:
-    """Record each mention in MemoryCounts and feed the engine in stream order, as the
-    worker does: ``new`` is what ``record`` returned. Returns every alert emitted."""
+    """Feed the engine the stream in order, an article a step, as the worker and the
+    backtest do (the engine records each mention in ``counts``). Returns every alert."""
 
     def run(
         mentions: Sequence[Mention],
@@ -118,13 +118,6 @@ def run_engine(names: SubjectNames) -> RunEngine:
             names,
         )
 
-        async def feed() -> list[Alert]:
-            alerts: list[Alert] = []
-            for mention in mentions:
-                new = await store.record(mention)
-                alerts.extend(await engine.on_mention(mention, new=new))
-            return alerts
-
-        return asyncio.run(feed())
+        return asyncio.run(engine.on_batch(mentions))
 
     return run

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 from datetime import UTC, datetime, timedelta
 
-from alerts.episodes import Episode, MemoryEpisodes, alert_id_for, step
+import pytest
+
+from alerts.episodes import Episode, MemoryEpisodes, alert_id_for, step, watched_with
 
 T = datetime(2024, 12, 10, 0, 20, tzinfo=UTC)
 RESOLVE = timedelta(minutes=30)
@@ -114,3 +116,51 @@ def test_memory_episodes_keep_state_and_list_open_ones() -> None:
         assert await store.load_watermark() == T + RESOLVE
 
     asyncio.run(scenario())
+
+
+DAY = timedelta(days=1)
+HOUR = timedelta(hours=1)
+
+
+@pytest.mark.parametrize(
+    ("stored", "backfill", "after"),
+    [
+        # never watched: the history is where watching began
+        ((None, None), (0, 2), (0, 2)),
+        # the history ends where watching began, or overlaps it: extends it
+        ((2, 3), (0, 2), (0, 3)),
+        ((2, 3), (1, 5), (1, 5)),
+        # the history ends 5 hours before watching began: within the stream gap (6h)
+        ((2, 3), (0, 2 - 5 / 24), (0, 3)),
+        # a gap of a day after the history: it was not watched up to now, nothing changes
+        ((5, 6), (0, 2), (5, 6)),
+        # a later period after a gap: the stream resumed there (its warm-up restarts)
+        ((0, 1), (4, 6), (4, 6)),
+        # a backfill run twice changes nothing the second time
+        ((0, 2), (0, 2), (0, 2)),
+    ],
+)
+def test_a_backfill_moves_the_start_and_watermark_as_watching_would(
+    stored: tuple[float | None, float | None],
+    backfill: tuple[float, float],
+    after: tuple[float, float],
+) -> None:
+    def at(days: float | None) -> datetime | None:
+        return None if days is None else T + days * DAY
+
+    since, until = at(backfill[0]), at(backfill[1])
+    assert since is not None and until is not None
+    assert watched_with(at(stored[0]), at(stored[1]), since, until) == (
+        at(after[0]),
+        at(after[1]),
+    )
+
+
+def test_memory_episodes_record_a_backfill() -> None:
+    async def scenario() -> tuple[datetime, datetime | None]:
+        store = MemoryEpisodes()
+        await store.backfilled(T, T + DAY)
+        started = await store.started(T + DAY + HOUR)  # the engine's first live mention
+        return started, await store.load_watermark()
+
+    assert asyncio.run(scenario()) == (T, T + DAY)

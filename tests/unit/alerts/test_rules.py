@@ -56,6 +56,37 @@ def test_the_packaged_rules_load_with_the_documented_defaults() -> None:
     assert (rule.min_count, rule.min_ratio, rule.max_p) == (5, 4.0, 0.001)
     assert (rule.prior_per_day, rule.min_sources) == (1.0, 2)
     assert (rule.resolve_after, rule.cooldown) == (timedelta(minutes=30), timedelta(hours=1))
+    warm_ups = {r.name: r.warm_up for r in load_rules().rules}
+    assert warm_ups == {
+        "entity-spike": timedelta(hours=6),
+        "topic-spike": timedelta(hours=6),
+        "pair-spike": timedelta(hours=6),
+        "entity-new": timedelta(hours=24),
+        "source-silence": timedelta(hours=24),
+    }
+
+
+@pytest.mark.parametrize(
+    ("rule", "warm_up"),
+    [
+        ("{name: r, kind: spike}", timedelta(hours=6)),
+        ("{name: r, kind: threshold}", timedelta(0)),
+        ("{name: r, kind: new}", timedelta(hours=24)),
+        ("{name: r, kind: cooccurrence}", timedelta(hours=6)),
+        ("{name: r, kind: cooccurrence, mode: spike}", timedelta(hours=6)),
+        ("{name: r, kind: cooccurrence, mode: first}", timedelta(hours=24)),
+        ("{name: r, kind: cooccurrence, mode: first, warm_up: 2h}", timedelta(hours=2)),
+        ("{name: r, kind: silence}", timedelta(hours=24)),
+        ("{name: r, kind: spike, warm_up: 0s}", timedelta(0)),
+        ("{name: r, kind: silence, warm_up: 0s}", timedelta(0)),
+    ],
+)
+def test_each_kind_has_its_warm_up_and_0s_turns_it_off(
+    tmp_path: Path, rule: str, warm_up: timedelta
+) -> None:
+    path = tmp_path / "rules.yaml"
+    path.write_text(f"rules:\n  - {rule}\n", encoding="utf-8")
+    assert load_rules(path).rules[0].warm_up == warm_up
 
 
 def test_a_file_replaces_the_defaults(tmp_path: Path) -> None:
@@ -113,6 +144,7 @@ def test_an_unknown_kind_names_the_rule_line(tmp_path: Path) -> None:
         ("max_p", "2", "less than or equal to 1"),
         ("severity", "page", "'info', 'warning' or 'critical'"),
         ("cooldown", "an hour", "like 90s, 10m"),
+        ("warm_up", "-1h", "like 90s, 10m"),
     ],
 )
 def test_a_bad_setting_names_the_rule(tmp_path: Path, key: str, value: str, cause: str) -> None:
@@ -176,7 +208,7 @@ def test_a_threshold_rule_fires_on_count_alone(tmp_path: Path) -> None:
                 event_time=t0.replace(minute=i),
                 source="سانا",
             )
-            for alert in await engine.on_mention(m, new=await counts.record(m)):
+            for alert in await engine.on_batch([m]):
                 fired.append(f"{alert.kind}:{alert.status}:{alert.observed}")
         return fired
 

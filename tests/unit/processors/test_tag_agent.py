@@ -39,6 +39,8 @@ def test_an_article_becomes_its_tagged_form_and_mention_batches(
         for m in MentionBatch.model_validate_json(value).mentions
     ]
     assert len(subjects) == out.events and "entity:iran" in subjects
+    assert sorted(p for p, _, _ in out.mentions) == [0, 1, 2, 3]  # heartbeats where empty
+    assert {MentionBatch.model_validate_json(v).origin for _, _, v in out.mentions} == {0}
     assert json.loads(out.value)["published_at"].startswith("2024-12-01T12:00:00")
 
 
@@ -56,7 +58,7 @@ def test_bad_input_is_rejected_and_the_batch_goes_on(
 ) -> None:
     stage = TagStage(pipeline, 4)
     done = stage.process_many(
-        [(b"\xff", RECEIVED), (_raw(body=news_ar["bodies"]["hatami"]), RECEIVED)]
+        [(b"\xff", RECEIVED, 0), (_raw(body=news_ar["bodies"]["hatami"]), RECEIVED, 1)]
     )
     assert [type(outcome) for outcome, _ in done] == [Rejected, Tagged]
     assert all(seconds >= 0 for _, seconds in done)

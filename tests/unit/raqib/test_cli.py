@@ -6,11 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from raqib.cli import main
 
-DATA = Path(__file__).resolve().parents[2] / "data"
+REPO = Path(__file__).resolve().parents[3]
+DATA = REPO / "tests" / "data"
 SMALL = str(DATA / "watchlist_small.yaml")
 
 
@@ -108,7 +110,14 @@ def test_backtest_prints_alerts_and_reports_bad_lines(runner: CliRunner, tmp_pat
             )
         )
     stream.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    result = runner.invoke(main, ["backtest", "--watchlist", SMALL, str(stream)])
+    # the default rules, warm from the start (as after `raqib backfill` of the history)
+    defaults = yaml.safe_load((REPO / "alerts" / "data" / "rules.yaml").read_text("utf-8"))
+    for rule in defaults["rules"]:
+        rule["warm_up"] = "0s"
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(yaml.safe_dump(defaults, allow_unicode=True), encoding="utf-8")
+    args = ["backtest", "--watchlist", SMALL, "--rules", str(rules), str(stream)]
+    result = runner.invoke(main, args)
     assert result.exit_code == 0
     assert f"{stream}:1: skipped: not JSON" in result.stderr
     alerts = [json.loads(line) for line in result.stdout.splitlines()]

@@ -1,0 +1,131 @@
+"""Watermark alignment: one ``mentions`` partition judged in one order, however the
+``articles`` partitions interleave.
+
+Every article reaches every ``mentions`` partition as one message or more — its mentions
+for that partition, or an empty batch (a heartbeat) — tagged with the ``articles``
+partition it came from (its *origin*) and its event time. An origin is read in order, so
+the latest event time it has sent is how far it has got. The aligner holds what arrives
+and releases it in the canonical order ``(event time, article id)`` once every origin has
+got past it: the count stage then sees the same sequence whatever the interleaving, and
+the same sequence as ``raqib backtest`` (which processes a stream in that order). This is
+how Flink and Beam align watermarks across input partitions.
+
+An origin that sends nothing (an idle ``articles`` partition, a stopped producer) would
+hold everything back. After ``idle_after_s`` seconds of wall time with something held, the
+origins that have sent nothing for that long are left out of the minimum: what is then
+released is *partial* (an idle origin may still send older articles), and an article that
+arrives behind what was released is *late* (judged at its own time, labelled). Wall time
+decides only *when* an idle origin is given up on, never what a rule concludes.
+
+>>> from datetime import UTC, datetime
+>>> t = lambda m: datetime(2024, 12, 1, 10, m, tzinfo=UTC)
+>>> a = Aligner(origins=2, idle_after_s=5.0, clock=lambda: 0.0)
+>>> a.add(MentionBatch(article_id="b", origin=1, event_time=t(2), mentions=[]), "B")
+>>> a.add(MentionBatch(article_id="a", origin=0, event_time=t(1), mentions=[]), "A")
+>>> a.release()  # both origins are at 10:01 at least, but origin 0 may send more at 10:01
+[]
+>>> a.add(MentionBatch(article_id="c", origin=0, event_time=t(3), mentions=[]), "C")
+>>> [r.token for r in a.release()]  # every origin is past 10:01 now
+['A']
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from raqib.messages import MentionBatch
+
+
+@dataclass(frozen=True, slots=True)
+class Released:
+    """A batch let through, with its token (what the caller acks once it is processed)."""
+
+    batch: MentionBatch
+    token: Any
+    partial: bool = False
+    late: bool = False
+
+
+@dataclass(order=True)
+class _Held:
+    key: tuple[datetime, str, int]
+    batch: MentionBatch = field(compare=False)
+    token: Any = field(compare=False)
+    arrived: float = field(compare=False)
+
+
+class Aligner:
+    """Holds one ``mentions`` partition's batches until every origin has passed them."""
+
+    def __init__(
+        self,
+        origins: int,
+        idle_after_s: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.origins = origins
+        self.idle_after_s = idle_after_s
+        self.clock = clock
+        self.progress: dict[int, datetime] = {}
+        self.heard: dict[int, float] = {}
+        self.released_up_to: datetime | None = None
+        self._held: list[_Held] = []
+        self._order = itertools.count()
+
+    def __len__(self) -> int:
+        return len(self._held)
+
+    def add(self, batch: MentionBatch, token: Any) -> None:
+        origin = batch.origin if batch.origin is not None else 0
+        known = self.progress.get(origin)
+        if known is None or batch.event_time > known:
+            self.progress[origin] = batch.event_time
+        now = self.heard[origin] = self.clock()
+        key = (batch.event_time, batch.article_id, next(self._order))
+        heapq.heappush(self._held, _Held(key, batch, token, now))
+
+    @property
+    def watermark(self) -> datetime | None:
+        """How far every origin has got (None until each has been heard from)."""
+        if len(self.progress) < self.origins:
+            return None
+        return min(self.progress.values())
+
+    def release(self) -> list[Released]:
+        """What can be judged now, in canonical order."""
+        out: list[Released] = []
+        bound = self.watermark
+        partial = False
+        now = self.clock()
+        if self._held and now - self._held[0].arrived >= self.idle_after_s:
+            active = [
+                t for o, t in self.progress.items() if now - self.heard[o] < self.idle_after_s
+            ]
+            partial = len(active) < self.origins
+            if partial:  # give up on the idle origins: release up to the others, or all
+                bound = min(active) if active else max(self.progress.values())
+        while self._held and bound is not None:
+            head = self._held[0]
+            at = head.key[0]
+            if at > bound or (at == bound and not partial):
+                break  # an origin at `bound` may still send another article at `bound`
+            heapq.heappop(self._held)
+            late = self.released_up_to is not None and at < self.released_up_to
+            if self.released_up_to is None or at > self.released_up_to:
+                self.released_up_to = at
+            out.append(Released(head.batch, head.token, partial=partial, late=late))
+        # a batch behind what was released already (an idle origin came back) goes now
+        while self._held and self.released_up_to and self._held[0].key[0] < self.released_up_to:
+            head = heapq.heappop(self._held)
+            out.append(Released(head.batch, head.token, partial=partial, late=True))
+        return out
+
+    def held_seconds(self) -> float:
+        """How long the next batch to release has waited (0 when nothing is held)."""
+        return self.clock() - self._held[0].arrived if self._held else 0.0

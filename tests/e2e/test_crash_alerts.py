@@ -1,0 +1,149 @@
+"""Ten kill -9s of the worker during a 1,500-article replay lose no alert and add none.
+
+A clean run and a crashed run of the same stream (tests/data/streams/crash.yaml: steady
+news from six outlets, two surges) against the real broker and Redis, each on its own
+topics and keys: the crashed worker is killed with SIGKILL ten times while it works and
+restarted each time. Every alert event of the clean run must reach ``alerts`` in the
+crashed run, none may be extra once repeats of an ``(alert_id, status)`` are dropped (as
+the route agent does), and every Redis hour count must be equal.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kafka import KafkaConsumer, TopicPartition
+from redis import Redis
+
+from producers.publisher import Publisher
+from producers.scenario import expand
+from raqib.embedded import WorkerProcess, free_port
+from raqib.settings import Settings
+from raqib.topics import ensure_topics
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
+
+STREAM = Path(__file__).resolve().parents[1] / "data" / "streams" / "crash.yaml"
+KILLS = 10
+Event = tuple[str, str, str, str, str]
+
+
+def _settings(broker: Any, redis: Any, tmp: Path, name: str) -> Settings:
+    tag = f"{name}-{uuid.uuid4().hex[:6]}"
+    return Settings(
+        kafka=broker.bootstrap,
+        redis=redis.url,
+        app_id=f"raqib-{tag}",
+        topic_prefix=f"{tag}.",
+        redis_prefix=tag,
+        partitions=1,
+        web_port=free_port(),
+        alerts_file=tmp / f"{name}.jsonl",
+        data_dir=tmp / f"{name}-worker",
+        batch_size=200,
+    )
+
+
+def _hour_counts(settings: Settings) -> dict[str, int]:
+    client = Redis.from_url(settings.redis)
+    try:
+        keys = list(client.scan_iter(match=f"{settings.redis_prefix}:{{*}}:h:*", count=5000))
+        values = client.mget(keys) if keys else []
+        return {k.decode(): int(v) for k, v in zip(keys, values, strict=True) if v is not None}
+    finally:
+        client.close()
+
+
+def _alert_events(settings: Settings) -> list[Event]:
+    topic = settings.topic_names.alerts
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_servers)
+    parts = [TopicPartition(topic, p) for p in range(settings.partitions)]
+    consumer.assign(parts)
+    consumer.seek_to_beginning(*parts)
+    ends = consumer.end_offsets(parts)
+    events: list[Event] = []
+    try:
+        while any(consumer.position(p) < ends[p] for p in parts):
+            for batch in consumer.poll(timeout_ms=500).values():
+                for r in batch:
+                    a = json.loads(r.value)
+                    events.append(
+                        (a["alert_id"], a["status"], a["rule"], a["subject"], a["event_time"])
+                    )
+    finally:
+        consumer.close()
+    return events
+
+
+def _settled(
+    settings: Settings, expected: dict[str, int] | None, timeout_s: float
+) -> dict[str, int]:
+    """Wait until the hour counts stop changing (and equal ``expected`` when given)."""
+    deadline = time.monotonic() + timeout_s
+    last: dict[str, int] = {}
+    stable_since = time.monotonic()
+    while time.monotonic() < deadline:
+        counts = _hour_counts(settings)
+        if counts != last:
+            last, stable_since = counts, time.monotonic()
+        elif time.monotonic() - stable_since > 8 and (expected is None or counts == expected):
+            return counts
+        time.sleep(1)
+    return last
+
+
+def test_kill_9_ten_times_loses_no_alert_and_adds_none(
+    kafka_broker: Any, redis_server: Any, tmp_path: Path, report: Any
+) -> None:
+    articles = expand(STREAM)
+    clean = _settings(kafka_broker, redis_server, tmp_path, "clean")
+    crash = _settings(kafka_broker, redis_server, tmp_path, "crash")
+    for settings in (clean, crash):
+        ensure_topics(settings)
+        with Publisher(settings) as publisher:
+            for article in articles:
+                publisher.article(article)
+
+    worker = WorkerProcess(clean, tmp_path / "clean-process").start()
+    try:
+        clean_counts = _settled(clean, None, 300)
+    finally:
+        worker.stop()
+    clean_events = _alert_events(clean)
+
+    rng = random.Random(13)
+    kills = 0
+    worker = WorkerProcess(crash, tmp_path / "crash-process").start()
+    try:
+        while kills < KILLS:
+            time.sleep(rng.uniform(0.5, 2.5))
+            assert worker.process is not None
+            worker.process.kill()  # SIGKILL: no flush, no commit, no goodbye
+            worker.process.wait()
+            kills += 1
+            worker = WorkerProcess(crash, tmp_path / "crash-process").start()
+        crash_counts = _settled(crash, clean_counts, 300)
+    finally:
+        worker.stop()
+    crash_events = _alert_events(crash)
+
+    deduped = list(dict.fromkeys(crash_events))
+    missing = sorted(set(clean_events) - set(deduped))
+    extra = sorted(set(deduped) - set(clean_events))
+    report(
+        f"kill -9 x{kills} during {len(articles)} articles: clean {len(clean_events)} alert "
+        f"events, crashed {len(crash_events)} ({len(crash_events) - len(deduped)} repeats "
+        f"dropped), missing {len(missing)}, extra {len(extra)}; hour counts "
+        f"{sum(v == clean_counts.get(k) for k, v in crash_counts.items())} of "
+        f"{len(clean_counts)} equal"
+    )
+    assert len(clean_events) > 20, "the stream must fire alerts"
+    assert len(set(clean_events)) == len(clean_events), "a clean run repeats nothing"
+    assert crash_counts == clean_counts
+    assert missing == [] and extra == []

@@ -1,0 +1,109 @@
+"""Watermark alignment: whatever the interleaving of in-order origins, one release order."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from processors.align import Aligner
+from raqib.messages import MentionBatch
+
+T0 = datetime(2024, 12, 1, 10, tzinfo=UTC)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def _batch(article: str, origin: int, seconds: int) -> MentionBatch:
+    return MentionBatch(
+        article_id=article, origin=origin, event_time=T0 + timedelta(seconds=seconds)
+    )
+
+
+@st.composite
+def _origins(draw: st.DrawFn) -> list[list[MentionBatch]]:
+    """Up to four origins, each a stream in event-time order (ties allowed)."""
+    count = draw(st.integers(1, 4))
+    streams = []
+    for origin in range(count):
+        gaps = draw(st.lists(st.integers(0, 90), max_size=12))
+        at, stream = 0, []
+        for i, gap in enumerate(gaps):
+            at += gap
+            stream.append(_batch(f"o{origin}-{i}", origin, at))
+        streams.append(stream)
+    return streams
+
+
+def _run(streams: list[list[MentionBatch]], picks: list[int]) -> tuple[list[str], int]:
+    """Feed the origins interleaved as ``picks`` says; the tail goes out once idle."""
+    clock = Clock()
+    aligner = Aligner(origins=len(streams), idle_after_s=10.0, clock=clock)
+    queues = [list(s) for s in streams]
+    out: list[str] = []
+    pick = iter(picks)
+    while any(queues):
+        live = [q for q in queues if q]
+        queue = live[next(pick, 0) % len(live)]
+        batch = queue.pop(0)
+        aligner.add(batch, batch.article_id)
+        out.extend(r.token for r in aligner.release())
+    released_before_idle = len(out)
+    clock.now += 60
+    out.extend(r.token for r in aligner.release())
+    return out, released_before_idle
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    _origins(), st.lists(st.integers(0, 3), max_size=60), st.lists(st.integers(0, 3), max_size=60)
+)
+def test_any_interleaving_releases_the_canonical_order(
+    streams: list[list[MentionBatch]], one: list[int], other: list[int]
+) -> None:
+    first, _ = _run(streams, one)
+    second, _ = _run(streams, other)
+    canonical = sorted((b for s in streams for b in s), key=lambda b: (b.event_time, b.article_id))
+    assert first == second == [b.article_id for b in canonical]
+
+
+def test_nothing_is_released_before_every_origin_has_passed_it() -> None:
+    clock = Clock()
+    aligner = Aligner(origins=2, idle_after_s=10.0, clock=clock)
+    aligner.add(_batch("a", 0, 0), "a")
+    aligner.add(_batch("b", 0, 60), "b")
+    assert aligner.release() == [] and aligner.watermark is None  # origin 1 not heard yet
+    aligner.add(_batch("c", 1, 30), "c")
+    assert [r.token for r in aligner.release()] == ["a"]
+    assert aligner.watermark == T0 + timedelta(seconds=30)
+
+
+def test_an_idle_origin_is_given_up_on_and_its_late_articles_are_labelled() -> None:
+    clock = Clock()
+    aligner = Aligner(origins=2, idle_after_s=10.0, clock=clock)
+    aligner.add(_batch("quiet-0", 1, 0), "quiet-0")
+    aligner.add(_batch("quiet-1", 1, 30), "quiet-1")
+    aligner.add(_batch("a", 0, 60), "a")
+    assert [r.token for r in aligner.release()] == ["quiet-0"]
+    aligner.add(_batch("b", 0, 120), "b")
+    assert [r.token for r in aligner.release()] == []  # origin 1 is still at 10:00:30
+    clock.now = 11.0
+    aligner.add(_batch("c", 0, 180), "c")
+    released = aligner.release()
+    assert [(r.token, r.partial) for r in released] == [
+        ("quiet-1", True),
+        ("a", True),
+        ("b", True),
+        ("c", True),
+    ]
+    aligner.add(_batch("old", 1, 90), "old")  # origin 1 is back, behind what was judged
+    (late,) = aligner.release()
+    assert (late.token, late.late) == ("old", True)
+    assert aligner.held_seconds() == 0 and len(aligner) == 0
