@@ -10,6 +10,12 @@ got past it: the count stage then sees the same sequence whatever the interleavi
 the same sequence as ``raqib backtest`` (which processes a stream in that order). This is
 how Flink and Beam align watermarks across input partitions.
 
+An article dated far ahead of its origin (more than ``max_jump``) moves nothing until a
+second article near it confirms that the stream really jumped (it resumed after a gap);
+if the next article of its origin is back on time instead, the lone one had a broken
+clock and is not counted. Either way the decision is made by the origin's own order of
+articles, which every partition sees the same: no wall time, no partition count enters.
+
 An origin that sends nothing (an idle ``articles`` partition, a stopped producer) would
 hold everything back. After ``idle_after_s`` seconds of wall time with something held, the
 origins that have sent nothing for that long are left out of the minimum: what is then
@@ -36,10 +42,14 @@ import itertools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from raqib.messages import MentionBatch
+
+MAX_JUMP = timedelta(hours=1)
+"""An article further than this ahead of its origin's progress is a suspect until a second
+article near it confirms the jump."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,10 +78,15 @@ class Aligner:
         origins: int,
         idle_after_s: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
+        max_jump: timedelta = MAX_JUMP,
     ) -> None:
         self.origins = origins
         self.idle_after_s = idle_after_s
         self.clock = clock
+        self.max_jump = max_jump
+        self.quarantined: list[MentionBatch] = []
+        """Batches of articles that jumped ahead alone (the caller reports and clears)."""
+        self._suspects: dict[int, list[_Held]] = {}
         self.progress: dict[int, datetime] = {}
         self.heard: dict[int, float] = {}
         self.released_up_to: datetime | None = None
@@ -79,16 +94,53 @@ class Aligner:
         self._order = itertools.count()
 
     def __len__(self) -> int:
-        return len(self._held)
+        return len(self._held) + sum(map(len, self._suspects.values()))
 
     def add(self, batch: MentionBatch, token: Any) -> None:
         origin = batch.origin if batch.origin is not None else 0
+        now = self.heard[origin] = self.clock()
+        held = _Held((batch.event_time, batch.article_id, next(self._order)), batch, token, now)
         known = self.progress.get(origin)
+        suspects = self._suspects.setdefault(origin, [])
+        if known is not None and batch.event_time > known + self.max_jump:
+            # far ahead of its origin: a broken clock, or the stream resumed after a gap.
+            # Only another article near it says which; until then it moves nothing.
+            near = [
+                s
+                for s in suspects
+                if s.batch.article_id != batch.article_id
+                and abs(s.batch.event_time - batch.event_time) <= self.max_jump
+            ]
+            suspects.append(held)
+            if not near:
+                return
+            for s in suspects:  # confirmed: the origin has moved on
+                heapq.heappush(self._held, s)
+            self.progress[origin] = max(s.batch.event_time for s in suspects)
+            suspects.clear()
+            return
+        self._quarantine_suspects(origin)
         if known is None or batch.event_time > known:
             self.progress[origin] = batch.event_time
-        now = self.heard[origin] = self.clock()
-        key = (batch.event_time, batch.article_id, next(self._order))
-        heapq.heappush(self._held, _Held(key, batch, token, now))
+        heapq.heappush(self._held, held)
+
+    def _quarantine_suspects(self, origin: int) -> None:
+        """Articles of ``origin`` that jumped ahead alone had a broken clock: the next
+        article of their origin is back on time. They are not counted (each would add a
+        mention at a time nobody can vouch for) and cannot move the watermark, restart
+        warm-ups or silence every outlet; they still pass, as mention-less steps at the
+        time their origin had reached, so that their offsets are committed. Their tagged
+        form is on ``articles.tagged``; the worker logs and counts them."""
+        suspects = self._suspects.get(origin)
+        if not suspects:
+            return
+        at = self.progress[origin]
+        for s in suspects:
+            quarantined = s.batch.model_copy(update={"event_time": at, "mentions": []})
+            self.quarantined.append(s.batch)
+            key = (at, quarantined.article_id, s.key[2])
+            heapq.heappush(self._held, _Held(key, quarantined, s.token, s.arrived))
+        suspects.clear()
 
     @property
     def watermark(self) -> datetime | None:
@@ -100,9 +152,9 @@ class Aligner:
     def release(self) -> list[Released]:
         """What can be judged now, in canonical order."""
         out: list[Released] = []
+        now = self.clock()
         bound = self.watermark
         partial = False
-        now = self.clock()
         if self._held and now - self._held[0].arrived >= self.idle_after_s:
             active = [
                 t for o, t in self.progress.items() if now - self.heard[o] < self.idle_after_s

@@ -217,6 +217,16 @@ def attach_count_agent(
 
     def _aligned(partition: int, aligner: Aligner) -> None:
         label = str(partition)
+        for batch in aligner.quarantined:
+            log.warning(
+                "article %s of articles partition %s is dated %s, far ahead of its partition "
+                "(next article back on time): a broken clock, not counted",
+                batch.article_id[:80],
+                batch.origin,
+                batch.event_time.isoformat(),
+            )
+            metrics.quarantined.labels(label).inc()
+        aligner.quarantined.clear()
         metrics.aligned_held.labels(label).set(len(aligner))
         metrics.aligned_wait.labels(label).set(aligner.held_seconds())
         if aligner.progress and aligner.watermark is not None:

@@ -34,6 +34,7 @@ class Metrics(NamedTuple):
     aligned_held: Gauge
     aligned_wait: Gauge
     aligned_lag: Gauge
+    quarantined: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> Metrics:
@@ -127,6 +128,13 @@ class Metrics(NamedTuple):
                 "raqib_aligned_lag_seconds",
                 "Event time between the furthest and the slowest articles partition, as "
                 "one mentions partition sees them: how far behind alignment holds.",
+                ["partition"],
+                registry=registry,
+            ),
+            quarantined=Counter(
+                "raqib_articles_quarantined",
+                "Articles dated hours ahead of their articles partition, alone (a broken "
+                "clock): not counted, per mentions partition that saw them.",
                 ["partition"],
                 registry=registry,
             ),

@@ -131,3 +131,35 @@ def test_two_steady_days_fire_almost_nothing_and_a_story_still_fires(
     assert first <= timedelta(minutes=15)
     assert "entity:amir-hatami" in {a.subject for a in about if a.rule == "entity-spike"}
     assert [a for a in with_story if a not in about] == day1, "the story adds only its own"
+
+
+def test_one_article_dated_twenty_hours_ahead_changes_no_alert(
+    seeds: list[dict[str, Any]],
+    outlets: list[str],
+    pipeline: Pipeline,
+    report: Callable[[str], None],
+) -> None:
+    """A broken clock an hour before a story: without alignment's suspicion of a lone jump,
+    the watermark would leap 20 h (silencing every outlet at once, or restarting every
+    warm-up so that the story itself goes unreported)."""
+    rng = random.Random(13)
+    days = steady(seeds, outlets[:6], 2, rng)
+    stream = sorted(
+        days + story(seeds[STORY_SEED], outlets[2:], rng), key=lambda a: a["published_at"]
+    )
+    clean = run(stream, pipeline)
+    before = STORY_AT - timedelta(hours=1)
+    index = next(i for i, a in enumerate(stream) if a["published_at"] >= before.isoformat())
+    ahead = (before + timedelta(hours=20)).isoformat()
+    broken = {**seeds[1], "id": "broken-clock", "source": outlets[0], "published_at": ahead}
+    poisoned = stream[:index] + [broken] + stream[index:]  # in file order, not sorted
+    lines = [json.dumps(a, ensure_ascii=False).encode() for a in poisoned]
+    events = asyncio.run(backtest(lines, pipeline, load_rules()))
+    fired = [e for e in events if isinstance(e, Alert) and e.status == "firing"]
+    key = {(a.rule, a.subject, a.event_time) for a in clean}
+    got = {(a.rule, a.subject, a.event_time) for a in fired}
+    report(
+        f"backtest, one article 20 h ahead before a story: {len(got - key)} alerts it alone "
+        f"fired, {len(key - got)} it silenced (of {len(key)})"
+    )
+    assert len(key) > 10 and got == key
