@@ -25,7 +25,7 @@ import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from redis.asyncio import Redis
 
@@ -68,8 +68,29 @@ def _parse_stamp(stamp: str) -> tuple[int, int] | None:
 
 
 def _evidence_json(mention: Mention) -> str:
-    data = {"t": mention.title[:300], "s": mention.source, "q": mention.seq or UNSTAMPED}
+    data: dict[str, object] = {
+        "t": mention.title[:300],
+        "s": mention.source,
+        "q": mention.seq or UNSTAMPED,
+    }
+    if mention.url:
+        data["u"] = mention.url[:1000]
+    if mention.snippet:
+        data["n"] = mention.snippet
+        data["h"] = mention.highlight
     return json.dumps(data, ensure_ascii=False)
+
+
+def _evidence_of(article: str, data: dict[str, Any]) -> Evidence:
+    highlight = data.get("h")
+    return Evidence(
+        id=article,
+        title=data["t"],
+        source=data["s"],
+        url=data.get("u", ""),
+        snippet=data.get("n", ""),
+        highlight=tuple(highlight) if highlight else None,
+    )
 
 
 class RedisCounts:
@@ -143,9 +164,7 @@ class RedisCounts:
                 for k, v in bucket.items():
                     data = json.loads(v)
                     article = _text(k)
-                    found.minutes.setdefault(minute, {})[article] = Evidence(
-                        id=article, title=data["t"], source=data["s"]
-                    )
+                    found.minutes.setdefault(minute, {})[article] = _evidence_of(article, data)
                     where = _parse_stamp(data.get("q", UNSTAMPED))
                     if where is not None:
                         found.stamps[(minute, article)] = where
@@ -216,8 +235,7 @@ def _text(value: bytes | str) -> str:
 
 
 def _evidence(article_id: bytes | str, raw: bytes | str) -> Evidence:
-    data = json.loads(raw)
-    return Evidence(id=_text(article_id), title=data["t"], source=data["s"])
+    return _evidence_of(_text(article_id), json.loads(raw))
 
 
 def _range_sum(buckets: dict[int, T], first: int, last: int, size: Callable[[T], int]) -> int:
@@ -263,7 +281,14 @@ class MemoryCounts:
 
     def add(self, mention: Mention) -> None:
         """Count a mention already known to be new (a mirror's owner checked it)."""
-        evidence = Evidence(id=mention.article_id, title=mention.title[:300], source=mention.source)
+        evidence = Evidence(
+            id=mention.article_id,
+            title=mention.title[:300],
+            source=mention.source,
+            url=mention.url[:1000],
+            snippet=mention.snippet,
+            highlight=mention.highlight,
+        )
         minutes = self.by_minute[mention.subject]
         bucket = minutes.setdefault(minute_of(mention.event_time), {})
         if mention.article_id not in bucket:

@@ -45,19 +45,59 @@ def subjects(article: TaggedArticle, *, pair_entities: int = PAIR_ENTITIES) -> l
     return found
 
 
+SNIPPET_CONTEXT = 80
+"""Characters kept on each side of an entity's first mention in its evidence snippet."""
+
+
+def snippet(text: str, start: int, end: int) -> tuple[str, int, int]:
+    """A line of context around ``text[start:end]`` and where the name is in it, so that
+    each channel can highlight it in its own markup.
+
+    >>> snippet("قال الوزير إن إيران سترد على الهجوم", 14, 19)
+    ('قال الوزير إن إيران سترد على الهجوم', 14, 19)
+    """
+    first = max(0, start - SNIPPET_CONTEXT)
+    last = min(len(text), end + SNIPPET_CONTEXT)
+    while first > 0 and not text[first - 1].isspace() and start - first < SNIPPET_CONTEXT + 20:
+        first -= 1  # do not cut a word
+    while last < len(text) and not text[last].isspace() and last - end < SNIPPET_CONTEXT + 20:
+        last += 1
+    raw = text[first:last]
+    flat = " ".join(raw.split())
+    if flat == raw:
+        return raw, start - first, end - first
+    lead = " ".join(raw[: start - first].split())
+    name = " ".join(raw[start - first : end - first].split())
+    lead = lead + " " if lead and raw[: start - first][-1:].isspace() else lead
+    return flat, len(lead), len(lead) + len(name)
+
+
 def mentions(article: TaggedArticle, *, pair_entities: int = PAIR_ENTITIES) -> list[Mention]:
-    """The mention events to publish on topic ``mentions``, keyed by subject."""
+    """The mention events to publish on topic ``mentions``, keyed by subject: an entity's
+    carries a snippet around its first mention (the evidence an alert shows)."""
     event_time = article.published_at or EPOCH
-    return [
-        Mention(
-            subject=subject,
-            article_id=article.id,
-            event_time=event_time,
-            source=article.source,
-            title=article.title,
+    first: dict[str, tuple[str, int, int]] = {}
+    for entity in article.entities:
+        key = f"entity:{entity.id}"
+        if key not in first:
+            text = article.title if entity.field == "title" else article.body
+            first[key] = snippet(text, entity.start, entity.end)
+    out = []
+    for subject in subjects(article, pair_entities=pair_entities):
+        context = first.get(subject)
+        out.append(
+            Mention(
+                subject=subject,
+                article_id=article.id,
+                event_time=event_time,
+                source=article.source,
+                title=article.title,
+                url=article.url,
+                snippet=context[0] if context else "",
+                highlight=context[1:] if context else None,
+            )
         )
-        for subject in subjects(article, pair_entities=pair_entities)
-    ]
+    return out
 
 
 @lru_cache(maxsize=200_000)
@@ -79,7 +119,8 @@ def _size_bound(mention: Mention) -> int:
     """An upper bound of a mention's serialized size (UTF-8 takes at most 4 bytes a
     character), cheap enough to take for every mention."""
     chars = len(mention.subject) + len(mention.article_id) + len(mention.source)
-    return 4 * (chars + len(mention.title)) + MENTION_OVERHEAD_BYTES
+    chars += len(mention.title) + len(mention.url) + len(mention.snippet)
+    return 4 * chars + MENTION_OVERHEAD_BYTES
 
 
 def batches(

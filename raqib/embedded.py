@@ -194,9 +194,15 @@ def redis_server_binary() -> str:
 
 
 class EmbeddedRedis(ChildServer):
-    """A throw-away Redis: no persistence, loopback only."""
+    """A Redis on loopback: throw-away by default; with ``persist=True`` it keeps an
+    append-only file in its data directory, so that ``stop()`` then ``start()`` (same
+    port, same directory) brings it back with its data, as an operator's Redis restarts."""
 
     name = "redis"
+
+    def __init__(self, data_dir: Path, *, persist: bool = False) -> None:
+        super().__init__(data_dir)
+        self.persist = persist
 
     @property
     def url(self) -> str:
@@ -214,7 +220,7 @@ class EmbeddedRedis(ChildServer):
             "--save",
             "",
             "--appendonly",
-            "no",
+            "yes" if self.persist else "no",
             "--protected-mode",
             "yes",
         ]

@@ -30,6 +30,7 @@ from raqib.exceptions import InvalidArticle
 from raqib.limits import DEFAULT_LIMITS, Limits, load_json, namespaced
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MENTION_URL_CHARS = 1_000
 MENTION_TITLE_CHARS = 300
 """A mention carries its article's title (the evidence an alert shows) cut to this: an
 article names up to hundreds of subjects, and each of its mentions repeats the title."""
@@ -193,6 +194,9 @@ class Mention(BaseModel):
     event_time: datetime
     source: str = ""
     title: str = ""
+    url: str = ""
+    snippet: str = Field("", description="context of an entity's first mention")
+    highlight: tuple[int, int] | None = Field(None, description="the name in the snippet")
     seq: str | None = Field(
         None,
         exclude=True,
@@ -208,6 +212,11 @@ class Mention(BaseModel):
     @classmethod
     def _short_title(cls, value: str) -> str:
         return value[:MENTION_TITLE_CHARS]
+
+    @field_validator("url")
+    @classmethod
+    def _short_url(cls, value: str) -> str:
+        return value[:MENTION_URL_CHARS]
 
 
 class MentionBatch(BaseModel):
@@ -240,6 +249,9 @@ class Evidence(BaseModel):
     id: str
     title: str = ""
     source: str = ""
+    url: str = ""
+    snippet: str = ""
+    highlight: tuple[int, int] | None = None
 
 
 class Window(BaseModel):

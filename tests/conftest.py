@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,8 @@ import yaml
 
 from raqib.embedded import EmbeddedBroker, EmbeddedRedis
 from raqib.exceptions import EmbeddedServerError
+from raqib.messages import Alert, Evidence, Window
+from raqib.notifications import Notification, SubjectLine
 
 
 def require(condition: bool, reason: str) -> None:
@@ -62,6 +65,86 @@ DATA = Path(__file__).resolve().parent / "data"
 def news_ar() -> dict[str, Any]:
     """Real Arabic headlines, bodies and outlets from the seeds (tests/data/news_ar.yaml)."""
     return yaml.safe_load((DATA / "news_ar.yaml").read_text(encoding="utf-8"))
+
+
+@pytest.fixture
+def notification() -> Callable[..., Notification]:
+    """A notification of a real story (Amir Hatami in Damascus, seed 003), Arabic intact:
+    ``notification(kind="update", seq=2, channel="slack")`` varies it."""
+    t = datetime(2024, 12, 10, 0, 10, tzinfo=UTC)
+    window = Window(start=t - timedelta(minutes=10), end=t)
+    text = "وصل وزير الدفاع الإيراني العميد أمير حاتمي إلى دمشق اليوم"
+    at = text.index("أمير حاتمي")
+    evidence = [
+        Evidence(
+            id=f"drill-surge-{i:05d}",
+            title="وزير الدفاع الإيراني يصل إلى دمشق في زيارة رسمية",
+            source=source,
+            url=f"https://example.org/news/{i}",
+            snippet=text,
+            highlight=(at, at + len("أمير حاتمي")),
+        )
+        for i, source in enumerate(["عكاظ", "تسنيم", "وكالة ثقة"])
+    ]
+    alert = Alert(
+        alert_id="3f2a9c1e7b5d4a6c8e0f",
+        rule="entity-spike",
+        kind="spike",
+        status="firing",
+        subject="entity:amir-hatami",
+        window=window,
+        observed=12,
+        expected=0.007,
+        ratio=1714.0,
+        p_value=1.2e-30,
+        severity="warning",
+        articles=evidence,
+        event_time=t,
+        summary="spike: أمير حاتمي (Amir Hatami) 12 mentions in 10m, expected 0.0",
+        labels={"team": "duty-desk"},
+    )
+    line = SubjectLine(
+        subject=alert.subject,
+        name_ar="أمير حاتمي",
+        name_en="Amir Hatami",
+        rule=alert.rule,
+        kind=alert.kind,
+        status="firing",
+        alert_id=alert.alert_id,
+        observed=12,
+        expected=0.007,
+        ratio=1714.0,
+        p_value=1.2e-30,
+        severity="warning",
+        sparkline="▁▁▁▁▁▁▁▁▁▁▁▁▁▁▁▁▁▁▁▁▁▁▁█",
+        window_start=window.start,
+        window_end=window.end,
+    )
+
+    def make(**changes: Any) -> Notification:
+        base = Notification(
+            notification_id="story-1:ops-hook:1",
+            story_id="story-1",
+            channel="ops-hook",
+            kind="page",
+            seq=1,
+            status="firing",
+            severity="warning",
+            title=evidence[0].title,
+            outlets=[e.source for e in evidence],
+            first_seen=t - timedelta(minutes=9),
+            last_seen=t,
+            summary_ar="خبر واحد: أمير حاتمي في دمشق — 1 موضوع",
+            summary_en="One story: Amir Hatami in Damascus — 1 subject",
+            subjects=[line],
+            alerts=[alert],
+            evidence=evidence,
+            dashboard_url="http://127.0.0.1:3000/d/raqib",
+            created_at=datetime(2026, 11, 30, 6, 0, tzinfo=UTC),
+        )
+        return base.model_copy(update=changes)
+
+    return make
 
 
 @pytest.fixture
