@@ -14,8 +14,11 @@ from alerts.episodes import (
     RedisEpisodes,
     partition_scope,
 )
-from alerts.router import Router, build_router
+from alerts.metrics import RouterMetrics
+from alerts.router import Router, RouterStore
+from alerts.routing import ChannelsFile, load_channels
 from alerts.rules import RulesFile, load_rules
+from alerts.silences import Silence, Silences
 from alerts.spike import SpikeStats, spike_stats
 
 __all__ = [
@@ -29,7 +32,12 @@ __all__ = [
     "SpikeStats",
     "Step",
     "SubjectNames",
-    "build_router",
+    "ChannelsFile",
+    "RouterMetrics",
+    "RouterStore",
+    "Silence",
+    "Silences",
+    "load_channels",
     "load_rules",
     "partition_scope",
     "spike_stats",

@@ -8,6 +8,14 @@ event-time minute, re-checks open episodes (so they resolve when their subject g
 quiet) and asks silence rules whether a subject they watch has gone quiet. Nothing here
 reads the wall clock: replaying a stream gives the same alerts.
 
+Subjects come from the input (``source:`` is free text), so what the engine keeps per
+subject is bounded: the rules of a subject and its usual rate are LRU caches (a miss is
+read again, never a different result: a usual rate is dropped whenever its subject is
+heard, the only time its counts change), and the subjects silence rules watch are kept
+as :mod:`alerts.last_seen` says — only those whose baseline could make a silence are
+re-judged each minute, so a feed of invented one-off sources costs neither memory nor a
+minute's worth of evaluations.
+
 A rate is mentions over the time actually watched: a baseline starts no earlier than
 when the partition began watching (its ``started``), and a rule fires only once the
 partition has watched for the rule's ``warm_up`` — a partition twenty minutes old does not
@@ -24,16 +32,21 @@ Example::
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from alerts.episodes import STREAM_GAP, EpisodeStore, step
+from alerts.last_seen import RETIRE_AFTER, LastSeen
 from alerts.rules import Observation, RulesFile, SilenceRule, WindowRule, silence_p
 from alerts.spike import spike_stats
 from raqib.counting import HOUR, MINUTE, CountStore, hour_of, minute_of
 from raqib.durations import format_duration
+from raqib.lru import BoundedCache, caches_of
 from raqib.messages import Alert, Evidence, Mention, Window
+
+log = logging.getLogger(__name__)
 
 SubjectNames = Callable[[str], tuple[str, str]]
 """subject -> (Arabic name, English name), for one-line summaries."""
@@ -48,6 +61,9 @@ def _no_types(subject: str) -> tuple[str, ...]:
 
 
 MAX_EVIDENCE = 20
+MAX_SUBJECTS = 20_000
+"""Subjects whose rules and usual rates are cached: every established silence subject
+(:attr:`LastSeen.MAX_ESTABLISHED`) and a batch's subjects fit, so re-reads are rare."""
 MAX_LATE = timedelta(hours=24)
 """A mention later than this behind the watermark is counted but judged at the watermark:
 its minute buckets may be gone (kept 2 days), and a day-old surge is history, not news."""
@@ -68,6 +84,10 @@ def _spans(ends: set[int], reach: int) -> list[int]:
 
 def _has_hours(rule: object) -> bool:
     return isinstance(rule, WindowRule | SilenceRule)
+
+
+def _is_silence(rule: object) -> bool:
+    return isinstance(rule, SilenceRule)
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,7 +199,10 @@ class _Judgement:
 
 
 class RuleEngine:
-    """Evaluates one partition's rules; one instance per partition of ``mentions``."""
+    """Evaluates one partition's rules; one instance per partition of ``mentions``.
+
+    ``max_subjects`` bounds the per-subject caches and ``last_seen`` the subjects silence
+    rules watch (see the module's docstring)."""
 
     def __init__(
         self,
@@ -189,6 +212,9 @@ class RuleEngine:
         names: SubjectNames,
         types: SubjectTypes = _no_types,
         tags: SubjectTypes = _no_types,
+        *,
+        max_subjects: int = MAX_SUBJECTS,
+        last_seen: LastSeen | None = None,
     ) -> None:
         self.rules = rules
         self.types = types
@@ -201,9 +227,14 @@ class RuleEngine:
         self._loaded = False
         self._by_name = {r.name: r for r in rules.rules}
         self._silence = [r for r in rules.rules if isinstance(r, SilenceRule) and r.enabled]
-        self._last_seen: dict[str, datetime] = {}
-        self._rules_of: dict[str, list[WindowRule | SilenceRule]] = {}  # rules don't change
-        self._usual: dict[tuple[str, str], tuple[datetime, datetime, int, float]] = {}
+        self._seen = LastSeen() if last_seen is None else last_seen
+        # rules don't change: a subject's are worked out again when it falls out
+        self._rules_of: BoundedCache[str, list[WindowRule | SilenceRule]] = BoundedCache(
+            "engine_rules", max_subjects
+        )
+        self._usual: BoundedCache[tuple[str, str], tuple[datetime, datetime, int, float]] = (
+            BoundedCache("engine_usual", max_subjects)
+        )
         windows = [r for r in rules.rules if isinstance(r, WindowRule)]
         # how far back rules read: the longest window plus the part hour before it, and
         # the longest baseline (plus the hour of a silent subject's last mention)
@@ -239,15 +270,24 @@ class RuleEngine:
             marks.add(wm)
             if self._late(at, wm) is not None:
                 marks.add(at)
-        minutes = _spans({minute_of(t) for t in marks}, self._reach_minutes)
-        hours = _spans(
-            {hour_of(t) for t in marks | set(self._last_seen.values())}, self._reach_hours
-        )
         batch = [m for _, mentions in steps for m in mentions]
+        watched = self._seen.established
+        # the last mentions silences are judged from: the watched subjects', and those of
+        # the batch's provisional subjects (a late mention is judged at its subject's last)
+        lasts = set(watched.values())
+        lasts.update(t for m in batch if (t := self._seen.provisional.get(m.subject)) is not None)
+        minutes = _spans({minute_of(t) for t in marks}, self._reach_minutes)
+        hours = _spans({hour_of(t) for t in marks | lasts}, self._reach_hours)
         open_pairs = await self.episodes.open_episodes()
-        also = {subject for _, subject in open_pairs} | set(self._last_seen)
+        also = {subject for _, subject in open_pairs} | set(watched)
         await self.counts.prepare(batch, also, minutes, hours)
-        pairs = {(r.name, m.subject) for m in batch for r in self._rules_for(m.subject)}
+        pairs = {
+            (r.name, m.subject)
+            for m in batch
+            for r in self._rules_for(m.subject)
+            if self._judged(r, m.subject)
+        }
+        pairs.update((r.name, s) for s in watched for r in self._rules_for(s) if _is_silence(r))
         await self.episodes.preload(pairs | set(open_pairs))
 
     async def evaluate(self, steps: Sequence[Step]) -> Evaluated:
@@ -273,11 +313,18 @@ class RuleEngine:
         """Persist episode changes (once per batch, before its offsets are committed)."""
         await self.episodes.flush()
 
+    def cache_sizes(self) -> dict[str, tuple[int, int]]:
+        """``name -> (entries, evictions)`` of every bounded cache of this engine and of
+        its stores, for /metrics."""
+        return {**caches_of(self, self.counts, self.episodes), **self._seen.sizes()}
+
     async def _load(self, first: datetime) -> None:
         self.watermark = await self.episodes.load_watermark()
         self.started = await self.episodes.started(first)
         if self._silence:
-            self._last_seen = await self.episodes.load_last_seen()
+            extra = self._seen.load(await self.episodes.load_last_seen())
+            if extra:
+                await self.episodes.forget_last_seen(extra)
         self._loaded = True
 
     async def _step(self, at: datetime, mentions: Sequence[Mention]) -> list[Alert]:
@@ -301,20 +348,29 @@ class RuleEngine:
         alerts: list[Alert] = []
         done: set[tuple[str, str]] = set()
         late = self._late(at, self.watermark)
+        open_now: set[tuple[str, str]] | None = None
         for mention in mentions:
             for rule in self._rules_for(mention.subject):
-                done.add((rule.name, mention.subject))
+                pair = (rule.name, mention.subject)
+                if not self._judged(rule, mention.subject):
+                    # a subject not watched cannot fire a silence: judged only to end one
+                    if open_now is None:
+                        open_now = set(await self.episodes.open_episodes())
+                    if pair not in open_now:
+                        continue
+                done.add(pair)
                 when = late if isinstance(rule, WindowRule) else None
                 alerts.extend(await self._evaluate(rule, mention.subject, at=when))
         # Windows are whole minutes: other subjects' windows change only when the
         # watermark enters a new minute, so open episodes and silences are re-judged then.
         if previous is None or minute_of(at) > minute_of(previous):
-            for rule_name, subject in await self.episodes.open_episodes():
+            open_pairs = await self.episodes.open_episodes()
+            for rule_name, subject in open_pairs:
                 open_rule = self._by_name.get(rule_name)
                 if open_rule is not None and (rule_name, subject) not in done:
                     done.add((rule_name, subject))
                     alerts.extend(await self._evaluate(open_rule, subject))
-            alerts.extend(await self._check_silences(done))
+            alerts.extend(await self._check_silences(done, open_pairs))
         return alerts
 
     @staticmethod
@@ -333,20 +389,63 @@ class RuleEngine:
             self._rules_of[subject] = rules
         return rules
 
-    async def _heard(self, mention: Mention) -> None:
-        """Remember when a subject that silence rules watch was last mentioned."""
-        subject = mention.subject
-        if not any(isinstance(rule, SilenceRule) for rule in self._rules_for(subject)):
-            return
-        last = self._last_seen.get(subject)
-        if last is None or mention.event_time > last:
-            self._last_seen[subject] = mention.event_time
-            await self.episodes.save_last_seen(subject, mention.event_time)
+    def _judged(self, rule: WindowRule | SilenceRule, subject: str) -> bool:
+        """Whether ``rule`` is judged on ``subject``: silence rules only on the subjects
+        they watch (established, :mod:`alerts.last_seen`)."""
+        return not isinstance(rule, SilenceRule) or subject in self._seen.established
 
-    async def _check_silences(self, done: set[tuple[str, str]]) -> list[Alert]:
+    async def _heard(self, mention: Mention) -> None:
+        """Remember when a subject that silence rules watch was last mentioned, and watch
+        it from the first mention at which its baseline could make a silence."""
+        subject, at = mention.subject, mention.event_time
+        silences = [rule for rule in self._rules_for(subject) if isinstance(rule, SilenceRule)]
+        if not silences:
+            return
+        for rule in silences:  # its counts changed: its usual rate is read again
+            self._usual.pop((rule.name, subject), None)
+        watched = self._seen.established.get(subject)
+        if watched is not None:
+            if at > watched:
+                self._seen.established[subject] = at
+                await self.episodes.save_last_seen(subject, at)
+            return
+        known = self._seen.provisional.get(subject)
+        if known is None and self.watermark is not None and at < self.watermark:
+            return  # late, and its latest mention forgotten: judged when next heard on time
+        last = at if known is None or at > known else known
+        self._seen.provisional[subject] = last
+        for rule in silences:
+            count, _ = await self._baseline_rate(rule, subject, last)
+            if count < rule.min_baseline_count:
+                continue
+            if self._seen.promote(subject, last):
+                await self.episodes.save_last_seen(subject, last)
+            elif self._seen.refused == 1:
+                log.warning(
+                    "%d subjects are watched for silences, the most this partition keeps: "
+                    "%s and those after it are not (raqib_cache_evictions_total"
+                    '{cache="silence_established"} counts them)',
+                    len(self._seen.established),
+                    subject[:80],
+                )
+            return
+
+    async def _check_silences(
+        self, done: set[tuple[str, str]], open_pairs: Sequence[tuple[str, str]]
+    ) -> list[Alert]:
+        """Judge the silence rules of every watched subject (the others cannot fire),
+        after retiring those quiet longer than ``RETIRE_AFTER`` with nothing open."""
+        assert self.watermark is not None  # noqa: S101 - set by _step before
+        watched = self._seen.established
+        busy = {subject for _, subject in open_pairs}
+        stale = [s for s, t in watched.items() if self.watermark - t > RETIRE_AFTER]
+        stale = [s for s in stale if s not in busy]
+        if stale:
+            self._seen.retire(stale)
+            await self.episodes.forget_last_seen(stale)
         alerts: list[Alert] = []
         for rule in self._silence:
-            for subject in sorted(self._last_seen):
+            for subject in sorted(watched):
                 if rule in self._rules_for(subject) and (rule.name, subject) not in done:
                     done.add((rule.name, subject))
                     alerts.extend(await self._evaluate(rule, subject))
@@ -470,18 +569,25 @@ class RuleEngine:
         cached = self._usual.get((rule.name, subject))
         if cached is not None and cached[:2] == (last, self.started):
             return cached[2], cached[3]
+        count, rate = await self._baseline_rate(rule, subject, last)
+        self._usual[(rule.name, subject)] = (last, self.started, count, rate)
+        return count, rate
+
+    async def _baseline_rate(
+        self, rule: SilenceRule, subject: str, last: datetime
+    ) -> tuple[int, float]:
+        """:meth:`_usual_rate`, read from the counts."""
         since = self._since_minute()
         hour = hour_of(last)
         first_hour = max(hour - rule.baseline_hours, since * MINUTE // HOUR)
         count = await self.counts.hours(subject, first_hour, hour)
         start = max((hour - rule.baseline_hours) * HOUR // MINUTE, since)
         watched = minute_of(last) + 1 - start  # to the end of the last mention's minute
-        rate = count / watched if watched > 0 else 0.0
-        self._usual[(rule.name, subject)] = (last, self.started, count, rate)
-        return count, rate
+        return count, count / watched if watched > 0 else 0.0
 
     async def _judge_silence(self, rule: SilenceRule, subject: str, wm: datetime) -> _Judgement:
-        last = self._last_seen.get(subject, wm)
+        seen = self._seen.get(subject)
+        last = wm if seen is None else seen
         count, rate = await self._usual_rate(rule, subject, last)
         silent = (wm - last).total_seconds() / 60
         p_value = silence_p(silent, rate)

@@ -23,6 +23,8 @@ from typing import Literal, Protocol
 from pydantic import BaseModel
 from redis.asyncio import Redis
 
+from raqib.lru import BoundedCache
+
 Status = Literal["firing", "resolved"]
 
 STREAM_GAP = timedelta(hours=6)
@@ -150,6 +152,10 @@ class EpisodeStore(Protocol):
 
     async def save_last_seen(self, subject: str, at: datetime) -> None: ...
 
+    async def forget_last_seen(self, subjects: Iterable[str]) -> None:
+        """Silence rules no longer watch these subjects (:mod:`alerts.last_seen`)."""
+        ...
+
     async def preload(self, pairs: Iterable[tuple[str, str]]) -> None:
         """Read these (rule, subject) episodes ahead, in one round trip."""
         ...
@@ -173,26 +179,43 @@ class RedisEpisodes:
     ``P:episodes:<scope>:open`` (a set of ``rule|subject``), ``P:episodes:<scope>:wm``
     (the partition's event-time watermark, ISO 8601), ``P:episodes:<scope>:start`` (the
     event time it began watching) and ``P:episodes:<scope>:last`` (a hash subject -> last
-    event time, for the subjects that silence rules watch).
+    event time, for the subjects that silence rules watch: bounded, see
+    :mod:`alerts.last_seen`).
 
     One worker owns a partition, so what it wrote it reads back from memory, and writes
     are kept until :meth:`flush` (once per batch, before the batch's offsets are
     committed): a batch costs one round trip of episode writes, not one per change.
+
+    The episodes read are cached in an LRU of ``max_cached`` (rule, subject) pairs: one
+    that falls out is what Redis holds, and is read again. A change not yet flushed is
+    read from the pending writes, never from Redis, so an eviction cannot lose it; and
+    :meth:`preload` touches every pair a batch needs before reading the missing ones, so
+    a batch of fewer pairs than the bound evicts none of its own.
     """
 
     TTL_S = 35 * 24 * 3600
+    MAX_CACHED = 50_000
 
-    def __init__(self, redis: Redis, prefix: str = "raqib", scope: str = "0") -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        prefix: str = "raqib",
+        scope: str = "0",
+        max_cached: int = MAX_CACHED,
+    ) -> None:
         self.redis = redis
         self.prefix = prefix
         self._open_key = f"{prefix}:episodes:{scope}:open"
         self._wm_key = f"{prefix}:episodes:{scope}:wm"
         self._start_key = f"{prefix}:episodes:{scope}:start"
         self._last_key = f"{prefix}:episodes:{scope}:last"
-        self._cache: dict[tuple[str, str], Episode | None] = {}
+        self._cache: BoundedCache[tuple[str, str], Episode | None] = BoundedCache(
+            "episodes", max_cached
+        )
         self._open: set[tuple[str, str]] | None = None
         self._dirty: dict[tuple[str, str], Episode] = {}
         self._dirty_last: dict[str, datetime] = {}
+        self._forgotten_last: set[str] = set()
         self._watermark: datetime | None = None
         self._flushed_watermark: datetime | None = None
 
@@ -229,13 +252,26 @@ class RedisEpisodes:
         return {_text(k): datetime.fromisoformat(_text(v)) for k, v in raw.items()}
 
     async def save_last_seen(self, subject: str, at: datetime) -> None:
+        self._forgotten_last.discard(subject)
         self._dirty_last[subject] = at
+
+    async def forget_last_seen(self, subjects: Iterable[str]) -> None:
+        for subject in subjects:
+            self._dirty_last.pop(subject, None)
+            self._forgotten_last.add(subject)
 
     def key(self, rule: str, subject: str) -> str:
         return f"{self.prefix}:{{{subject}}}:ep:{rule}"
 
     async def preload(self, pairs: Iterable[tuple[str, str]]) -> None:
-        missing = sorted({p for p in pairs if p not in self._cache})
+        missing: list[tuple[str, str]] = []
+        for pair in sorted(set(pairs)):
+            if pair in self._dirty:
+                continue  # read from the pending writes
+            if pair in self._cache:
+                self._cache.get(pair)  # touch: needed now, so among the last to go
+            else:
+                missing.append(pair)
         if not missing:
             return
         raws = await self.redis.mget([self.key(rule, subject) for rule, subject in missing])
@@ -243,9 +279,12 @@ class RedisEpisodes:
             self._cache[pair] = None if raw is None else Episode.model_validate_json(raw)
 
     async def load(self, rule: str, subject: str) -> Episode | None:
-        if (rule, subject) not in self._cache:
-            await self.preload([(rule, subject)])
-        return self._cache[(rule, subject)]
+        pair = (rule, subject)
+        if pair in self._dirty:
+            return self._dirty[pair]
+        if pair not in self._cache:
+            await self.preload([pair])
+        return self._cache.get(pair)
 
     async def save(self, episode: Episode) -> None:
         pair = (episode.rule, episode.subject)
@@ -262,7 +301,7 @@ class RedisEpisodes:
         """Write what changed since the last flush, in one round trip."""
         watermark = self._watermark
         wm_changed = watermark is not None and watermark != self._flushed_watermark
-        if not (self._dirty or self._dirty_last or wm_changed):
+        if not (self._dirty or self._dirty_last or self._forgotten_last or wm_changed):
             return
         async with self.redis.pipeline(transaction=False) as pipe:
             for (rule, subject), episode in self._dirty.items():
@@ -272,6 +311,8 @@ class RedisEpisodes:
                     pipe.sadd(self._open_key, member)
                 else:
                     pipe.srem(self._open_key, member)
+            if self._forgotten_last:
+                pipe.hdel(self._last_key, *sorted(self._forgotten_last))
             if self._dirty_last:
                 pipe.hset(
                     self._last_key,
@@ -285,6 +326,7 @@ class RedisEpisodes:
             await pipe.execute()
         self._dirty.clear()
         self._dirty_last.clear()
+        self._forgotten_last.clear()
         self._flushed_watermark = watermark
 
     async def open_episodes(self) -> list[tuple[str, str]]:
@@ -324,6 +366,10 @@ class MemoryEpisodes:
 
     async def save_last_seen(self, subject: str, at: datetime) -> None:
         self.last_seen[subject] = at
+
+    async def forget_last_seen(self, subjects: Iterable[str]) -> None:
+        for subject in subjects:
+            self.last_seen.pop(subject, None)
 
     async def preload(self, pairs: Iterable[tuple[str, str]]) -> None:
         """Everything is here already."""

@@ -12,8 +12,9 @@ how Flink and Beam align watermarks across input partitions.
 
 An article dated far ahead of its origin (more than ``max_jump``) moves nothing until a
 second article near it confirms that the stream really jumped (it resumed after a gap);
-if the next article of its origin is back on time instead, the lone one had a broken
-clock and is not counted. Either way the decision is made by the origin's own order of
+if the next article of its origin is back on time instead (near where the origin had got,
+not far behind it: an archive replayed out of order proves nothing), the lone one had a
+broken clock and is not counted. Either way the decision is made by the origin's own order of
 articles, which every partition sees the same: no wall time, no partition count enters.
 
 An origin that sends nothing (an idle ``articles`` partition, a stopped producer) would
@@ -119,7 +120,8 @@ class Aligner:
             self.progress[origin] = max(s.batch.event_time for s in suspects)
             suspects.clear()
             return
-        self._quarantine_suspects(origin)
+        if known is not None and batch.event_time >= known - self.max_jump:
+            self._quarantine_suspects(origin)  # back on time: the jump was a broken clock
         if known is None or batch.event_time > known:
             self.progress[origin] = batch.event_time
         heapq.heappush(self._held, held)

@@ -19,35 +19,36 @@ from typing import Any
 import faust
 from prometheus_client import CollectorRegistry
 
-from alerts import Router, RulesFile, build_router, load_rules
+from alerts import ChannelsFile, RouterMetrics, RulesFile, load_channels, load_rules
 from processors.count_agent import CountStage, attach_count_agent
 from processors.health import Health, WebService
 from processors.metrics import Metrics
 from processors.pipeline import Pipeline
-from processors.route_agent import attach_route_agent
+from processors.route_agent import attach_route_agent, build_router
 from processors.tag_agent import TagStage, attach_tag_agent
 from processors.topics import load_topics
 from processors.watchlist import load_watchlist
 from raqib.limits import Limits
 from raqib.security import faust_credentials, redis_client
 from raqib.settings import Settings
+from raqib.topics import partitions_of
 
 
 def create_app(
     settings: Settings,
     *,
     rules: RulesFile | None = None,
-    router: Router | None = None,
+    channels: ChannelsFile | None = None,
     registry: CollectorRegistry | None = None,
     health: Health | None = None,
 ) -> faust.App:
-    """Build the worker app; tests pass their own rules, router, registry and health."""
+    """Build the worker app; tests pass their own rules, channels, registry and health."""
     watchlist = load_watchlist(settings.watchlist)
     pipeline = Pipeline(
         watchlist, load_topics(settings.topics, watchlist), pair_entities=settings.pair_entities
     )
     rules = rules or load_rules(settings.rules)
-    router = router or build_router(settings.alerts_file)
+    channels = channels or load_channels(settings.channels, settings.alerts_file)
     registry = registry or CollectorRegistry()
     health = health or Health()
     metrics = Metrics.create(registry)
@@ -72,13 +73,16 @@ def create_app(
     app.web_server(WebService(registry, health, host=settings.web_bind, port=settings.web_port))
     names = settings.topic_names
     topics = {
-        role: app.topic(name, key_type=bytes, value_type=bytes, partitions=settings.partitions)
+        role: app.topic(
+            name, key_type=bytes, value_type=bytes, partitions=partitions_of(settings, name)
+        )
         for role, name in (
             ("articles", names.articles),
             ("tagged", names.tagged),
             ("dlq", names.dlq),
             ("mentions", names.mentions),
             ("alerts", names.alerts),
+            ("alerts_dlq", names.alerts_dlq),
         )
     }
     limits = Limits(message_bytes=settings.max_message_bytes)
@@ -88,7 +92,10 @@ def create_app(
     count_stage = CountStage(settings, redis, rules, pipeline, metrics, health)
     attach_tag_agent(app, tag_stage, topics, metrics, health)
     attach_count_agent(app, count_stage, topics, metrics, health)
-    attach_route_agent(app, router, redis, settings.redis_prefix, topics, metrics, health)
+    router = build_router(
+        settings, channels, pipeline, redis, RouterMetrics.create(registry), topics["alerts_dlq"]
+    )
+    attach_route_agent(app, router, topics, metrics, health)
 
     @app.on_partitions_assigned.connect
     async def _assigned(app: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:

@@ -19,6 +19,7 @@ owner replays the batch from the last commit).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -47,6 +48,35 @@ BATCH_WITHIN_S = 0.05
 """How long the agent waits to fill a batch: the latency a quiet stream pays."""
 
 
+class InOrderAcks:
+    """Acknowledges one partition's messages in offset order, whatever order they are
+    judged in: a message is acknowledged once it and every message read before it are.
+
+    The aligner judges in event-time order, not offset order, and faust-streaming
+    (0.15) commits the first run of consecutive acknowledged offsets even when the
+    message just before it is still held (it lets a gap of one offset through, and any
+    gap while nothing is committed yet): acknowledged out of order, a held message can
+    be committed unjudged and is lost with the next rebalance or crash.
+    """
+
+    def __init__(self) -> None:
+        self._read: dict[int, faust.EventT] = {}  # offset -> event, in the order read
+        self._done: set[int] = set()
+
+    def read(self, event: faust.EventT) -> None:
+        event.message.incref()  # Faust's own ack after the batch leaves it unacknowledged
+        self._read[event.message.offset] = event
+
+    def done(self, event: faust.EventT) -> None:
+        self._done.add(event.message.offset)
+        while self._read:
+            first = next(iter(self._read))
+            if first not in self._done:
+                break
+            self._done.discard(first)
+            self._read.pop(first).ack()
+
+
 class CountStage:
     """One rule engine per ``mentions`` partition this worker owns, over Redis."""
 
@@ -68,6 +98,7 @@ class CountStage:
         self.health = health
         self.engines: dict[int, RuleEngine] = {}
         self.aligners: dict[int, Aligner] = {}
+        self.acks: dict[int, InOrderAcks] = {}
         self.lock = asyncio.Lock()
         """The agent and the idle timer both release and judge: one at a time."""
         self.generation = 0
@@ -93,13 +124,26 @@ class CountStage:
             self.aligners[partition] = aligner
         return aligner
 
+    def in_order(self, partition: int) -> InOrderAcks:
+        return self.acks.setdefault(partition, InOrderAcks())
+
     def revoked(self) -> None:
         """Partitions may come back after another worker counted them and moved their
         episodes on: the engines (count mirrors, episode caches) are rebuilt from Redis,
         and what was held is dropped (never acknowledged: the next owner reads it again)."""
         self.generation += 1
+        for partition in self.aligners:  # a worker reports only what it holds
+            label = str(partition)
+            for gauge in (
+                self.metrics.aligned_held,
+                self.metrics.aligned_wait,
+                self.metrics.aligned_lag,
+            ):
+                with contextlib.suppress(KeyError):
+                    gauge.remove(label)
         self.engines.clear()
         self.aligners.clear()
+        self.acks.clear()
 
     async def judge(self, partition: int, steps: Sequence[Step]) -> list[Alert]:
         """Count and evaluate one partition's steps (nothing written of its episodes
@@ -200,18 +244,32 @@ def attach_count_agent(
         """Judge, send and record what every partition's aligner lets through, then
         acknowledge it (only now may its offset be committed)."""
         generation = stage.generation
+
+        def moved() -> bool:
+            """Partitions were revoked meanwhile: nothing more is judged, written or
+            acknowledged (an engine built now would carry this half-judged batch into
+            the next assignment); the partitions' next owner replays it."""
+            if stage.generation == generation:
+                return False
+            log.info("partitions moved during a batch: its new owner replays it")
+            return True
+
         for partition, aligner in sorted(stage.aligners.items()):
             released = aligner.release()
             for run in _runs(released, size):
+                if moved():
+                    return
                 steps = [(r.batch.event_time, r.batch.mentions) for r in run]
                 alerts = [_labelled(a, run) for a in await stage.judge(partition, steps)]
-                if stage.generation != generation:
-                    log.info("partitions moved during a batch: its new owner replays it")
+                if moved():
                     return
                 await send_all(alerts)
+                if moved():  # sent, not recorded: the replay re-sends, routing drops repeats
+                    return
                 await stage.record(partition)
+                acks = stage.in_order(partition)
                 for r in run:
-                    r.token.ack()
+                    acks.done(r.token)
                 await asyncio.sleep(0)  # let the web views and heartbeats run
             _aligned(partition, aligner)
 
@@ -242,6 +300,13 @@ def attach_count_agent(
             async with stage.lock:
                 for event in events:
                     msg = event.message
+                    if msg.generation_id != app.consumer_generation_id:
+                        # taken before a rebalance: its partition's owner reads it again
+                        # from the commit; never acknowledged here, so never committed
+                        msg.incref()
+                        continue
+                    acks = stage.in_order(msg.partition)
+                    acks.read(event)  # held: committed only once judged (judge_released)
                     try:
                         batch = MentionBatch.model_validate_json(event.value)
                     except ValidationError:  # not ours: log it, count it, go on
@@ -249,11 +314,11 @@ def attach_count_agent(
                             "unreadable mentions at %s[%d]@%d", msg.topic, msg.partition, msg.offset
                         )
                         metrics.errors.labels("count").inc()
+                        acks.done(event)
                         continue
                     seq = stamp_of(msg.partition, msg.offset)
                     for mention in batch.mentions:
                         mention.seq = seq
-                    msg.incref()  # held: committed only once judged (see judge_released)
                     stage.aligner(msg.partition).add(batch, event)
                 await judge_released()
             metrics.batch_seconds.observe(time.perf_counter() - started)

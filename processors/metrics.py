@@ -24,13 +24,11 @@ class Metrics(NamedTuple):
     mentions_published: Counter
     mentions_counted: Counter
     alerts_fired: Counter
-    alerts_routed: Counter
     processing_seconds: Histogram
     batch_seconds: Histogram
     watermark: Gauge
     errors: Counter
     trimmed: Counter
-    alerts_repeated: Counter
     aligned_held: Gauge
     aligned_wait: Gauge
     aligned_lag: Gauge
@@ -72,12 +70,6 @@ class Metrics(NamedTuple):
                 "raqib_alerts_fired",
                 "Alert events emitted, by rule and status.",
                 ["rule", "status"],
-                registry=registry,
-            ),
-            alerts_routed=Counter(
-                "raqib_alerts_routed",
-                "Alert deliveries, by channel.",
-                ["channel"],
                 registry=registry,
             ),
             processing_seconds=Histogram(
@@ -136,12 +128,6 @@ class Metrics(NamedTuple):
                 "Articles dated hours ahead of their articles partition, alone (a broken "
                 "clock): not counted, per mentions partition that saw them.",
                 ["partition"],
-                registry=registry,
-            ),
-            alerts_repeated=Counter(
-                "raqib_alerts_repeated",
-                "Alert events not routed because the same (alert_id, status) was routed "
-                "before (re-sent by a batch replayed after a crash).",
                 registry=registry,
             ),
         )

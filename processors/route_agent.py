@@ -1,63 +1,94 @@
-"""The ``route`` agent: alerts -> the channels their rules name, each event once.
+"""The ``route`` agent: alerts -> stories -> the channels operators watch.
 
-The count stage may send an alert event twice (a batch replayed after a crash re-sends
-what it cannot know arrived), so routing drops an event whose ``(alert_id, status)`` it
-has delivered already. The mark is written after delivery: a crash in between delivers
-again rather than never.
+Each alert event from ``alerts`` (one partition: one router sees every event in order) is
+handed to :class:`alerts.Router`, which records it in Redis before the event's offset is
+committed; a timer delivers what is due, on the worker that owns the ``alerts`` partition.
+Redis outages are waited out (the event is not acknowledged until it is recorded).
 """
 
 from __future__ import annotations
 
+import json
 import logging
+from datetime import datetime
 
 import faust
+from faust.types import TP
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
+from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_jitter
 
-from alerts import Router
+from alerts import ChannelsFile, Router, RouterMetrics, RouterStore, Silences
+from alerts.channels import Context
+from processors.counts import RedisCounts
 from processors.health import Health
 from processors.metrics import Metrics
+from processors.pipeline import Pipeline
+from raqib.counting import hour_of
 from raqib.messages import Alert
+from raqib.notifications import Notification
+from raqib.settings import Settings
 
 log = logging.getLogger(__name__)
 
-DELIVERED_TTL_S = 35 * 24 * 3600
+HOURS = 24
+MAX_RETRY_DELAY_S = 30.0
 
 
-class Delivered:
-    """Which alert events were routed: ``P:delivered:{<alert_id>}:<status>`` in Redis."""
+def build_router(
+    settings: Settings,
+    channels: ChannelsFile,
+    pipeline: Pipeline,
+    redis: Redis,
+    router_metrics: RouterMetrics,
+    dlq: faust.TopicT,
+) -> Router:
+    """The router of this worker, with its channels, Redis state and helpers."""
+    counts = RedisCounts(redis, prefix=settings.redis_prefix)
 
-    def __init__(self, redis: Redis, prefix: str) -> None:
-        self.redis = redis
-        self.prefix = prefix
+    async def hours(subject: str, at: datetime) -> list[int]:
+        last = hour_of(at)
+        keys = [counts.key(subject, "h", h) for h in range(last - HOURS + 1, last + 1)]
+        return [int(v) if v is not None else 0 for v in await redis.mget(keys)]
 
-    def key(self, alert: Alert) -> str:
-        return f"{self.prefix}:delivered:{{{alert.alert_id}}}:{alert.status}"
+    async def dead_letter(notification: Notification, error: str) -> None:
+        body = json.dumps(
+            {"error": error, "notification": json.loads(notification.model_dump_json())},
+            ensure_ascii=False,
+        )
+        await dlq.send(key=notification.story_id.encode(), value=body.encode("utf-8"))
 
-    async def seen(self, alert: Alert) -> bool:
-        try:
-            return bool(await self.redis.exists(self.key(alert)))
-        except (RedisError, OSError):
-            return False  # deliver twice rather than never
-
-    async def mark(self, alert: Alert) -> None:
-        try:
-            await self.redis.set(self.key(alert), "1", ex=DELIVERED_TTL_S)
-        except (RedisError, OSError) as exc:
-            log.warning("could not mark alert %s delivered: %s", alert.alert_id, exc)
+    return Router.build(
+        channels,
+        Context(settings=settings),
+        store=RouterStore(redis, settings.redis_prefix),
+        names=pipeline.names,
+        dead_letter=dead_letter,
+        metrics=router_metrics,
+        hours=hours,
+        silences=Silences(redis, settings.redis_prefix),
+    )
 
 
 def attach_route_agent(
     app: faust.App,
     router: Router,
-    redis: Redis,
-    prefix: str,
     topics: dict[str, faust.TopicT],
     metrics: Metrics,
     health: Health,
 ) -> None:
-    """Register the ``route`` agent on ``app``."""
-    delivered = Delivered(redis, prefix)
+    """Register the ``route`` agent and the delivery timer on ``app``."""
+    alerts_tp = TP(topics["alerts"].get_topic_name(), 0)
+
+    async def accept(alert: Alert) -> None:
+        retrying = AsyncRetrying(
+            wait=wait_exponential_jitter(initial=0.1, max=MAX_RETRY_DELAY_S),
+            retry=retry_if_exception_type((RedisError, OSError)),
+            before_sleep=lambda state: log.warning("router: redis unavailable; retrying"),
+        )
+        async for attempt in retrying:
+            with attempt:
+                await router.accept(alert)
 
     @app.agent(topics["alerts"], name="route")
     @health.supervised("route")
@@ -70,9 +101,17 @@ def attach_route_agent(
                 log.exception("unreadable alert at %s[%d]@%d", msg.topic, msg.partition, msg.offset)
                 metrics.errors.labels("route").inc()
                 continue
-            if await delivered.seen(alert):
-                metrics.alerts_repeated.inc()
-                continue
-            for channel in await router.route(alert):
-                metrics.alerts_routed.labels(channel).inc()
-            await delivered.mark(alert)
+            await accept(alert)
+
+    @app.timer(interval=1.0)
+    async def deliver() -> None:
+        """Deliver what is due, on the worker that owns ``alerts`` (the others stand by)."""
+        owner = alerts_tp in app.consumer.assignment()
+        try:
+            if owner:
+                await router.start()
+                await router.tick()
+            elif router.started:
+                await router.stop()
+        except (RedisError, OSError) as exc:
+            log.warning("router: redis unavailable (%s); deliveries wait", exc)

@@ -38,9 +38,14 @@ class Summary:
     alerts: int = 0
     resolved: int = 0
     dead_letters: int = 0
+    notifications: int = 0
+    stories: int = 0
 
     def line(self) -> str:
-        return f"demo: {self.articles} articles, {self.mentions} mentions, {self.alerts} alerts"
+        return (
+            f"demo: {self.articles} articles, {self.mentions} mentions, {self.alerts} alerts "
+            f"in {self.stories} stories ({self.notifications} notifications)"
+        )
 
 
 def _scrape(url: str) -> dict[str, float]:
@@ -61,11 +66,18 @@ def _run(cmd: list[str], env: dict[str, str]) -> str:
     return done.stdout
 
 
-def _lines(path: Path) -> int:
+def _notifications(path: Path) -> list[dict[str, Any]]:
+    """What the jsonl channel wrote: one story notification a line."""
     try:
-        return sum(1 for _ in path.open(encoding="utf-8"))
+        with path.open(encoding="utf-8") as handle:
+            return [json.loads(line) for line in handle if line.strip()]
     except FileNotFoundError:
-        return 0
+        return []
+
+
+def _events(path: Path) -> int:
+    """Alert events delivered to the jsonl channel, across its notifications."""
+    return sum(len(n["alerts"]) for n in _notifications(path))
 
 
 class _Display:
@@ -136,8 +148,13 @@ def run_demo(seeds_dir: Path, scenario: Path, *, timeout_s: float = 100.0) -> Su
                 raise
             finally:
                 worker.stop()
-            written = _lines(settings.alerts_file)
-            console.print(f"alerts file: {written} alert events written by the jsonl channel")
+            notes = _notifications(settings.alerts_file)
+            summary.notifications = len(notes)
+            summary.stories = len({n["story_id"] for n in notes})
+            console.print(
+                f"alerts file: {_events(settings.alerts_file)} alert events in "
+                f"{len(notes)} story notifications ({settings.alerts_file.name})"
+            )
     return summary
 
 
@@ -192,7 +209,7 @@ def _watch(
             published = m.get("raqib_mentions_published_total", 0.0)
             counted = m.get("raqib_mentions_counted_total", 0.0)
             fired = m.get("raqib_alerts_fired_total", 0.0)
-            written = _lines(settings.alerts_file)
+            written = _events(settings.alerts_file)
             seen = summary.alerts + summary.resolved
             if counted >= published > 0 and seen >= fired and written >= fired:
                 summary.mentions = int(counted)

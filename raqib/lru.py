@@ -49,3 +49,16 @@ class BoundedCache(LRUCache[K, V], Generic[K, V]):
 def sizes(*caches: Any) -> dict[str, tuple[int, int]]:
     """``name -> (entries, evictions)`` of the caches given, for metrics."""
     return {c.name: (len(c), c.evictions) for c in caches if isinstance(c, BoundedCache)}
+
+
+def caches_of(*holders: object) -> dict[str, tuple[int, int]]:
+    """:func:`sizes` of every cache the objects given hold as attributes (a store need
+    not list its caches for metrics to see them).
+
+    >>> class Store:
+    ...     def __init__(self) -> None:
+    ...         self.subjects: BoundedCache[str, int] = BoundedCache("subjects", 10)
+    >>> caches_of(Store(), None)
+    {'subjects': (0, 0)}
+    """
+    return sizes(*(v for h in holders for v in getattr(h, "__dict__", {}).values()))

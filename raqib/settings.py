@@ -76,6 +76,10 @@ class Topics(BaseModel):
     def alerts(self) -> str:
         return self.name("alerts")
 
+    @property
+    def alerts_dlq(self) -> str:
+        return self.name("alerts.dlq")
+
 
 class Settings(BaseModel):
     """Everything a stage needs to find its servers and its configuration.
@@ -105,6 +109,9 @@ class Settings(BaseModel):
     rules: Path | None = Field(None, description="RAQIB_RULES: rules.yaml")
     topics: Path | None = Field(None, description="RAQIB_TOPICS: topics.yaml")
     alerts_file: Path = Field(Path("alerts.jsonl"), description="RAQIB_ALERTS_FILE")
+    channels: Path | None = Field(
+        None, description="RAQIB_CHANNELS: channels.yaml (default: console + alerts file)"
+    )
     data_dir: Path = Field(Path(".raqib"), description="RAQIB_DATA_DIR: worker state")
     pair_entities: int = Field(
         6, ge=0, le=20, description="RAQIB_PAIR_ENTITIES: entities per article paired (0: none)"

@@ -21,7 +21,14 @@ log = logging.getLogger(__name__)
 
 def topic_names(settings: Settings) -> list[str]:
     t = settings.topic_names
-    return [t.articles, t.tagged, t.dlq, t.mentions, t.alerts]
+    return [t.articles, t.tagged, t.dlq, t.mentions, t.alerts, t.alerts_dlq]
+
+
+def partitions_of(settings: Settings, name: str) -> int:
+    """``alerts`` (and its dead letters) have one partition: one router sees every alert
+    event in order and tells each story once; alerts are few."""
+    t = settings.topic_names
+    return 1 if name in (t.alerts, t.alerts_dlq) else settings.partitions
 
 
 def _check_partitions(admin: KafkaAdminClient, settings: Settings) -> None:
@@ -62,7 +69,7 @@ def ensure_topics(settings: Settings, *, timeout_s: float = 30.0) -> list[str]:
                     [
                         NewTopic(
                             name,
-                            num_partitions=settings.partitions,
+                            num_partitions=partitions_of(settings, name),
                             replication_factor=settings.replication_factor,
                         )
                     ]

@@ -1,22 +1,66 @@
-"""Alert channels, one module each; ``CHANNELS`` maps a config name to its class."""
+"""Alert channels, one module each; ``CHANNELS`` maps a ``type`` to its config and class."""
 
 from __future__ import annotations
 
-from typing import Protocol
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
-from alerts.channels.console import ConsoleChannel
-from alerts.channels.jsonl import JsonlChannel
-from raqib.messages import Alert
+from alerts.channels.alertmanager import AlertmanagerChannel, AlertmanagerConfig
+from alerts.channels.base import (
+    Channel,
+    ChannelConfig,
+    ChannelError,
+    Context,
+    DeliveryError,
+    MissingSecret,
+    Ref,
+)
+from alerts.channels.console import ConsoleChannel, ConsoleConfig
+from alerts.channels.email import EmailChannel, EmailConfig
+from alerts.channels.jsonl import JsonlChannel, JsonlConfig
+from alerts.channels.kafka import KafkaChannel, KafkaConfig
+from alerts.channels.slack import SlackChannel, SlackConfig
+from alerts.channels.telegram import TelegramChannel, TelegramConfig
+from alerts.channels.webhook import WebhookChannel, WebhookConfig
 
 
-class Channel(Protocol):
-    """Delivers alerts somewhere an operator looks."""
+@dataclass(frozen=True)
+class ChannelSpec:
+    """A channel type: its config model and how to build it."""
 
-    async def send(self, alert: Alert) -> None: ...
+    config: type[ChannelConfig]
+    build: Callable[[Any, Context], Channel]
 
-    async def close(self) -> None: ...
+
+CHANNELS: dict[str, ChannelSpec] = {
+    "console": ChannelSpec(ConsoleConfig, ConsoleChannel),
+    "jsonl": ChannelSpec(JsonlConfig, JsonlChannel),
+    "kafka": ChannelSpec(KafkaConfig, KafkaChannel),
+    "webhook": ChannelSpec(WebhookConfig, WebhookChannel),
+    "slack": ChannelSpec(SlackConfig, SlackChannel),
+    "telegram": ChannelSpec(TelegramConfig, TelegramChannel),
+    "email": ChannelSpec(EmailConfig, EmailChannel),
+    "alertmanager": ChannelSpec(AlertmanagerConfig, AlertmanagerChannel),
+}
 
 
-CHANNELS: dict[str, type] = {"console": ConsoleChannel, "jsonl": JsonlChannel}
+def build_channel(config: ChannelConfig, context: Context) -> Channel:
+    """The channel instance a config entry describes."""
+    return CHANNELS[config.type].build(config, context)
 
-__all__ = ["CHANNELS", "Channel", "ConsoleChannel", "JsonlChannel"]
+
+__all__ = [
+    "CHANNELS",
+    "Channel",
+    "ChannelConfig",
+    "ChannelError",
+    "ChannelSpec",
+    "ConsoleChannel",
+    "Context",
+    "DeliveryError",
+    "JsonlChannel",
+    "MissingSecret",
+    "Ref",
+    "build_channel",
+]

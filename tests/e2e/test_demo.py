@@ -17,7 +17,10 @@ from raqib.embedded import pid_alive
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(200)]
 
 ROOT = Path(__file__).resolve().parents[2]
-SUMMARY = re.compile(r"^demo: (\d+) articles, (\d+) mentions, (\d+) alerts$")
+SUMMARY = re.compile(
+    r"^demo: (\d+) articles, (\d+) mentions, (\d+) alerts in (\d+) stories "
+    r"\((\d+) notifications\)$"
+)
 
 
 def descendants(pid: int) -> set[int]:
@@ -58,8 +61,9 @@ def test_demo_prints_one_summary_line_and_exits_0() -> None:
     assert len(summaries) == 1
     match = SUMMARY.match(summaries[0])
     assert match, summaries[0]
-    articles, mentions, alerts = map(int, match.groups())
+    articles, mentions, alerts, stories, notifications = map(int, match.groups())
     assert articles == 5 + 68 and mentions > articles and alerts >= 1
+    assert 1 <= stories <= 3 and notifications <= 3 * stories
     assert "ALERT FIRING" in done.stdout and "حاتمي" in done.stdout
     assert elapsed < 120
 

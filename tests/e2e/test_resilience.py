@@ -1,23 +1,47 @@
-"""The worker outlives a Redis outage and loses no count: it waits and retries."""
+"""Outages: the worker outlives a stopped Redis and loses nothing, waits and retries.
+
+* Redis restarted empty: the counts of what arrived meanwhile are still made.
+* Redis stopped for 30 s mid-stream and started again with its data: no crash, no spin,
+  one log line when the outage begins and one when it ends, ``/readyz`` not ready
+  meanwhile, and the final hour counts and alert events those of a clean run (the
+  backtest of the stream, which equals a clean live run; tests/e2e/test_scale_out.py).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import json
+import os
 import time
+import urllib.error
 import urllib.request
 import uuid
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
+from kafka import KafkaConsumer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 from redis import Redis
 
+from alerts import load_rules
+from processors.backtest import backtest
+from processors.pipeline import Pipeline
+from processors.topics import load_topics
+from processors.watchlist import load_watchlist
 from producers.publisher import Publisher
+from producers.scenario import expand
+from raqib.counting import hour_of
 from raqib.embedded import EmbeddedRedis, WorkerProcess, free_port
+from raqib.messages import Alert, parse_article
 from raqib.settings import Settings
 from raqib.topics import ensure_topics
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
+
+BURST = Path(__file__).resolve().parents[1] / "data" / "streams" / "burst.yaml"
+AlertKey = tuple[str, str, str, str, str]
 
 
 def scrape(port: int) -> dict[str, float]:
@@ -107,3 +131,172 @@ def test_a_redis_outage_delays_counts_but_loses_none(kafka_broker: Any, tmp_path
         redis.stop()
         if restarted is not None:
             restarted.stop()
+
+
+def expected_run(
+    articles: list[dict[str, Any]],
+) -> tuple[list[AlertKey], dict[str, int]]:
+    """What a clean run of ``articles`` ends with: the backtest's alert events and the
+    hour counts (``:{subject}:h:<hour>`` -> count) of its distinct (subject, article)."""
+    watchlist = load_watchlist()
+    pipeline = Pipeline(watchlist, load_topics(None, watchlist))
+    lines = [json.dumps(a, ensure_ascii=False, default=str).encode() for a in articles]
+    fired = asyncio.run(backtest(lines, pipeline, load_rules()))
+    alerts = [alert_key(json.loads(a.model_dump_json())) for a in fired if isinstance(a, Alert)]
+    pairs: set[tuple[str, str, int]] = set()
+    for line in lines:
+        _, mentions = pipeline.process(parse_article(line, fallback_time=None))
+        pairs.update((m.subject, m.article_id, hour_of(m.event_time)) for m in mentions)
+    hours = Counter(f":{{{subject}}}:h:{hour}" for subject, _, hour in pairs)
+    return alerts, dict(hours)
+
+
+def alert_key(alert: dict[str, Any]) -> AlertKey:
+    return (
+        alert["alert_id"],
+        alert["status"],
+        alert["rule"],
+        alert["subject"],
+        alert["event_time"][:19],
+    )
+
+
+def alert_events(settings: Settings) -> list[AlertKey]:
+    """Every event on ``alerts``, in each partition's order."""
+    topic = settings.topic_names.alerts
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_servers)
+    parts = [TopicPartition(topic, p) for p in range(settings.partitions)]
+    consumer.assign(parts)
+    consumer.seek_to_beginning(*parts)
+    ends = consumer.end_offsets(parts)
+    events: list[AlertKey] = []
+    try:
+        while any(consumer.position(p) < ends[p] for p in parts):
+            for batch in consumer.poll(timeout_ms=500).values():
+                events.extend(alert_key(json.loads(r.value)) for r in batch)
+    finally:
+        consumer.close()
+    return events
+
+
+def hour_counts(redis_url: str, prefix: str) -> dict[str, int]:
+    """Redis hour counts of one run, keyed without its prefix."""
+    client = Redis.from_url(redis_url)
+    try:
+        keys = list(client.scan_iter(match=f"{prefix}:{{*}}:h:*", count=5000))
+        values = client.mget(keys) if keys else []
+        return {k.decode()[len(prefix) :]: int(v) for k, v in zip(keys, values, strict=True) if v}
+    finally:
+        client.close()
+
+
+def held(*ports: int) -> float:
+    """Mention batches the workers' aligners still hold (waiting for other partitions)."""
+    return sum(
+        v
+        for port in ports
+        for k, v in scrape(port).items()
+        if k.startswith("raqib_aligned_held_batches")
+    )
+
+
+def readyz(port: int) -> tuple[int, dict[str, Any]]:
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=2) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read())
+
+
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time of a process so far."""
+    with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+        fields = stat.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+OUTAGE_S = 30.0
+
+
+def test_redis_stopped_30s_mid_stream_loses_no_count_and_no_alert(
+    kafka_broker: Any, tmp_path: Path, report: Any
+) -> None:
+    articles = expand(BURST)
+    expected_alerts, expected_hours = expected_run(articles)
+    tag = uuid.uuid4().hex[:8]
+    redis = EmbeddedRedis(tmp_path / "redis", persist=True).start()
+    settings = Settings(
+        kafka=kafka_broker.bootstrap,
+        redis=redis.url,
+        app_id=f"raqib-down-{tag}",
+        topic_prefix=f"down-{tag}.",
+        redis_prefix=f"down-{tag}",
+        partitions=2,
+        web_port=free_port(),
+        alerts_file=tmp_path / "alerts.jsonl",
+        data_dir=tmp_path / "worker",
+    )
+    ensure_topics(settings)
+    worker = WorkerProcess(settings, tmp_path / "worker-process").start()
+    port, total = settings.web_port, sum(expected_hours.values())
+    try:
+        with Publisher(settings) as publisher:
+            for article in articles:
+                publisher.article(article)
+        started = time.monotonic()
+        while sum(hour_counts(redis.url, settings.redis_prefix).values()) == 0:
+            assert time.monotonic() - started < 60, "nothing counted"
+            time.sleep(0.05)
+        redis.stop()  # mid-stream: a batch may be half counted, half judged
+        down_at = time.monotonic()
+        assert worker.pid is not None
+        cpu_before = cpu_seconds(worker.pid)
+        time.sleep(OUTAGE_S / 2)
+        status, state = readyz(port)
+        assert (status, state["redis"], state["alive"]) == (503, False, True)
+        time.sleep(OUTAGE_S / 2)
+        cpu = (cpu_seconds(worker.pid) - cpu_before) / (time.monotonic() - down_at)
+        assert worker.process is not None and worker.process.poll() is None
+        redis.start()  # same port, same data directory: its data comes back
+        up_at = time.monotonic()
+        counts: dict[str, int] = {}
+        events: list[AlertKey] = []
+        while time.monotonic() - up_at < 60:
+            counts = hour_counts(redis.url, settings.redis_prefix)
+            if sum(counts.values()) >= total and held(port) == 0:
+                events = alert_events(settings)
+                if len(set(events)) >= len(set(expected_alerts)):
+                    break
+            time.sleep(0.5)
+        caught_up = time.monotonic() - up_at
+        time.sleep(1)  # anything extra would have landed by now
+        events = alert_events(settings)
+        status, state = readyz(port)
+        log = worker.log_tail(10**7)
+        Path("/tmp/outage-worker.log").write_text(log)
+    except BaseException:
+        print(worker.log_tail(6000))
+        raise
+    finally:
+        worker.stop()
+        redis.stop()
+
+    down = [line for line in log.splitlines() if "redis unavailable" in line]
+    back = [line for line in log.splitlines() if "redis is back" in line]
+    deduped = list(dict.fromkeys(events))
+    missing = sorted(set(expected_alerts) - set(deduped))
+    extra = sorted(set(deduped) - set(expected_alerts))
+    report(
+        f"redis down {OUTAGE_S:.0f} s mid-stream ({len(articles)} articles): worker CPU "
+        f"{cpu:.0%} of a core meanwhile, caught up {caught_up:.0f} s after; "
+        f"{len(events)} alert events ({len(events) - len(deduped)} repeats), "
+        f"{len(expected_alerts)} expected, missing {len(missing)}, extra {len(extra)}; "
+        f"hour counts {sum(v == expected_hours.get(k) for k, v in counts.items())} of "
+        f"{len(expected_hours)} equal; log: {len(down)} line down, {len(back)} line back"
+    )
+    assert len(expected_alerts) > 20, "the stream must fire alerts"
+    assert counts == expected_hours
+    assert missing == [] and extra == []
+    assert len(down) == 1 and len(back) == 1, down + back
+    assert (status, state["redis"]) == (200, True)
+    assert cpu < 0.2, "the worker spins while Redis is down"

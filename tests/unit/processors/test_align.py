@@ -145,3 +145,22 @@ def test_a_stream_that_really_jumped_is_confirmed_by_its_next_article() -> None:
     aligner.add(_batch("c", 0, 6 * 3600 + 60), "c")
     assert aligner.progress[0] == T0 + timedelta(seconds=6 * 3600 + 60)
     assert [r.token for r in aligner.release()] == ["a", "b"] and aligner.quarantined == []
+
+
+def test_an_archive_out_of_order_quarantines_nothing() -> None:
+    """The seeds: 2021, 2024, 2016, 2018, 2021, then a drill in 2024 — years apart and out
+    of order; an article far behind proves nothing about one far ahead."""
+    clock = Clock()
+    aligner = Aligner(origins=1, idle_after_s=10.0, clock=clock)
+    day = 86_400
+    for name, days in (("000", 0), ("001", 1327), ("002", -1620), ("003", -960), ("004", 251)):
+        aligner.add(_batch(name, 0, days * day), name)
+    aligner.add(_batch("drill-0", 0, 1334 * day), "drill-0")
+    aligner.add(_batch("drill-1", 0, 1334 * day + 1800), "drill-1")
+    clock.now = 60.0
+    released = aligner.release()
+    assert aligner.quarantined == []
+    assert sorted(r.token for r in released) == sorted(
+        ["000", "001", "002", "003", "004", "drill-0", "drill-1"]
+    )
+    assert all(r.batch.event_time.year >= 2016 for r in released)
