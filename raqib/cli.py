@@ -17,6 +17,7 @@ import click
 from raqib.exceptions import ConfigError, RaqibError
 from raqib.redaction import redact
 from raqib.settings import Settings
+from raqib.silence_cli import silence
 
 if TYPE_CHECKING:
     from processors.pipeline import Pipeline
@@ -42,29 +43,37 @@ def main() -> None:
 @click.option("--watchlist", type=_FILE, help="watchlist.yaml replacing the default")
 @click.option("--rules", type=_FILE, help="rules.yaml replacing the default")
 @click.option("--topics", type=_FILE, help="topics.yaml replacing the default")
+@click.option("--channels", type=_FILE, help="channels.yaml: channels and routes (RAQIB_CHANNELS)")
 @click.option("--web-port", type=int, help="port of /metrics (RAQIB_WEB_PORT)")
 @click.option("--loglevel", default=None, help="debug, info, warning (RAQIB_LOG_LEVEL)")
 def worker(
     watchlist: Path | None,
     rules: Path | None,
     topics: Path | None,
+    channels: Path | None,
     web_port: int | None,
     loglevel: str | None,
 ) -> None:
     """Run the stream processor: articles -> tags -> counts -> alerts."""
     import faust
 
+    from alerts.channels import ChannelError
     from processors.app import create_app
     from processors.health import Health
     from raqib.topics import ensure_topics
 
     settings = _settings(
-        watchlist=watchlist, rules=rules, topics=topics, web_port=web_port, log_level=loglevel
+        watchlist=watchlist,
+        rules=rules,
+        topics=topics,
+        channels=channels,
+        web_port=web_port,
+        log_level=loglevel,
     )
     health = Health()
     try:
         app = create_app(settings, health=health)
-    except ConfigError as exc:
+    except (ConfigError, ChannelError) as exc:
         raise click.ClickException(str(exc)) from exc
     ensure_topics(settings)
     # redirect_stdouts=False: the console channel writes to the terminal, not into the log
@@ -330,16 +339,30 @@ def top(window: str, by: str, limit: int, subjects: str, as_json: bool) -> None:
 @click.option("--watchlist", type=_FILE, help="watchlist.yaml to check")
 @click.option("--rules", type=_FILE, help="rules.yaml to check")
 @click.option("--topics", type=_FILE, help="topics.yaml to check")
-def check_config(watchlist: Path | None, rules: Path | None, topics: Path | None) -> None:
+@click.option("--channels", type=_FILE, help="channels.yaml to check (RAQIB_CHANNELS)")
+def check_config(
+    watchlist: Path | None, rules: Path | None, topics: Path | None, channels: Path | None
+) -> None:
     """Validate the configuration files; exit 1 with file, line and cause on error."""
-    from alerts import load_rules
+    from alerts import load_channels, load_rules
+    from alerts.channels import MissingSecret
 
-    settings = _settings(watchlist=watchlist, rules=rules, topics=topics)
+    settings = _settings(watchlist=watchlist, rules=rules, topics=topics, channels=channels)
     pipeline = _pipeline(settings)
     try:
         rule_file = load_rules(settings.rules)
+        channel_file = load_channels(settings.channels, settings.alerts_file)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
+    click.echo(
+        f"channels: {', '.join(f'{c.name} ({c.type})' for c in channel_file.channels)}; "
+        f"routes: {len(channel_file.effective_routes)}"
+    )
+    for config in channel_file.channels:
+        try:
+            config.secret()
+        except MissingSecret as exc:
+            click.echo(f"warning: {exc} (the worker will not start without it)")
     tagger = pipeline.tagger
     click.echo(
         f"watchlist: {len(tagger.watchlist.entities)} entities, {tagger.alias_count} patterns"
@@ -356,6 +379,9 @@ def check_config(watchlist: Path | None, rules: Path | None, topics: Path | None
     for rule in rule_file.rules:
         for tag in sorted(set(rule.tags + rule.not_tags) - carried):
             click.echo(f"warning: rule {rule.name}: no watchlist entity is tagged {tag!r}")
+
+
+main.add_command(silence)
 
 
 @main.command()
