@@ -127,6 +127,9 @@ class Group(BaseModel):
     group_id: str
     route: str
     latest: dict[str, Alert] = Field(default_factory=dict, description="alert_id -> event")
+    fired: dict[str, Alert] = Field(
+        default_factory=dict, description="alert_id -> its firing event (the peak figures)"
+    )
     channels: dict[str, ChannelState] = Field(default_factory=dict)
     first_event: datetime
     last_event: datetime
@@ -141,6 +144,8 @@ class Group(BaseModel):
         )
 
     def record(self, alert: Alert) -> None:
+        if alert.status == "firing":
+            self.fired.setdefault(alert.alert_id, alert)
         current = self.latest.get(alert.alert_id)
         if current is None or alert.status == "resolved" or current.status == "firing":
             self.latest[alert.alert_id] = alert
@@ -195,7 +200,10 @@ def notification(
     the pending events, the evidence once, the most cited title."""
     state = group.channels[channel]
     routed = [group.latest[a] for a in state.routed if a in group.latest]
-    lines = [_line(a, names, sparklines) for a in sorted(routed, key=_order)]
+    lines = [
+        _line(a, group.fired.get(a.alert_id, a), names, sparklines)
+        for a in sorted(routed, key=_order)
+    ]
     evidence: dict[str, Evidence] = {}
     cited: Counter[str] = Counter()
     outlets: Counter[str] = Counter()
@@ -248,7 +256,8 @@ def _severity_rank(severity: str) -> int:
     return {"info": 0, "warning": 1, "critical": 2}.get(severity, 0)
 
 
-def _line(alert: Alert, names: Names, sparklines: dict[str, str]) -> SubjectLine:
+def _line(alert: Alert, peak: Alert, names: Names, sparklines: dict[str, str]) -> SubjectLine:
+    """A subject's line: its status now, the figures it fired with."""
     ar, en = names.get(alert.subject, (alert.subject, alert.subject))
     return SubjectLine(
         subject=alert.subject,
@@ -258,12 +267,12 @@ def _line(alert: Alert, names: Names, sparklines: dict[str, str]) -> SubjectLine
         kind=alert.kind,
         status=alert.status,
         alert_id=alert.alert_id,
-        observed=alert.observed,
-        expected=alert.expected,
-        ratio=alert.ratio,
-        p_value=alert.p_value,
+        observed=peak.observed,
+        expected=peak.expected,
+        ratio=peak.ratio,
+        p_value=peak.p_value,
         severity=alert.severity,
         sparkline=sparklines.get(alert.subject, ""),
-        window_start=alert.window.start,
-        window_end=alert.window.end,
+        window_start=peak.window.start,
+        window_end=peak.window.end,
     )

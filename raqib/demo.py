@@ -75,6 +75,19 @@ def _notifications(path: Path) -> list[dict[str, Any]]:
         return []
 
 
+def _show_stories(console: Console, notes: list[dict[str, Any]]) -> None:
+    """What the person on duty was told: the stories, as the console channel prints them."""
+    import asyncio
+
+    from alerts.channels.console import ConsoleChannel, ConsoleConfig
+    from raqib.notifications import Notification
+
+    channel = ConsoleChannel(ConsoleConfig(name="console", type="console"), console=console)
+    console.print("[bold]what the duty desk was told[/] (one thread per story and channel):")
+    for note in notes:
+        asyncio.run(channel.deliver(Notification.model_validate(note), None))
+
+
 def _events(path: Path) -> int:
     """Alert events delivered to the jsonl channel, across its notifications."""
     return sum(len(n["alerts"]) for n in _notifications(path))
@@ -149,6 +162,7 @@ def run_demo(seeds_dir: Path, scenario: Path, *, timeout_s: float = 100.0) -> Su
             finally:
                 worker.stop()
             notes = _notifications(settings.alerts_file)
+            _show_stories(console, notes)
             summary.notifications = len(notes)
             summary.stories = len({n["story_id"] for n in notes})
             console.print(
