@@ -257,7 +257,10 @@ class Router:
         for group_id in group_ids:
             del self.groups[group_id]
         still = {a for g in self.groups.values() for a in g.latest}
-        await self.store.forget(group_ids, [a for a in alerts if a not in still], articles)
+        gone = [a for a in alerts if a not in still]
+        await self.store.forget(group_ids, gone, articles)
+        for alert_id in gone:
+            self.book.alerts.pop(alert_id, None)
         for article in articles:
             self.book.articles.pop(article, None)
         self.metrics.groups.set(len(self.groups))
@@ -268,8 +271,14 @@ class Router:
             group_id = await queue.get()
             try:
                 await self._deliver(group_id, name)
-            except Exception:  # a bug must not stop this channel's deliveries
+            except Exception:  # a bug or Redis gone: this thread backs off, the channel goes on
                 log.exception("delivery to %s failed unexpectedly", name)
+                group = self.groups.get(group_id)
+                if group is not None and name in group.channels:
+                    state = group.channels[name]
+                    state.failures += 1
+                    delay = backoff(state.failures, self.config.retry_max_delay)
+                    state.retry_at = self.clock() + delay
             finally:
                 self._inflight.discard((group_id, name))
 
@@ -303,7 +312,9 @@ class Router:
         kind = due(state, self.clock(), self.pace(route, name))
         if kind is None:
             return
-        note = await self._describe(group, name, kind)
+        # a retry sends what failed, byte for byte: a receiver that took it and answered
+        # too late dedupes it on the key, and the events that came since go next time
+        note = state.attempt or await self._describe(group, name, kind)
         keys: set[AlertKey] = {(a.alert_id, str(a.status)) for a in note.alerts}
         done = await self.store.sent(note.notification_id)
         if done is not None:  # taken before a crash: record it, do not send it again
@@ -341,6 +352,7 @@ class Router:
         if retryable and state.failures < self.config.retry_attempts:
             delay = backoff(state.failures, self.config.retry_max_delay)
             state.retry_at = self.clock() + delay
+            state.attempt = note
             self.metrics.notifications.labels(name, note.kind, "retried").inc()
             log.warning(
                 "channel %s did not take %s (%s); retry %d in %.1fs",

@@ -57,8 +57,9 @@ class StoryBook:
         self.alerts: dict[str, str] = {}  # alert_id -> story
 
     def story_of(self, alert: Alert) -> str:
-        """The story of ``alert``: the one its alert id already has, else the oldest one
-        an article of its evidence belongs to (within ``interval``), else a new one."""
+        """The story of ``alert``: the one its alert id already has, else one an article
+        of its evidence belongs to (within ``interval``; the first by id when several, so
+        that every replay picks the same), else a new one."""
         story = self.alerts.get(alert.alert_id)
         if story is None:
             touched = sorted(
@@ -94,6 +95,9 @@ class ChannelState(BaseModel):
     resolved_sent: bool = False
     failures: int = 0
     retry_at: float | None = None
+    attempt: Notification | None = Field(
+        None, description="a notification that failed: retried as it was, same key and events"
+    )
 
     def firing(self) -> bool:
         return any(status == "firing" for status in self.routed.values())
@@ -119,6 +123,7 @@ class ChannelState(BaseModel):
         self.resolved_sent = kind == "resolved"
         self.failures = 0
         self.retry_at = None
+        self.attempt = None
 
 
 class Group(BaseModel):
@@ -148,6 +153,10 @@ class Group(BaseModel):
             self.fired.setdefault(alert.alert_id, alert)
         current = self.latest.get(alert.alert_id)
         if current is None or alert.status == "resolved" or current.status == "firing":
+            if current is not None and not alert.articles:
+                # a resolution cites no articles: keep those that made the story, so that
+                # the resolved notification still names it (title, outlets, evidence)
+                alert = alert.model_copy(update={"articles": current.articles})
             self.latest[alert.alert_id] = alert
         self.first_event = min(self.first_event, alert.event_time)
         self.last_event = max(self.last_event, alert.event_time)
@@ -165,10 +174,14 @@ Pace = tuple[float, float, float]
 
 
 def due(state: ChannelState, now: float, pace: Pace) -> NotificationKind | None:
-    """What this thread should send now, if anything (Alertmanager's pacing)."""
+    """What this thread should send now, if anything (Alertmanager's pacing, except that
+    a subject resolving while the story still fires is no news: it waits for the next
+    update, the resolution or the repeat)."""
     wait, interval, repeat = pace
     if state.retry_at is not None and now < state.retry_at:
         return None
+    if state.attempt is not None:  # a retry: the same notification
+        return state.attempt.kind
     if state.pending:
         assert state.first_pending_at is not None  # noqa: S101 - set with pending
         if not state.firing():  # everything routed here has resolved
@@ -177,7 +190,9 @@ def due(state: ChannelState, now: float, pace: Pace) -> NotificationKind | None:
         if state.seq == 0 or state.resolved_sent:
             return "page" if now - state.first_pending_at >= wait else None
         assert state.last_sent_at is not None  # noqa: S101 - set once sent
-        return "update" if now - state.last_sent_at >= interval else None
+        news = any(a.status == "firing" for a in state.pending)
+        if news and now - state.last_sent_at >= interval:
+            return "update"
     if state.firing() and state.last_sent_at is not None and now - state.last_sent_at >= repeat:
         return "update"
     return None
