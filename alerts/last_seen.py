@@ -11,13 +11,14 @@ it need not be watched. The subjects are kept in two tiers:
   re-judged every event-time minute and kept in Redis (``P:episodes:<scope>:last``). A
   newcomer never pushes one out: the least recently heard outlet is exactly the one that
   went silent. When the tier is full a newcomer is *refused* (counted with its evictions,
-  so /metrics shows it) and stays provisional; an established subject leaves only when
-  retired (quiet longer than ``RETIRE_AFTER``, its hour counts expired in Redis, and no
-  episode open).
+  so /metrics shows it, and logged once) and stays provisional, never watched; an
+  established subject leaves only when retired (quiet longer than ``RETIRE_AFTER``, its
+  hour counts expired in Redis, and no episode open).
 - **provisional** (``silence_provisional``, an LRU of ``max_provisional``): the others,
   with their last time, so that a late mention of a recently heard subject is judged
   against its true last mention. Memory only; what falls out is a subject that cannot
-  fire, and it is promoted when next heard on time if its baseline then qualifies.
+  fire, and it is promoted when next heard on time if its baseline then qualifies (a
+  *late* mention of a forgotten subject promotes nothing: its last mention is unknown).
 
 A feed that invents 100,000 sources, each heard once, fills the provisional LRU and
 nothing else: none of them can meet ``min_baseline_count``, and the established outlets
@@ -70,7 +71,8 @@ class LastSeen:
             "silence_provisional", max_provisional
         )
         self.refused = 0
-        """Promotions refused because the established tier was full."""
+        """Promotions refused because the established tier was full (each mention that
+        qualified a subject the tier had no room for)."""
         self.retired = 0
 
     def get(self, subject: str) -> datetime | None:
@@ -104,7 +106,7 @@ class LastSeen:
 
     def sizes(self) -> dict[str, tuple[int, int]]:
         """``name -> (entries, evictions)``; the established tier's evictions are the
-        newcomers it refused (it never pushes an outlet out) and the subjects retired."""
+        promotions it refused (it never pushes an outlet out) and the subjects retired."""
         return {
             "silence_established": (len(self.established), self.refused + self.retired),
             self.provisional.name: (len(self.provisional), self.provisional.evictions),

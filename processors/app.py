@@ -21,7 +21,13 @@ from prometheus_client import CollectorRegistry
 
 from alerts import ChannelsFile, RouterMetrics, RulesFile, load_channels, load_rules
 from processors.count_agent import CountStage, attach_count_agent
-from processors.health import Health, WebService
+from processors.health import (
+    BROKER_CHECK_S,
+    BrokerWatch,
+    Health,
+    WebService,
+    quiet_kafka_client_logs,
+)
 from processors.metrics import Metrics
 from processors.pipeline import Pipeline
 from processors.route_agent import attach_route_agent, build_router
@@ -53,6 +59,7 @@ def create_app(
     health = health or Health()
     metrics = Metrics.create(registry)
     redis = redis_client(settings)
+    health.redis_probe = redis.ping
 
     app = faust.App(
         settings.app_id,
@@ -104,6 +111,13 @@ def create_app(
     @app.on_partitions_revoked.connect
     async def _revoked(app: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         count_stage.revoked()
+
+    broker = BrokerWatch(settings, health)
+    quiet_kafka_client_logs()  # the watch reports an outage once; aiokafka, every retry
+
+    @app.timer(interval=BROKER_CHECK_S)
+    async def _watch_broker() -> None:
+        await broker.check()
 
     @app.on_before_shutdown.connect
     async def _close(app: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:

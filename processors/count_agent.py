@@ -12,8 +12,10 @@ may not have arrived (consumers drop the repeat by ``(alert_id, status)``); no a
 ever recorded as sent without having been sent.
 
 Redis outages are waited out with a capped, jittered back-off and one log line per
-outage; a partition revoked while its batch was in flight writes nothing more (its new
-owner replays the batch from the last commit).
+outage; a partition revoked while its batch was in flight judges, writes and acknowledges
+nothing more, and what was read before the rebalance is dropped unacknowledged (its new
+owner replays it from the last commit). Messages are acknowledged in offset order
+(:class:`InOrderAcks`), so that a commit never passes a message still held.
 """
 
 from __future__ import annotations
@@ -43,7 +45,8 @@ from raqib.settings import Settings
 
 log = logging.getLogger(__name__)
 
-MAX_RETRY_DELAY_S = 30.0
+MAX_RETRY_DELAY_S = 5.0
+"""The longest wait between two tries of Redis: how late the worker may notice it is back."""
 BATCH_WITHIN_S = 0.05
 """How long the agent waits to fill a batch: the latency a quiet stream pays."""
 
@@ -104,6 +107,8 @@ class CountStage:
         self.generation = 0
         """Bumped when partitions are revoked: a batch begun before must not write on."""
         self._outage_since: float | None = None
+        self._evicted: dict[int, tuple[RuleEngine, dict[str, int]]] = {}
+        """Per partition, its engine and the evictions its caches had at the last export."""
 
     def engine(self, partition: int) -> RuleEngine:
         engine = self.engines.get(partition)
@@ -155,7 +160,27 @@ class CountStage:
         self.metrics.mentions_counted.labels("duplicate").inc(done.duplicates)
         if engine.watermark is not None:
             self.metrics.watermark.labels(str(partition)).set(engine.watermark.timestamp())
+        self.export_caches(partition, engine)
         return done.alerts
+
+    def export_caches(self, partition: int, engine: RuleEngine) -> None:
+        """The bounded caches' sizes over every engine held, and what ``engine`` evicted
+        since the last export (a rebuilt engine starts from none)."""
+        entries: dict[str, int] = {}
+        for held in self.engines.values():
+            for name, (size, _) in held.cache_sizes().items():
+                entries[name] = entries.get(name, 0) + size
+        for name, size in entries.items():
+            self.metrics.cache_entries.labels(name).set(size)
+        last_engine, last = self._evicted.get(partition, (engine, {}))
+        if last_engine is not engine:
+            last = {}
+        now = {name: evicted for name, (_, evicted) in engine.cache_sizes().items()}
+        for name, evicted in now.items():
+            counter = self.metrics.cache_evictions.labels(name)  # shown from 0 on
+            if evicted > last.get(name, 0):
+                counter.inc(evicted - last.get(name, 0))
+        self._evicted[partition] = (engine, now)
 
     async def record(self, partition: int) -> None:
         """Write the episode changes of the batch just judged (after its alerts were sent)."""
@@ -174,9 +199,13 @@ class CountStage:
             with attempt:
                 await step()
         if self._outage_since is not None:
-            log.warning("redis is back after %.1fs", time.monotonic() - self._outage_since)
+            stalled = time.monotonic() - self._outage_since
+            log.warning("redis is back after %.1fs", stalled)
             self._outage_since = None
             self.health.redis_ok = True
+            for aligner in self.aligners.values():  # we stalled: no origin was idle
+                for origin in aligner.heard:
+                    aligner.heard[origin] += stalled
 
     def _failed(self, where: str, outcome: object) -> None:
         self.metrics.errors.labels("redis").inc()

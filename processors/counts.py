@@ -146,21 +146,42 @@ class RedisCounts:
         self, subjects: Sequence[str], minutes: Sequence[int], hours: Sequence[int]
     ) -> dict[str, Loaded]:
         """These subjects' minute buckets (with their articles and stamps) and hour
-        counts, in one round trip: what a :class:`MirroredCounts` starts from."""
+        counts: what a :class:`MirroredCounts` starts from.
+
+        Two round trips: the hour counts first, then only the minute buckets of hours that
+        counted something (a minute bucket lives 2 days, its hour's count 35: no count, no
+        bucket), so a subject never seen costs one read, not one per minute.
+        """
         minute_range = list(minutes)
         hour_range = list(hours)
+        minute_hours = sorted({m * MINUTE // HOUR for m in minute_range})
+        probe = hour_range + [h for h in minute_hours if h not in set(hour_range)]
         async with self.redis.pipeline(transaction=False) as pipe:
             for subject in subjects:
-                for minute in minute_range:
-                    pipe.hgetall(self.key(subject, "m", minute))
-                pipe.mget([self.key(subject, "h", hour) for hour in hour_range])
-            replies = await pipe.execute()
+                pipe.exists(*[self.key(subject, "h", hour) for hour in probe])
+            known = [s for s, n in zip(subjects, await pipe.execute(), strict=True) if n]
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for subject in known:
+                pipe.mget([self.key(subject, "h", hour) for hour in probe])
+            replies = dict(zip(known, await pipe.execute(), strict=True)) if known else {}
+        counted = [replies.get(s, [None] * len(probe)) for s in subjects]
+        wanted: list[tuple[str, int]] = []
         loaded: dict[str, Loaded] = {}
-        per_subject = len(minute_range) + 1
-        for i, subject in enumerate(subjects):
-            chunk = replies[i * per_subject : (i + 1) * per_subject]
+        for subject, values in zip(subjects, counted, strict=True):
+            by_hour = {h: int(v) for h, v in zip(probe, values, strict=True) if v is not None}
             found = Loaded()
-            for minute, bucket in zip(minute_range, chunk[:-1], strict=True):
+            found.hours.update((h, n) for h, n in by_hour.items() if h in set(hour_range))
+            loaded[subject] = found
+            wanted.extend(
+                (subject, m) for m in minute_range if by_hour.get(m * MINUTE // HOUR, 0) > 0
+            )
+        if wanted:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for subject, minute in wanted:
+                    pipe.hgetall(self.key(subject, "m", minute))
+                buckets = await pipe.execute()
+            for (subject, minute), bucket in zip(wanted, buckets, strict=True):
+                found = loaded[subject]
                 for k, v in bucket.items():
                     data = json.loads(v)
                     article = _text(k)
@@ -168,12 +189,6 @@ class RedisCounts:
                     where = _parse_stamp(data.get("q", UNSTAMPED))
                     if where is not None:
                         found.stamps[(minute, article)] = where
-            found.hours.update(
-                (hour, int(v))
-                for hour, v in zip(hour_range, chunk[-1], strict=True)
-                if v is not None
-            )
-            loaded[subject] = found
         return loaded
 
     async def minutes(self, subject: str, first: int, last: int) -> int:

@@ -33,6 +33,8 @@ class Metrics(NamedTuple):
     aligned_wait: Gauge
     aligned_lag: Gauge
     quarantined: Counter
+    cache_entries: Gauge
+    cache_evictions: Counter
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> Metrics:
@@ -128,6 +130,21 @@ class Metrics(NamedTuple):
                 "Articles dated hours ahead of their articles partition, alone (a broken "
                 "clock): not counted, per mentions partition that saw them.",
                 ["partition"],
+                registry=registry,
+            ),
+            cache_entries=Gauge(
+                "raqib_cache_entries",
+                "Entries of each bounded per-subject cache of the count stage, over the "
+                "partitions this worker owns: count_mirror, engine_rules, engine_usual, "
+                "episodes, silence_established, silence_provisional.",
+                ["cache"],
+                registry=registry,
+            ),
+            cache_evictions=Counter(
+                "raqib_cache_evictions",
+                "Entries pushed out of each bounded cache (read again when needed); for "
+                "silence_established, promotions refused because it was full, and retirements.",
+                ["cache"],
                 registry=registry,
             ),
         )

@@ -75,7 +75,10 @@ def worker(
         app = create_app(settings, health=health)
     except (ConfigError, ChannelError) as exc:
         raise click.ClickException(str(exc)) from exc
-    ensure_topics(settings)
+    try:
+        ensure_topics(settings)
+    except RaqibError as exc:
+        raise click.ClickException(str(exc)) from None
     # redirect_stdouts=False: the console channel writes to the terminal, not into the log
     worker_ = faust.Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False)
     try:
@@ -91,17 +94,24 @@ def worker(
 @click.option("--json", "as_json", is_flag=True, help="print the result as one JSON line")
 def replay(paths: tuple[Path, ...], as_json: bool) -> None:
     """Publish seed .txt files, .jsonl articles and scenario .yaml files to `articles`."""
+    from kafka.errors import KafkaError
+
     from producers.publisher import Publisher
     from producers.replay import replay as run_replay
     from raqib.topics import ensure_topics
 
     settings = _settings()
-    ensure_topics(settings)
     try:
+        ensure_topics(settings)
         with Publisher(settings) as publisher:
             sent = run_replay(list(paths), publisher)
     except (RaqibError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
+    except KafkaError as exc:  # the broker stopped answering, or never did
+        servers = ",".join(settings.kafka_servers)
+        raise click.ClickException(
+            f"cannot publish to the Kafka broker {servers}: {redact(exc)}"
+        ) from None
     if as_json:
         click.echo(json.dumps({"sent": sent, "topic": settings.topic_names.articles}))
     else:

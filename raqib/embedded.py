@@ -241,16 +241,18 @@ class EmbeddedRedis(ChildServer):
 class WorkerProcess(ChildServer):
     """``raqib worker`` as a child process, exactly as an operator runs it.
 
-    Ready once its ``/readyz`` answers 200 (joined its group, Redis answering); ``cwd``
+    Ready once its ``/readyz`` answers 200 (joined its group, Redis answering) — or, with
+    ``wait_for="/healthz"``, once it is up at all (a worker that cannot be ready); ``cwd``
     is kept so relative paths in the settings mean what they meant to the caller.
     """
 
     name = "worker"
     start_timeout_s = 60.0
 
-    def __init__(self, settings: Settings, data_dir: Path) -> None:
+    def __init__(self, settings: Settings, data_dir: Path, wait_for: str = "/readyz") -> None:
         super().__init__(data_dir)
         self.settings = settings
+        self.wait_for = wait_for
         self.port = settings.web_port
 
     def command(self) -> list[str]:
@@ -263,7 +265,7 @@ class WorkerProcess(ChildServer):
         return None
 
     def ready(self) -> bool:
-        url = f"http://127.0.0.1:{self.port}/readyz"
+        url = f"http://127.0.0.1:{self.port}{self.wait_for}"
         try:
             with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 - loopback
                 return bool(response.status == 200)

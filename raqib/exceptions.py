@@ -3,6 +3,7 @@
 RaqibError
 ├── ConfigError          a YAML file is unreadable or invalid (file, line, cause)
 ├── InvalidArticle       an input message is not a valid article (reason)
+├── BrokerUnavailable    the Kafka brokers cannot be reached or refuse us (which, how)
 └── EmbeddedServerError  a child broker or Redis did not start
 """
 
@@ -31,6 +32,10 @@ class InvalidArticle(RaqibError):
         self.reason = reason
         self.kind = kind  # a short, bounded category for metric labels
         super().__init__(reason)
+
+
+class BrokerUnavailable(RaqibError):
+    """The Kafka bootstrap servers did not answer, or did not let us in."""
 
 
 class EmbeddedServerError(RaqibError):

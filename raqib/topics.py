@@ -9,10 +9,10 @@ from __future__ import annotations
 import logging
 
 from kafka.admin import KafkaAdminClient, NewTopic
-from kafka.errors import TopicAlreadyExistsError
+from kafka.errors import KafkaError, TopicAlreadyExistsError
 
-from raqib.exceptions import ConfigError
-from raqib.redaction import redact_logger
+from raqib.exceptions import BrokerUnavailable, ConfigError
+from raqib.redaction import redact, redact_logger
 from raqib.security import kafka_auth
 from raqib.settings import Settings
 
@@ -51,14 +51,21 @@ def _check_partitions(admin: KafkaAdminClient, settings: Settings) -> None:
 
 
 def ensure_topics(settings: Settings, *, timeout_s: float = 30.0) -> list[str]:
-    """Create the missing topics; return the names that were created."""
+    """Create the missing topics; return the names that were created.
+
+    Raises :class:`BrokerUnavailable` naming the servers and the security protocol when the
+    brokers cannot be reached or refuse the credentials (no traceback for an operator).
+    """
     redact_logger("kafka.admin.client")  # it logs its configuration, SASL password included
-    admin = KafkaAdminClient(
-        bootstrap_servers=settings.kafka_servers,
-        client_id=f"{settings.app_id}-admin",
-        request_timeout_ms=int(timeout_s * 1000),
-        **kafka_auth(settings),
-    )
+    try:
+        admin = KafkaAdminClient(
+            bootstrap_servers=settings.kafka_servers,
+            client_id=f"{settings.app_id}-admin",
+            request_timeout_ms=int(timeout_s * 1000),
+            **kafka_auth(settings),
+        )
+    except KafkaError as exc:
+        raise _unavailable(settings, exc) from None
     try:
         existing = set(admin.list_topics())
         missing = [name for name in topic_names(settings) if name not in existing]
@@ -81,5 +88,17 @@ def ensure_topics(settings: Settings, *, timeout_s: float = 30.0) -> list[str]:
             log.info("created topics %s with %d partitions", created, settings.partitions)
         _check_partitions(admin, settings)
         return created
+    except KafkaError as exc:
+        raise _unavailable(settings, exc) from None
     finally:
         admin.close()
+
+
+def _unavailable(settings: Settings, exc: Exception) -> BrokerUnavailable:
+    protocol = settings.kafka_security_protocol
+    how = f" as {settings.kafka_sasl_mechanism}" if protocol.startswith("SASL") else ""
+    return BrokerUnavailable(
+        f"cannot use the Kafka brokers {settings.kafka} over {protocol}{how}: "
+        f"{type(exc).__name__}: {redact(exc)} — check RAQIB_KAFKA and the "
+        "RAQIB_KAFKA_SECURITY_PROTOCOL / SASL / SSL settings"
+    )
