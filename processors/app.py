@@ -96,6 +96,7 @@ def create_app(
     tag_stage = TagStage(
         pipeline, settings.partitions, limits=limits, budget_s=settings.article_budget_s
     )
+    tag_stage.warm_up()
     count_stage = CountStage(settings, redis, rules, pipeline, metrics, health)
     attach_tag_agent(app, tag_stage, topics, metrics, health)
     attach_count_agent(app, count_stage, topics, metrics, health)
