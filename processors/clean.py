@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from processors.normalize import normalize_ar
+from processors.normalize import normalize_ar, normalize_lines
 
 BOILERPLATE_LINES = tuple(
     re.compile(p, re.IGNORECASE)
@@ -32,12 +32,26 @@ BOILERPLATE_LINES = tuple(
         r"^(المصدر|source) ?: ?https?://",  # source link line
         r"^الرئيسيه ?/",  # breadcrumb menu
         r"^(عن|بقلم|كتب|كتبت|by) [^ .،]+( [^ .،]+)?$",  # byline
-        # byline with its agency: "نغوك آنه (بحسب وكالة فرانس برس)", "X (عن رويترز)"
-        r"^[^ .،()]+( [^ .،()]+){0,3} \((بحسب|عن|نقلا عن|وفقا ل|via|with|from) [^()]+\)$",
         r"^(نشر|شارك|طباعه|share|print)( في)?$",
     )
 )
 """Whole lines that are never article text (matched on the normalized, stripped line)."""
+
+AGENCY_BYLINE = re.compile(
+    r"^[^ .،()]+( [^ .،()]+){0,3} \((بحسب|عن|نقلا عن|وفقا ل|via|with|from) [^()]+\)$",
+    re.IGNORECASE,
+)
+"""A byline with its agency, "نغوك آنه (بحسب وكالة فرانس برس)", "X (عن رويترز)": chrome
+like the lines above, tried only on a line that ends with its closing parenthesis."""
+
+
+def _any_of(patterns: tuple[re.Pattern[str], ...]) -> re.Pattern[str]:
+    """One pattern that matches where any of ``patterns`` does (one search per line, not
+    one per pattern): each alternative keeps its anchors, and all share the flags."""
+    return re.compile("|".join(f"(?:{p.pattern})" for p in patterns), re.IGNORECASE)
+
+
+_BOILERPLATE_RE = _any_of(BOILERPLATE_LINES)
 
 MASTHEAD = re.compile(r"^(رئيس مجلس الاداره|رئيس التحرير|مدير التحرير|editor in chief)$", re.I)
 """A masthead title; it and the short line naming its holder ("د. رائد العزاوي") are chrome."""
@@ -78,6 +92,7 @@ TEASER_MARKERS = tuple(
     )
 )
 """A line announcing teasers of other articles: it and everything after it are dropped."""
+_TEASER_RE = _any_of(TEASER_MARKERS)
 
 TICKER_MIN_CHARS = 250
 """A line this long with no Arabic comma and no full stop is a run of glued headlines."""
@@ -88,10 +103,13 @@ MIN_WORDS = 3
 
 INPUT_PATTERNS = (
     *BOILERPLATE_LINES,
+    AGENCY_BYLINE,
+    _BOILERPLATE_RE,
     MASTHEAD,
     INLINE_CREDIT,
     DATELINE_CREDIT,
     *TEASER_MARKERS,
+    _TEASER_RE,
     _FULL_STOP_RE,
 )
 """Every pattern this module applies to article text: each must run in linear time, whether
@@ -109,6 +127,10 @@ class Cleaned:
         """True when an original [start, end) lies inside kept text."""
         return any(s <= start and end <= e for s, e in self.spans)
 
+    def bounds(self) -> np.ndarray:
+        """The spans as an array of [start, end) rows, in order (for compiled passes)."""
+        return np.asarray(self.spans, dtype=np.int64).reshape(-1, 2)
+
     def keeps_many(self, starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
         """:meth:`keeps` for arrays of spans (the spans of kept text are in order)."""
         if not self.spans:
@@ -120,20 +142,13 @@ class Cleaned:
 
     def masked(self, body: str) -> str:
         """The body with everything dropped blanked out: same length, same offsets."""
-        out = [" "] * len(body)
+        pieces: list[str] = []
+        at = 0
         for s, e in self.spans:
-            out[s:e] = body[s:e]
-        return "".join(out)
-
-
-def _lines(body: str) -> list[tuple[int, int]]:
-    spans: list[tuple[int, int]] = []
-    start = 0
-    for line in body.splitlines(keepends=True):
-        content = line.rstrip("\r\n\u2028\u2029\x0b\x0c\x1c\x1d\x1e\x85")
-        spans.append((start, start + len(content)))
-        start += len(line)
-    return spans
+            pieces += (" " * (s - at), body[s:e])
+            at = e
+        pieces.append(" " * (len(body) - at))
+        return "".join(pieces)
 
 
 def _is_ticker(line: str) -> bool:
@@ -149,10 +164,27 @@ def _keep(kept: list[tuple[int, int]], body: str, start: int, end: int) -> None:
         kept.append((start + lead, end - trail))
 
 
+def _words(norm: str) -> int:
+    """How many words a normalized, stripped line has (``len(norm.split())``): its only
+    blanks are single spaces, unless it kept an IDEOGRAPHIC SPACE (U+3000)."""
+    if "\u3000" in norm:
+        return len(norm.split())
+    return norm.count(" ") + 1 if norm else 0
+
+
+def _is_chrome(norm: str) -> bool:
+    """A whole line that is never article text: boilerplate, a byline, a ticker."""
+    return bool(
+        _is_ticker(norm)
+        or _BOILERPLATE_RE.search(norm)
+        or (norm.endswith(")") and AGENCY_BYLINE.search(norm))
+    )
+
+
 def clean_body(body: str, *, title: str = "", source: str = "") -> Cleaned:
     """Keep the article's own paragraphs; drop chrome, tickers, bylines and teasers."""
-    lines = _lines(body)
-    norm_lines = [normalize_ar(body[s:e]).strip() for s, e in lines]
+    norm_lines, lines = normalize_lines(body)
+    norm_lines = [norm.strip() for norm in norm_lines]
     first = 0
     norm_title = normalize_ar(title).strip() if title else ""
     if norm_title:
@@ -164,7 +196,7 @@ def clean_body(body: str, *, title: str = "", source: str = "") -> Cleaned:
     kept: list[tuple[int, int]] = []
     holder_next = False  # the line after a masthead title names its holder
     for (start, end), norm in zip(lines[first:], norm_lines[first:], strict=True):
-        if any(p.search(norm) for p in TEASER_MARKERS):
+        if _TEASER_RE.search(norm):
             break
         if not norm:
             continue
@@ -175,12 +207,12 @@ def clean_body(body: str, *, title: str = "", source: str = "") -> Cleaned:
             holder_next = False
             if len(norm.split()) <= MASTHEAD_NAME_MAX_WORDS:
                 continue
-        if len(norm.split()) < MIN_WORDS or norm == norm_source or norm == norm_title:
+        if _words(norm) < MIN_WORDS or norm == norm_source or norm == norm_title:
             continue
-        if _is_ticker(norm) or any(p.search(norm) for p in BOILERPLATE_LINES):
+        if _is_chrome(norm):
             continue
         line = body[start:end]  # the lookbehinds must not see the line break before it
-        credit = INLINE_CREDIT.search(line)
+        credit = INLINE_CREDIT.search(line) if ":" in line or "\uff1a" in line else None
         if credit and line[: credit.start()].strip():  # a credit after the caption
             end = start + credit.start()
         dateline = None if kept else DATELINE_CREDIT.match(line, 0, end - start)

@@ -2,7 +2,7 @@
 whole-token, clitic-aware, longest match, with no Python work per raw hit.
 
 A deterministic Aho-Corasick automaton (a dense transition table over the characters the
-names use) is built once from the watchlist's keys; :func:`_scan` (numba) walks the text,
+names use) is built once from the watchlist's keys; :func:`scan` (numba) walks the text,
 keeps a hit only when it is a whole token (a letter after it, or letters before it that are
 not an allowed proclitic, disqualify it) and then picks the longest among overlapping hits
 (the earlier among equals). What is left is a few dozen hits per article for Python to
@@ -15,38 +15,22 @@ turn into tags.
 
 from __future__ import annotations
 
+import hashlib
 from collections import deque
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import numba
 import numpy as np
 import numpy.typing as npt
 
+from processors.normalize import alnum_table, cached_arrays
+
 MAX_PREFIX = 2
 """Proclitics are at most two letters before a name (وب، فل، لل after و ...)."""
 
 _CODE_POINTS = 0x110000
-
-
-def _word_table() -> npt.NDArray[np.bool_]:
-    """``str.isalnum`` for every code point, as the Python tagger used it."""
-    table = np.zeros(_CODE_POINTS, dtype=np.bool_)
-    for code in range(_CODE_POINTS):
-        if 0xD800 <= code <= 0xDFFF:
-            continue
-        if chr(code).isalnum():
-            table[code] = True
-    return table
-
-
-_WORD: npt.NDArray[np.bool_] | None = None
-
-
-def _word() -> npt.NDArray[np.bool_]:
-    global _WORD  # noqa: PLW0603 - one table per process, built on first use
-    if _WORD is None:
-        _WORD = _word_table()
-    return _WORD
 
 
 class Matcher:
@@ -65,7 +49,7 @@ class Matcher:
         if not keys:
             raise ValueError("no patterns")
         alphabet = sorted({ch for key in keys for ch in key})
-        self._alpha = np.zeros(_CODE_POINTS, dtype=np.int32)
+        self._alpha = np.zeros(_CODE_POINTS, dtype=_index_type(len(alphabet) + 1))
         for i, ch in enumerate(alphabet, start=1):  # 0: a character no key uses
             self._alpha[ord(ch)] = i
         self._lengths = np.array([len(k) for k in keys], dtype=np.int64)
@@ -77,10 +61,15 @@ class Matcher:
                 if len(prefix) > MAX_PREFIX:
                     raise ValueError(f"proclitic {prefix!r} is longer than {MAX_PREFIX}")
                 self._allowed[c, j] = _prefix_code(prefix)
-        self._delta, self._out_start, self._out_end, self._out = _automaton(
-            keys, self._alpha, len(alphabet) + 1
+        width = len(alphabet) + 1
+        tables = cached_arrays(
+            "automaton",
+            "\0".join([_SOURCE, *keys]),
+            lambda: dict(zip(_TABLES, _automaton(keys, self._alpha, width), strict=True)),
+            lambda t: _valid(t, width, len(keys)),
         )
-        self._word = _word()
+        self._delta, self._out_start, self._out_end, self._out = (tables[t] for t in _TABLES)
+        self._word = alnum_table()
 
     def __len__(self) -> int:
         return len(self._lengths)
@@ -98,8 +87,16 @@ class Matcher:
         if not len(codes):
             empty = np.zeros(0, dtype=np.int64)
             return empty, empty, empty
-        result: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]] = _scan(
-            codes,
+        result: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]] = scan(
+            codes, *self.tables
+        )
+        return result
+
+    @property
+    def tables(self) -> tuple[npt.NDArray[Any], ...]:
+        """The automaton and the boundary tables, as :func:`scan` takes them after the text
+        (for a compiled pass of another module that scans as one of its steps)."""
+        return (
             self._alpha,
             self._word,
             self._delta,
@@ -110,7 +107,35 @@ class Matcher:
             self._classes,
             self._allowed,
         )
-        return result
+
+
+_SOURCE = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+"""This module's code: a cached automaton is one this code built."""
+_TABLES = ("delta", "out_start", "out_end", "out")
+
+
+def _valid(tables: dict[str, npt.NDArray[np.integer]], width: int, keys: int) -> bool:
+    """Whether cached tables are an automaton over ``width`` characters and ``keys`` keys."""
+    if set(tables) != set(_TABLES) or tables["delta"].ndim != 2:
+        return False
+    delta, starts, ends, out = (tables[t] for t in _TABLES)
+    states = delta.shape[0]
+    return bool(
+        delta.shape[1] == width
+        and starts.shape == ends.shape == (states,)
+        and (delta.size == 0 or int(delta.max()) < states)
+        and (starts <= ends).all()
+        and (ends.size == 0 or int(ends.max()) <= len(out))
+        and (out.size == 0 or int(out.max()) < max(keys, 1))
+    )
+
+
+def _index_type(count: int) -> type[np.integer]:
+    """The smallest integer type that numbers ``count`` things."""
+    for kind in (np.uint8, np.uint16, np.uint32):
+        if count <= np.iinfo(kind).max + 1:
+            return kind
+    return np.int64
 
 
 def _prefix_code(prefix: str) -> int:
@@ -122,9 +147,9 @@ def _prefix_code(prefix: str) -> int:
 
 
 def _automaton(
-    keys: Sequence[str], alpha: npt.NDArray[np.int32], width: int
+    keys: Sequence[str], alpha: npt.NDArray[np.integer], width: int
 ) -> tuple[
-    npt.NDArray[np.int32], npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]
+    npt.NDArray[np.integer], npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]
 ]:
     """Dense DFA transitions and, per state, the keys that end there (outputs by suffix)."""
     children: list[dict[int, int]] = [{}]
@@ -158,6 +183,7 @@ def _automaton(
             fail[child] = int(delta[fail[state], a]) if state else 0
             delta[state, a] = child
             queue.append(child)
+    delta = delta.astype(_index_type(size))  # the smaller the table, the more stays in cache
     starts = np.zeros(size, dtype=np.int64)
     ends = np.zeros(size, dtype=np.int64)
     flat: list[int] = []
@@ -169,11 +195,11 @@ def _automaton(
 
 
 @numba.njit(cache=True, nogil=True)  # type: ignore[misc]
-def _scan(
+def scan(
     codes: npt.NDArray[np.uint32],
-    alpha: npt.NDArray[np.int32],
+    alpha: npt.NDArray[np.integer],
     word: npt.NDArray[np.bool_],
-    delta: npt.NDArray[np.int32],
+    delta: npt.NDArray[np.integer],
     out_start: npt.NDArray[np.int64],
     out_end: npt.NDArray[np.int64],
     out: npt.NDArray[np.int64],

@@ -29,9 +29,17 @@ What it folds, and why (news spells the same name many ways):
 
 from __future__ import annotations
 
+import functools
+import hashlib
+import os
 import re
+import sys
+import tempfile
 import unicodedata
+import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import numba
 import numpy as np
@@ -179,6 +187,86 @@ def _as_array(table: list[str | None]) -> np.ndarray:
 
 _DELETE = np.uint32(0xFFFFFFFF)
 _ARRAY = _as_array(_TABLE)
+_CODE_POINTS = 0x110000
+
+
+@functools.cache
+def alnum_table() -> np.ndarray:
+    """``str.isalnum`` of every code point, as a lookup table for the compiled passes (the
+    tagger's token boundaries; with ``_``, the ``\\w`` of word splitting). Built once per
+    machine and Unicode version (a million ``isalnum`` calls take a tenth of a second of
+    every start), then read from the cache."""
+
+    def build() -> dict[str, np.ndarray]:
+        flags = map(str.isalnum, map(chr, range(_CODE_POINTS)))
+        return {"alnum": np.packbits(np.fromiter(flags, dtype=np.bool_, count=_CODE_POINTS))}
+
+    key = f"{sys.version}|{unicodedata.unidata_version}"
+    packed = cached_arrays("alnum", key, build, lambda a: a["alnum"].shape == (_CODE_POINTS // 8,))
+    return np.unpackbits(packed["alnum"]).astype(np.bool_)
+
+
+CACHE_DIR_ENV = "RAQIB_CACHE_DIR"
+"""Where compiled tables are kept (default: ``$XDG_CACHE_HOME/raqib``, else
+``~/.cache/raqib``); set it empty to keep none."""
+
+
+def _cache_dir() -> Path | None:
+    chosen = os.environ.get(CACHE_DIR_ENV)
+    if chosen is not None:
+        return Path(chosen) if chosen else None
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    return Path(base) / "raqib"
+
+
+def cached_arrays(
+    name: str,
+    key: str,
+    build: Callable[[], dict[str, np.ndarray]],
+    valid: Callable[[dict[str, np.ndarray]], bool],
+) -> dict[str, np.ndarray]:
+    """Arrays that take long to build and never change for the same ``key`` (everything
+    they are built from): read from a file named by a hash of the key, so another key is
+    another file and a cached table is never stale; built, and written for the next start,
+    when the file is missing, unreadable, or fails ``valid`` (a damaged file fails its zip
+    checksums or the check, and is rebuilt)."""
+    directory = _cache_dir()
+    digest = hashlib.sha256(key.encode()).hexdigest()[:32]
+    path = directory / f"{name}-{digest}.npz" if directory else None
+    if path is not None:
+        try:
+            with np.load(path, allow_pickle=False) as stored:
+                arrays = {k: stored[k] for k in stored.files}
+            if valid(arrays):
+                return arrays
+        except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+            pass  # not there yet, or damaged: built again below
+    arrays = build()
+    if path is not None:
+        _store(path, arrays)
+    return arrays
+
+
+CACHE_KEEP = 8
+"""Files kept per kind of table (other watchlists, earlier code): the newest."""
+
+
+def _store(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write a cache file whole or not at all, and drop the oldest of its kind."""
+    tmp: str | None = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as out:
+            tmp = out.name
+            np.savez(out, allow_pickle=False, **arrays)
+        os.replace(tmp, path)
+        kind = path.name.rsplit("-", 1)[0]
+        older = sorted(path.parent.glob(f"{kind}-*.npz"), key=lambda p: p.stat().st_mtime)
+        for stale in older[:-CACHE_KEEP]:
+            stale.unlink(missing_ok=True)
+    except OSError:  # a read-only home: built at every start, as before
+        if tmp is not None:
+            Path(tmp).unlink(missing_ok=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,6 +344,81 @@ def _map_codes(codes: np.ndarray, table: np.ndarray) -> tuple[np.ndarray, np.nda
     return kept[:m], sources[:m], False
 
 
+LINE_BREAKS = "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"
+"""What ``str.splitlines`` breaks lines at (a CR LF pair is one break)."""
+_IS_BREAK = np.zeros(max(map(ord, LINE_BREAKS)) + 1, dtype=np.bool_)
+_IS_BREAK[[ord(ch) for ch in LINE_BREAKS]] = True
+
+
+def normalize_lines(text: str) -> tuple[list[str], list[tuple[int, int]]]:
+    """Each line of ``text`` normalized (``normalize_ar`` of its content), and where each
+    line's content is in ``text`` (without its line break): one compiled pass over the
+    whole text instead of one translation per line.
+
+    >>> normalize_lines("قالَ\\r\\nإيرانُ  اليوم\\n")
+    (['قال', 'ايران اليوم'], [(0, 4), (6, 19)])
+    """
+    codes = _code_points(text)
+    kept, starts, ends, expands = _map_lines(codes, _ARRAY, _IS_BREAK)
+    spans = list(zip(starts.tolist(), ends.tolist(), strict=True))
+    if expands:  # presentation forms: one character may become two
+        return [normalize_ar(text[s:e]) for s, e in spans], spans
+    lines = kept.tobytes().decode("utf-32-le").split("\n")
+    return lines[: len(spans)], spans
+
+
+@numba.njit(cache=True, nogil=True)  # type: ignore[misc]
+def _map_lines(
+    codes: np.ndarray, table: np.ndarray, breaks: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
+    """:func:`_map_codes` line by line: each line's content mapped, its runs of spaces
+    collapsed, a LINE FEED after it; and the [start, end) of each line's content."""
+    n = codes.shape[0]
+    kept = np.empty(n + 1, dtype=np.uint32)
+    starts = np.empty(n + 1, dtype=np.int64)
+    ends = np.empty(n + 1, dtype=np.int64)
+    lines = 0
+    m = 0
+    start = 0
+    space = False
+    expands = False
+    i = 0
+    while i < n:
+        code = codes[i]
+        if code < breaks.shape[0] and breaks[code]:
+            starts[lines] = start
+            ends[lines] = i
+            lines += 1
+            kept[m] = 10  # LINE FEED
+            m += 1
+            space = False
+            if code == 13 and i + 1 < n and codes[i + 1] == 10:  # CR LF
+                i += 1
+            i += 1
+            start = i
+            continue
+        i += 1
+        if 0xFB50 <= code <= 0xFDFF or 0xFE70 <= code <= 0xFEFE:  # PRESENTATION_FORMS
+            expands = True
+            continue
+        mapped = code if code > 0xFFFF else table[code]
+        if mapped == 0xFFFFFFFF:
+            continue
+        if mapped == 32:
+            if space:
+                continue
+            space = True
+        else:
+            space = False
+        kept[m] = mapped
+        m += 1
+    if start < n:
+        starts[lines] = start
+        ends[lines] = n
+        lines += 1
+    return kept[:m], starts[:lines], ends[:lines], expands
+
+
 def _normalize_expanding(text: str) -> tuple[str, OffsetMap]:
     """The slow path for text with presentation forms, where one char may become two."""
     pieces: list[str] = []
@@ -289,20 +452,21 @@ def original_spans(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Original [start, end) of normalized spans, each end moved past the diacritics and
     tatweel that follow it (a trailing mark belongs to the word it sits on)."""
-    result: tuple[np.ndarray, np.ndarray] = _original_spans(
+    result: tuple[np.ndarray, np.ndarray] = span_arrays(
         offsets.sources, offsets.original_codes, starts, ends, ATTACHED_MASK
     )
     return result
 
 
 @numba.njit(cache=True, nogil=True)  # type: ignore[misc]
-def _original_spans(
+def span_arrays(
     sources: np.ndarray,
     original: np.ndarray,
     starts: np.ndarray,
     ends: np.ndarray,
     attached: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`original_spans` over the arrays themselves, for compiled passes."""
     n = starts.shape[0]
     size = original.shape[0]
     o_starts = np.empty(n, dtype=np.int64)

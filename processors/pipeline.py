@@ -17,12 +17,12 @@ import time
 from dataclasses import dataclass, field
 
 from processors.clean import clean_body
-from processors.mentions import PAIR_ENTITIES, mentions
+from processors.mentions import PAIR_ENTITIES, mentions, trusted
 from processors.tagger import Tag, Tagger
 from processors.topics import TopicMatcher, TopicsFile
 from processors.watchlist import Entity, Watchlist
 from raqib.exceptions import InvalidArticle
-from raqib.messages import Article, Mention, TaggedArticle, TopicMatch
+from raqib.messages import Article, EntityMention, Mention, TaggedArticle, TopicMatch
 
 
 @dataclass
@@ -79,7 +79,7 @@ class Pipeline:
         tagged = TaggedArticle(
             **article.model_dump(),
             clean_body=cleaned.text,
-            entities=[tag.to_message() for tag in tags],
+            entities=entity_messages(tags),
             topics=found,
         )
         return tagged, mentions(tagged, pair_entities=self.pair_entities)
@@ -118,3 +118,32 @@ class Pipeline:
             if entity is not None:
                 return entity.names.ar, entity.names.en
         return ident, ident
+
+
+_ENTITY_FIELDS = frozenset(EntityMention.model_fields)
+_ENTITY_VALUES = dict.fromkeys(EntityMention.model_fields)
+"""A :class:`Tag`'s fields are the message's, in the same order (tests/unit/processors/
+test_pipeline.py holds them to it)."""
+
+
+def entity_messages(tags: list[Tag]) -> list[EntityMention]:
+    """The tags as messages: :meth:`Tag.to_message` without validating again what the
+    tagger built (strings and ints already, the field ``title`` or ``body``)."""
+    if not all(tag.field in ("title", "body") for tag in tags):
+        return [tag.to_message() for tag in tags]
+    out = []
+    for tag in tags:
+        values = _ENTITY_VALUES.copy()
+        (
+            values["id"],
+            values["type"],
+            values["name"],
+            values["name_en"],
+            values["wikidata"],
+            values["surface"],
+            values["start"],
+            values["end"],
+            values["field"],
+        ) = tag
+        out.append(trusted(EntityMention, values, set(_ENTITY_FIELDS)))
+    return out

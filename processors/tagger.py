@@ -18,13 +18,15 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from functools import cached_property
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
+import numba
 import numpy as np
+import numpy.typing as npt
 
 from processors.clean import Cleaned
-from processors.matcher import Matcher
-from processors.normalize import normalize_ar, normalize_with_offsets, original_spans
+from processors.matcher import Matcher, scan
+from processors.normalize import ATTACHED_MASK, normalize_ar, normalize_with_offsets, span_arrays
 from processors.watchlist import Entity, EntityType, Watchlist, names_of
 from raqib.exceptions import ConfigError
 from raqib.messages import EntityMention
@@ -174,11 +176,12 @@ class Tagger:
             list(patterns), [class_of[p.prefixes] for p in self._patterns], prefix_sets
         )
         self._context = {e.id: frozenset(e.context) for e in watchlist.entities}
-        self._cues = {
-            e.id: _cue_regex([normalize_ar(c).strip() for c in e.cues if c.strip()])
+        self._cue_words = {
+            e.id: [normalize_ar(c).strip() for c in e.cues if c.strip()]
             for e in watchlist.entities
             if any(c.strip() for c in e.cues)
         }
+        self._cues: dict[str, re.Pattern[str]] = {}  # compiled when first needed
 
     @staticmethod
     def _variants(alias: str, entity: Entity, ambiguous: bool) -> Iterator[tuple[str, _Pattern]]:
@@ -233,22 +236,18 @@ class Tagger:
     def _field_hits(self, text: str, field: str, keep: Cleaned | None) -> _FieldHits:
         """The chosen matches of one field, mapped back to the text as written."""
         norm, offsets = normalize_with_offsets(text)
-        keys, starts, ends = self._matcher.find_codes(offsets.codes)
-        if len(keys) and self._blocker[keys].any():
-            real = ~self._blocker[keys]
-            keys, starts, ends = keys[real], starts[real], ends[real]
-        if len(keys):
-            o_starts, o_ends = original_spans(offsets, starts + self._skip[keys], ends)
-            if keep is not None:
-                kept = keep.keeps_many(o_starts, o_ends)
-                keys, starts, o_starts, o_ends = (
-                    keys[kept],
-                    starts[kept],
-                    o_starts[kept],
-                    o_ends[kept],
-                )
-        else:
-            o_starts = o_ends = keys
+        kept = keep.bounds() if keep is not None else _EVERYTHING
+        keys, starts, o_starts, o_ends = _chosen(
+            offsets.codes,
+            offsets.sources,
+            offsets.original_codes,
+            ATTACHED_MASK,
+            self._blocker,
+            self._skip,
+            kept,
+            keep is not None,
+            *self._matcher.tables,
+        )
         return _FieldHits(
             field, text, norm, keys.tolist(), o_starts.tolist(), o_ends.tolist(), starts.tolist()
         )
@@ -314,26 +313,69 @@ class Tagger:
                 known = counts.get((entity_id, lo))
                 if known is None:
                     hi = ends[index] if index < len(ends) else len(f.norm)
-                    cue = self._cues.get(entity_id)
                     known = counts[entity_id, lo] = bool(
                         self._context[entity_id].intersection(
                             ids[bisect_left(where, lo) : bisect_left(where, hi)]
                         )
-                        or (cue is not None and cue.search(f.norm, lo, hi))
+                        or ((cue := self._cue(entity_id)) and cue.search(f.norm, lo, hi))
                     )
                 if not known:
                     dropped.add((n, i))
         return dropped
 
+    def _cue(self, entity_id: str) -> re.Pattern[str] | None:
+        """An entity's cue pattern, compiled the first time an ambiguous alias of it needs
+        one (compiling every entity's alternation took a tenth of a second of each start)."""
+        cue = self._cues.get(entity_id)
+        if cue is None and entity_id in self._cue_words:
+            cue = self._cues[entity_id] = _cue_regex(self._cue_words[entity_id])
+        return cue
+
     @property
     def input_patterns(self) -> tuple[re.Pattern[str], ...]:
         """Every pattern this tagger applies to text, its watchlist's cue patterns included,
         so a test can hold each to linear time."""
-        return (*INPUT_PATTERNS, *self._cues.values())
+        cues = (self._cue(entity_id) for entity_id in self._cue_words)
+        return (*INPUT_PATTERNS, *(cue for cue in cues if cue is not None))
 
     @cached_property
     def alias_count(self) -> int:
         return len(self._matcher)
+
+
+_EVERYTHING = np.zeros((0, 2), dtype=np.int64)
+
+
+@numba.njit(cache=True, nogil=True)  # type: ignore[misc]
+def _chosen(
+    codes: npt.NDArray[np.uint32],
+    sources: npt.NDArray[np.int64],
+    original: npt.NDArray[np.uint32],
+    attached: npt.NDArray[np.bool_],
+    blocker: npt.NDArray[np.bool_],
+    skip: npt.NDArray[np.int64],
+    kept: npt.NDArray[np.int64],
+    cleaned: bool,
+    *tables: npt.NDArray[Any],
+) -> tuple[
+    npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]
+]:
+    """One field's hits in one compiled pass: the matcher's choice (:func:`scan`), less the
+    ``excludes`` phrases (which only took their span), mapped back to the text as written
+    (the proclitic of a لل form skipped), less what cleaning dropped (``kept``: the [start,
+    end) rows of the kept text, in order). Keys, normalized starts, original spans."""
+    keys, starts, ends = scan(codes, *tables)
+    real = np.flatnonzero(~blocker[keys])
+    keys, starts, ends = keys[real], starts[real], ends[real]
+    o_starts, o_ends = span_arrays(sources, original, starts + skip[keys], ends, attached)
+    if not cleaned:
+        return keys, starts, o_starts, o_ends
+    inside = np.zeros(keys.shape[0], dtype=np.bool_)
+    for i in range(keys.shape[0]):
+        row = np.searchsorted(kept[:, 0], o_starts[i], side="right") - 1
+        inside[i] = row >= 0 and o_ends[i] <= kept[row, 1]
+    held = np.flatnonzero(inside)
+    return keys[held], starts[held], o_starts[held], o_ends[held]
 
 
 def _cue_regex(cues: list[str]) -> re.Pattern[str]:

@@ -17,6 +17,12 @@ Leaves are ``entity: <watchlist id>``, ``type: <PER|ORG|GPE|LOC|FAC>`` and
 normalized like the text and match whole words, with proclitics and the article
 (هدنة matches الهدنة, وبالهدنة, هدنه).
 
+Matching an article is one compiled pass over its words that finds every keyword of the
+file (:class:`processors.wordforms.Vocabulary`), then, per field, a mask of the entities and
+keywords found; a topic is evaluated only in a field that has some leaf of each part it
+cannot hold without, and an ``any`` looks only at its leaves that are there. The result is
+the tree walk's, evidence included (tests/unit/processors/test_topic_identity.py).
+
 >>> topic = Topic.model_validate({"id": "truce", "names": {"ar": "هدنة", "en": "Truce"},
 ...     "match": {"any": [{"keyword": "هدنة"}, {"keyword": "وقف إطلاق النار"}]}})
 >>> matcher = TopicMatcher(TopicsFile(topics=(topic,)))
@@ -27,16 +33,23 @@ normalized like the text and match whole words, with proclitics and the article
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Union
+from typing import Annotated, Any, NamedTuple, Union
 
+import numpy as np
+import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
 from processors.tagger import Tag as EntityTag
 from processors.watchlist import EntityType, Names, Watchlist
-from processors.wordforms import Words, keyword_parts, words_of
+from processors.wordforms import (
+    KeywordParts,
+    Vocabulary,
+    keyword_parts,
+    word_at,
+)
 from raqib.config import line_of, load_model_text, packaged_text, read_text
 from raqib.exceptions import ConfigError
 from raqib.messages import EntityMention, TopicMatch
@@ -146,107 +159,361 @@ class TopicsFile(BaseModel):
         return self
 
 
-@dataclass
-class _Article:
-    body: Words
-    title: Words
-    whole: Words  # title and body together: where ``none`` looks, whatever field matched
-
-
-def _at(mentions: Sequence[EntityMention | EntityTag], name: str) -> list[tuple[str, str, int]]:
-    """(id, type, start) of the mentions in one field."""
-    return [(m.id, str(m.type), m.start) for m in mentions if m.field == name]
-
-
 Positions = list[int] | None
 """Word indices where a condition holds; [] holds without a place (``none``); None fails."""
 
 
+class _Leaf(NamedTuple):
+    """An entity, type or keyword term, numbered: bit ``1 << n`` stands for it in masks."""
+
+    key: str  # entity id, ``type:<TYPE>``, or the keyword as written
+    label: str  # its evidence
+    keyword: bool
+
+
+class _Leaves:
+    """Every leaf of a topics file, numbered (a mask of leaves is an int), and the keywords
+    each first-word reading can begin."""
+
+    def __init__(self, topics: Sequence[Topic]) -> None:
+        self.leaves: list[_Leaf] = []
+        self.bits: dict[tuple[str, bool], int] = {}  # (key, keyword?) -> its bit
+        self.keywords: dict[str, KeywordParts] = {}  # the keywords that have words
+        self.by_reading: dict[str, list[str]] = {}  # first-word reading -> keywords
+        for topic in topics:
+            for node in _leaves(topic.match):
+                self.bit(node)
+
+    def bit(self, node: EntityTerm | TypeTerm | KeywordTerm) -> int:
+        """The bit of a leaf (numbered on first sight); 0 for a keyword with no word in it,
+        which is never found."""
+        keyword = isinstance(node, KeywordTerm)
+        key = node.keyword if isinstance(node, KeywordTerm) else _key(node)
+        bit = self.bits.get((key, keyword))
+        if bit is None:
+            bit = self.bits[key, keyword] = self._add(node, key)
+        return bit
+
+    def _add(self, node: EntityTerm | TypeTerm | KeywordTerm, key: str) -> int:
+        if isinstance(node, KeywordTerm):
+            parts = keyword_parts(key)
+            if parts is None:
+                return 0
+            self.keywords[key] = parts
+            for reading in parts[0]:
+                self.by_reading.setdefault(reading, []).append(key)
+            label = key
+        else:
+            label = f"entity:{key}" if isinstance(node, EntityTerm) else key
+        self.leaves.append(_Leaf(key, label, isinstance(node, KeywordTerm)))
+        return 1 << (len(self.leaves) - 1)
+
+    def mask(self, entities: dict[str, list[int]], keywords: dict[str, list[int]]) -> int:
+        """The leaves that hold in a field, from the entities and keywords found in it."""
+        bits, mask = self.bits, 0
+        for key in entities:
+            mask |= bits.get((key, False), 0)
+        for key in keywords:
+            mask |= bits[key, True]
+        return mask
+
+
+@dataclass(slots=True)
+class _Place:
+    """Where a condition is looked for: the body, the title, or both (word indices counted
+    from the field's start), with every entity and keyword found in it, and their mask."""
+
+    entities: dict[str, list[int]]
+    keywords: dict[str, list[int]]
+    mask: int
+
+    def collect(self, mask: int, leaves: list[_Leaf], evidence: list[str], out: list[int]) -> bool:
+        """Whether any of the leaves in ``mask`` holds here; their evidence and positions."""
+        mask &= self.mask
+        if not mask:
+            return False
+        while mask:
+            low = mask & -mask
+            mask ^= low
+            leaf = leaves[low.bit_length() - 1]
+            evidence.append(leaf.label)
+            out.extend((self.keywords if leaf.keyword else self.entities)[leaf.key])
+        return True
+
+
+@dataclass(frozen=True, slots=True)
+class _Article:
+    title: _Place
+    whole: _Place  # title and body together: where ``none`` looks, whatever field matched
+
+
+Check = Callable[[_Article, _Place, list[str]], Positions]
+"""A compiled condition: where it holds in a place, appending the evidence it looked at."""
+
+Clause = tuple[int, int]
+"""Leaves one of which a condition needs, in the place looked at and in the title (masks):
+with none of them there, it cannot hold."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Compiled:
+    topic: Topic
+    check: Check
+    needs: list[Clause] | None  # None: it may hold with no leaf at all (``none`` alone)
+
+
 class TopicMatcher:
-    """Matches every topic of a file against a tagged article."""
+    """Matches every topic of a file against a tagged article.
+
+    One pass reads the article's words under the forms the keywords use (a cached lookup
+    per distinct word) and finds every keyword whose first word occurs; a topic is then
+    evaluated only in a field that has some leaf of each thing it needs, and an ``any``
+    looks only at the leaves found (bit masks), not at each of its parts.
+    """
 
     def __init__(self, topics: TopicsFile) -> None:
         self.topics = topics
-        self._keywords = {
-            leaf.keyword: keyword_parts(leaf.keyword)
+        self._leaves = _Leaves(topics.topics)
+        self._vocabulary = Vocabulary(self._leaves.keywords)
+        self._compiled = [
+            _Compiled(t, _compile(t.match, self._leaves), _needs(t.match, self._leaves, False))
             for t in topics.topics
-            for leaf in _leaves(t.match)
-            if isinstance(leaf, KeywordTerm)
-        }
-        self._firsts = frozenset(
-            first for parts in self._keywords.values() if parts for first in parts[0]
-        )
+        ]
 
     def match(
         self, *, title: str, body: str, entities: Sequence[EntityMention | EntityTag]
     ) -> list[TopicMatch]:
         """The topics the article is about: the body or the title satisfies the condition."""
-        in_body, in_title = _at(entities, "body"), _at(entities, "title")
-        body_words = words_of(body, in_body)
-        if title:  # a headline naming the actor over a body naming the act
-            shift = len(title) + 1
-            both = [*in_title, *((i, t, s + shift) for i, t, s in in_body)]
-            whole = words_of(f"{title}\n{body}", both)
-        else:
-            whole = body_words
-        article = _Article(body=body_words, title=words_of(title, in_title), whole=whole)
-        places = [article.body, article.title] + ([whole] if title and body else [])
+        body_at, title_at, whole = self._places(title, body, entities)
+        places = [body_at, title_at, whole] if title and body else [body_at, title_at]
+        article = _Article(title=title_at, whole=whole)
         found: list[TopicMatch] = []
-        for topic in self.topics.topics:
+        for compiled in self._compiled:
+            needs = compiled.needs
             for where in places:
+                if needs is not None and not all(
+                    here & where.mask or there & title_at.mask for here, there in needs
+                ):
+                    continue
                 evidence: list[str] = []
-                if self._eval(topic.match, article, where, evidence) is not None:
-                    found.append(TopicMatch(id=topic.id, evidence=sorted(set(evidence))))
+                if compiled.check(article, where, evidence) is not None:
+                    found.append(TopicMatch(id=compiled.topic.id, evidence=sorted(set(evidence))))
                     break
         return found
 
-    def _eval(self, node: Any, article: _Article, where: Words, evidence: list[str]) -> Positions:
-        if isinstance(node, EntityTerm):
-            positions = where.entities.get(node.entity)
-            if positions:
-                evidence.append(f"entity:{node.entity}")
-            return positions or None
-        if isinstance(node, TypeTerm):
-            positions = where.entities.get(f"type:{node.type.value}")
-            if positions:
-                evidence.append(f"type:{node.type.value}")
-            return positions or None
-        if isinstance(node, KeywordTerm):
-            positions = self._keyword(node.keyword, where)
-            if positions:
-                evidence.append(node.keyword)
-            return positions or None
-        if isinstance(node, InTitle):
-            return self._eval(node.title, article, article.title, evidence)
-        if isinstance(node, AnyOf):
-            merged: list[int] = []
-            hit = False
-            for child in node.any:
-                got = self._eval(child, article, where, evidence)
-                if got is not None:
-                    hit = True
-                    merged.extend(got)
-            return sorted(merged) if hit else None
-        if isinstance(node, NoneOf):  # excluded anywhere in the article, not just here
-            scratch: list[str] = []
-            if any(self._eval(c, article, article.whole, scratch) is not None for c in node.none):
-                return None
-            return []
-        assert isinstance(node, AllOf)  # noqa: S101 - the union is closed
+    def _places(
+        self, title: str, body: str, mentions: Sequence[EntityMention | EntityTag]
+    ) -> tuple[_Place, _Place, _Place]:
+        """The body, the title and both together, each with where it names each entity (and
+        each entity type) and each keyword, by word index. The words are read once, from
+        ``title + "\\n" + body``: the title's come first (as if each field were read alone),
+        the body's from ``split`` on."""
+        found = self._vocabulary.find(f"{title}\n{body}" if title else body)
+        keywords, starts = found.keywords, found.starts
+        split = int(np.searchsorted(starts, len(title))) if title else 0
+        leaves = self._leaves
+        body_named, title_named, both = _named(starts, title, split, mentions)
+        in_body, in_title = _by_entity(body_named), _by_entity(title_named)
+        if not title:
+            body_at = whole = _Place(in_body, keywords, leaves.mask(in_body, keywords))
+            title_at = _Place(in_title, {}, leaves.mask(in_title, {}))
+            return body_at, title_at, whole
+        body_words, title_words = {}, {}
+        for keyword, at in keywords.items():
+            tail = len(leaves.keywords[keyword][1])
+            if at[-1] >= split:
+                body_words[keyword] = [i - split for i in at if i >= split]
+            if at[0] < split - tail:
+                title_words[keyword] = [i for i in at if i < split - tail]
+        body_at = _Place(in_body, body_words, leaves.mask(in_body, body_words))
+        title_at = _Place(in_title, title_words, leaves.mask(in_title, title_words))
+        in_both = _by_entity(both)
+        whole = _Place(in_both, keywords, leaves.mask(in_both, keywords))
+        return body_at, title_at, whole
+
+
+Named = dict[tuple[str, str], list[int]]
+"""Where each (entity id, entity type) is named in a field, by word index."""
+
+
+def _named(
+    starts: npt.NDArray[np.int64],
+    title: str,
+    split: int,
+    mentions: Sequence[EntityMention | EntityTag],
+) -> tuple[Named, Named, Named]:
+    """Where the body, the title and both together name each entity, by word index: the
+    word each mention starts in (the body's offsets shifted past ``title + "\\n"``)."""
+    shift = len(title) + 1 if title else 0
+    named = [(m.id, str(m.type), m.field) for m in mentions]
+    offsets = [m.start + shift if m.field == "body" else m.start for m in mentions]
+    body: Named = {}
+    heading: Named = {}
+    both: Named = {}
+    last = max(split - 1, 0)
+    for (ident, kind, field_), word in zip(named, word_at(starts, offsets), strict=True):
+        if field_ == "body":  # as if the body were read alone: its first word at 0
+            here, at = body, max(word - split, 0)
+        elif field_ == "title":
+            here, at = heading, min(word, last)
+        else:
+            continue
+        key = (ident, kind)
+        found = here.get(key)
+        if found is None:
+            here[key] = [at]
+        else:
+            found.append(at)
+        found = both.get(key)
+        if found is None:
+            both[key] = [word]
+        else:
+            found.append(word)
+    return body, heading, both
+
+
+def _by_entity(named: Named) -> dict[str, list[int]]:
+    """Positions by entity id and by ``type:<TYPE>`` (the order within a list is moot:
+    positions are only ever sorted, or tested for being there)."""
+    found: dict[str, list[int]] = {}
+    for (ident, kind), at in named.items():
+        for key in (ident, f"type:{kind}"):
+            have = found.get(key)
+            if have is None:
+                found[key] = list(at)
+            else:
+                have.extend(at)
+    return found
+
+
+def _needs(node: Any, leaves: _Leaves, title: bool) -> list[Clause] | None:
+    """What a condition cannot hold without, as clauses that must each have a leaf possible
+    (``all``: every part's; ``any``: a leaf of any part; ``none``: nothing)."""
+    if isinstance(node, EntityTerm | TypeTerm | KeywordTerm):
+        bit = leaves.bit(node)
+        return [(0, bit) if title else (bit, 0)]
+    if isinstance(node, InTitle):
+        return _needs(node.title, leaves, True)
+    if isinstance(node, NoneOf):
+        return None
+    if isinstance(node, AnyOf):
+        options = [_needs(child, leaves, title) for child in node.any]
+        if any(option is None for option in options):
+            return None
+        here = there = 0
+        for option in options:  # one clause of each part will do: the narrowest
+            h, t = min(option or (), key=lambda c: (c[0] | c[1]).bit_count())
+            here, there = here | h, there | t
+        return [(here, there)]
+    assert isinstance(node, AllOf)  # noqa: S101 - the union is closed
+    clauses = [c for child in node.all for c in _needs(child, leaves, title) or ()]
+    return clauses or None
+
+
+def _key(node: EntityTerm | TypeTerm) -> str:
+    """The key of an entity or type term among a field's entities."""
+    return node.entity if isinstance(node, EntityTerm) else f"type:{node.type.value}"
+
+
+def _compile(node: Any, leaves: _Leaves) -> Check:
+    """A condition as nested closures, so an article is not walked through ``isinstance``
+    chains. The tree's order of evaluation is kept where it shows: an ``all`` stops at its
+    first failing part (the evidence of the parts before it stays). The leaves of an
+    ``any`` or a ``none`` are tried together, as a mask: each part of an ``any`` is
+    evaluated whatever the others give, and evidence is a set, so order there is moot (and
+    a part listed twice counts once: positions are compared, never counted)."""
+    compile_kind: Callable[[Any, _Leaves], Check] = _COMPILERS[type(node)]
+    return compile_kind(node, leaves)
+
+
+def _leaf(node: EntityTerm | TypeTerm | KeywordTerm, leaves: _Leaves) -> Check:
+    bit, table = leaves.bit(node), leaves.leaves
+
+    def leaf(article: _Article, where: _Place, evidence: list[str]) -> Positions:
+        positions: list[int] = []
+        return positions if where.collect(bit, table, evidence, positions) else None
+
+    return leaf
+
+
+def _in_title(node: InTitle, leaves: _Leaves) -> Check:
+    child = _compile(node.title, leaves)
+
+    def in_title(article: _Article, where: _Place, evidence: list[str]) -> Positions:
+        return child(article, article.title, evidence)
+
+    return in_title
+
+
+def _split(parts: Sequence[Any], leaves: _Leaves) -> tuple[int, list[Check]]:
+    """The mask of the leaves among ``parts``, and the other parts compiled."""
+    mask, others = 0, []
+    for part in parts:
+        if isinstance(part, EntityTerm | TypeTerm | KeywordTerm):
+            mask |= leaves.bit(part)
+        else:
+            others.append(_compile(part, leaves))
+    return mask, others
+
+
+def _any_of(node: AnyOf, leaves: _Leaves) -> Check:
+    (mask, others), table = _split(node.any, leaves), leaves.leaves
+
+    def any_of(article: _Article, where: _Place, evidence: list[str]) -> Positions:
+        merged: list[int] = []
+        hit = where.collect(mask, table, evidence, merged)
+        for other in others:
+            got = other(article, where, evidence)
+            if got is not None:
+                hit = True
+                merged.extend(got)
+        return sorted(merged) if hit else None
+
+    return any_of
+
+
+def _none_of(node: NoneOf, leaves: _Leaves) -> Check:
+    (mask, others), table = _split(node.none, leaves), leaves.leaves
+
+    def none_of(article: _Article, where: _Place, evidence: list[str]) -> Positions:
+        scratch: list[str] = []  # excluded anywhere in the article, not just here
+        whole = article.whole
+        if whole.collect(mask, table, scratch, []) or any(
+            other(article, whole, scratch) is not None for other in others
+        ):
+            return None
+        return []
+
+    return none_of
+
+
+def _all_of(node: AllOf, leaves: _Leaves) -> Check:
+    required, within = [_compile(c, leaves) for c in node.all], node.within
+
+    def all_of(article: _Article, where: _Place, evidence: list[str]) -> Positions:
         groups: list[list[int]] = []
-        for child in node.all:
-            got = self._eval(child, article, where, evidence)
+        for part in required:
+            got = part(article, where, evidence)
             if got is None:
                 return None
             if got:
                 groups.append(got)
-        if node.within is not None and groups and not _within(groups, node.within):
+        if within is not None and groups and not _within(groups, within):
             return None
         return sorted(p for g in groups for p in g)
 
-    def _keyword(self, keyword: str, where: Words) -> list[int]:
-        parts = self._keywords[keyword]  # every keyword of the file, parsed at start
-        return where.find(parts, self._firsts) if parts else []
+    return all_of
+
+
+_COMPILERS: dict[type, Callable[[Any, _Leaves], Check]] = {
+    EntityTerm: _leaf,
+    TypeTerm: _leaf,
+    KeywordTerm: _leaf,
+    InTitle: _in_title,
+    AnyOf: _any_of,
+    NoneOf: _none_of,
+    AllOf: _all_of,
+}
 
 
 def _within(groups: list[list[int]], span: int) -> bool:

@@ -3,7 +3,8 @@
 A text word is read under every form it may be of a keyword: without its proclitics and
 article (والعقوبات: عقوبات), the future prefix (سيزور: يزور), and pronoun, inflection and
 feminine endings, stacked (قتلتهم: قتل، الدستورية: دستوري، هدنات: هدنه). Only readings some
-keyword starts with are indexed, so a keyword is one lookup, not a scan of the text.
+keyword uses are kept, once per distinct word (news copy repeats its words), so one
+compiled pass over an article's words (:class:`Vocabulary`) finds every keyword.
 
 >>> sorted(readings("وقصفتها", real_heh=False) & {"قصف", "قصفت", "عقوبات"})
 ['قصف', 'قصفت']
@@ -12,12 +13,16 @@ keyword starts with are indexed, so a keyword is one lookup, not a scan of the t
 from __future__ import annotations
 
 import re
-from bisect import bisect_right
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-from processors.normalize import normalize_ar, normalize_with_offsets
+import numba
+import numpy as np
+import numpy.typing as npt
+
+from processors.normalize import alnum_table, normalize_ar, normalize_with_offsets
 
 WORD = re.compile(r"\w+")
 INPUT_PATTERNS = (WORD,)
@@ -52,40 +57,6 @@ class Words:
     words: list[str]
     heh: list[bool] = field(default_factory=list)
     entities: dict[str, list[int]] = field(default_factory=dict)
-    _stems: dict[str, list[int]] | None = None  # built once per field, on first use
-
-    def stems_of(self, wanted: frozenset[str]) -> dict[str, list[int]]:
-        """Each word under every reading of it without a leading proclitic or article and
-        without a trailing pronoun or inflection suffix (والعقوبات -> عقوبات، قصفتها -> قصف،
-        سيطرته -> سيطره), kept only where a keyword starts with that reading: a keyword is
-        one lookup, not a scan of the text."""
-        if self._stems is not None:
-            return self._stems
-        index: dict[str, list[int]] = {}
-        for i, word in enumerate(self.words):
-            for reading in readings(word, self.heh[i]):
-                if reading in wanted:
-                    index.setdefault(reading, []).append(i)
-        self._stems = index
-        return index
-
-    def find(self, parts: KeywordParts, wanted: frozenset[str]) -> list[int]:
-        """Where a keyword starts: its first word by the index, each later word among the
-        readings of the word in its place (الخلايا النائمة for خلايا نائمة)."""
-        firsts, rest = parts
-        stems = self.stems_of(wanted)
-        starts = sorted({i for first in firsts for i in stems.get(first, ())})
-        if not rest:
-            return starts
-        words, heh = self.words, self.heh
-        return [
-            i
-            for i in starts
-            if i + len(rest) < len(words)
-            and all(
-                word in readings(words[i + 1 + k], heh[i + 1 + k]) for k, word in enumerate(rest)
-            )
-        ]
 
 
 PRONOUNS = ("هما", "ها", "هم", "هن", "نا", "كم", "كما")
@@ -143,18 +114,384 @@ def readings(word: str, real_heh: bool) -> frozenset[str]:
     return frozenset(out)
 
 
+@dataclass(frozen=True, slots=True)
+class Tokens:
+    """A text's words (``\\w+`` runs of the normalized text), where each starts in the text
+    as written, and whether its final ه is a real ه."""
+
+    words: list[str]
+    starts: npt.NDArray[np.int64]
+    heh: npt.NDArray[np.bool_]
+
+
+def word_at(starts: npt.NDArray[np.int64], offsets: Sequence[int]) -> list[int]:
+    """The word each offset of the text as written falls in, by the words' ``starts``: the
+    last word starting at or before it, the first word for an offset before every word."""
+    found = np.searchsorted(starts, np.asarray(offsets, dtype=np.int64), side="right")
+    at: list[int] = np.maximum(found - 1, 0).tolist()
+    return at
+
+
+def tokenize(text: str) -> Tokens:
+    """A text's words in one compiled pass over its normalized code points."""
+    norm, offsets = normalize_with_offsets(text)
+    starts, ends, heh = _words(offsets.codes, offsets.sources, offsets.original_codes, _ALNUM())
+    words = [norm[s:e] for s, e in zip(starts.tolist(), ends.tolist(), strict=True)]
+    return Tokens(words, offsets.sources[starts], heh)
+
+
+_ALNUM = alnum_table
+_UNDERSCORE = 0x5F  # LOW LINE: a word character of \w, not of str.isalnum
+_HEH_CODE = ord(_HEH)
+
+
+@numba.njit(cache=True, nogil=True)  # type: ignore[misc]
+def _words(
+    codes: npt.NDArray[np.uint32],
+    sources: npt.NDArray[np.int64],
+    original: npt.NDArray[np.uint32],
+    alnum: npt.NDArray[np.bool_],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.bool_]]:
+    """[start, end) of each ``\\w+`` run of the normalized text, and whether its last letter
+    is ه both normalized and as written (a real ه, not a teh marbuta)."""
+    n = codes.shape[0]
+    starts = np.empty(n, dtype=np.int64)
+    ends = np.empty(n, dtype=np.int64)
+    heh = np.empty(n, dtype=np.bool_)
+    count = 0
+    i = 0
+    while i < n:
+        if not (alnum[codes[i]] or codes[i] == _UNDERSCORE):
+            i += 1
+            continue
+        j = i + 1
+        while j < n and (alnum[codes[j]] or codes[j] == _UNDERSCORE):
+            j += 1
+        starts[count] = i
+        ends[count] = j
+        heh[count] = codes[j - 1] == _HEH_CODE and original[sources[j - 1]] == _HEH_CODE
+        count += 1
+        i = j
+    return starts[:count], ends[:count], heh[:count]
+
+
 def words_of(text: str, mentions: Sequence[tuple[str, str, int]]) -> Words:
     """A text's words, with the word index of each (entity id, type, start offset)."""
-    norm, offsets = normalize_with_offsets(text)
-    spans = [(m.start(), m.end(), m.group()) for m in WORD.finditer(norm)]
-    starts = [offsets.index(s) for s, _, _ in spans]
-    heh = [w.endswith(_HEH) and text[offsets.index(e - 1)] == _HEH for _, e, w in spans]
-    out = Words(words=[w for _, _, w in spans], heh=heh)
-    for entity, kind, start in mentions:
-        word = max(0, bisect_right(starts, start) - 1)
+    tokens = tokenize(text)
+    out = Words(words=tokens.words, heh=tokens.heh.tolist())
+    at = word_at(tokens.starts, [m[2] for m in mentions])
+    for (entity, kind, _), word in zip(mentions, at, strict=True):
         out.entities.setdefault(entity, []).append(word)
         out.entities.setdefault(f"type:{kind}", []).append(word)
     return out
+
+
+_NO_READINGS: frozenset[str] = frozenset()
+
+
+class Vocabulary:
+    """A set of keywords, and where each occurs in a text, in one compiled pass.
+
+    Every distinct word of the text is read (:func:`readings`, kept to the readings some
+    keyword uses) once per process and remembered in a table the compiled pass looks words
+    up in (hash, then the code points compared); what a new word reads as is worked out in
+    Python, once. A keyword is found where a word reads as its first word and each next word
+    reads as the keyword's next word.
+
+    >>> vocabulary = Vocabulary({"وقف إطلاق النار": keyword_parts("وقف إطلاق النار")})
+    >>> vocabulary.find("أعلنوا وقفاً لإطلاق النار، ثم خرقوا وقف إطلاق النار").keywords
+    {'وقف إطلاق النار': [1, 6]}
+    """
+
+    MAX_WORDS = 1 << 18
+    """Distinct words remembered; past it, the table starts again (memory stays bounded)."""
+
+    def __init__(self, keywords: dict[str, KeywordParts]) -> None:
+        self.names = list(keywords)
+        wanted = sorted({r for firsts, rest in keywords.values() for r in (*firsts, *rest)})
+        self.wanted = frozenset(wanted)
+        self._reading_id = {r: i for i, r in enumerate(wanted)}
+        starting: list[list[int]] = [[] for _ in wanted]
+        for k, (firsts, _) in enumerate(keywords.values()):
+            for r in dict.fromkeys(firsts):
+                starting[self._reading_id[r]].append(k)
+        self._first_ptr, self._first_keyword = _csr(starting)
+        rests = [[self._reading_id[r] for r in rest] for _, rest in keywords.values()]
+        self._rest_ptr, self._rest_reading = _csr(rests)
+        self._set_id: dict[frozenset[str], int] = {_NO_READINGS: 0}  # readings -> number
+        self._set_ptr = np.zeros(1 << 10, dtype=np.int64)  # set n: _set_reading[ptr[n]:ptr[n + 1]]
+        self._set_reading = np.zeros(1 << 12, dtype=np.int64)
+        self._table = _WordTable()
+        self._lock = threading.Lock()
+
+    def find(self, text: str) -> Found:
+        """Where each keyword starts in ``text``, by word index, and where each word starts."""
+        norm, offsets = normalize_with_offsets(text)
+        starts, ends, heh = _words(offsets.codes, offsets.sources, offsets.original_codes, _ALNUM())
+        ids = self._table.lookup(offsets.codes, starts, ends, heh)
+        unknown = np.flatnonzero(ids < 0)
+        if len(unknown):
+            self._learn(norm, offsets.codes, starts, ends, heh, ids, unknown)
+        keys, at = _keywords(
+            ids,
+            self._set_ptr,
+            self._set_reading,
+            self._first_ptr,
+            self._first_keyword,
+            self._rest_ptr,
+            self._rest_reading,
+        )
+        found: dict[str, list[int]] = {}
+        names = self.names
+        for k, i in zip(keys.tolist(), at.tolist(), strict=True):
+            name = names[k]
+            have = found.get(name)
+            if have is None:
+                found[name] = [i]
+            else:
+                have.append(i)
+        return Found(offsets.sources[starts], found)
+
+    def _learn(
+        self,
+        norm: str,
+        codes: npt.NDArray[np.uint32],
+        starts: npt.NDArray[np.int64],
+        ends: npt.NDArray[np.int64],
+        heh: npt.NDArray[np.bool_],
+        ids: npt.NDArray[np.int64],
+        unknown: npt.NDArray[np.int64],
+    ) -> None:
+        """Read the words the table does not know, and remember them (one thread at a
+        time; a lookup in another thread sees a word once its entry is whole)."""
+        with self._lock:
+            if self._table.size + len(unknown) > self.MAX_WORDS:
+                self._table = _WordTable()
+            seen: dict[tuple[str, bool], int] = {}
+            for i in unknown.tolist():
+                s, e, real = int(starts[i]), int(ends[i]), bool(heh[i])
+                key = (norm[s:e], real)
+                value = seen.get(key)
+                if value is None:
+                    value = seen[key] = self._set_of(readings(key[0], real) & self.wanted)
+                    self._table.add(codes, s, e, real, value)
+                ids[i] = value
+
+    def _set_of(self, found: frozenset[str]) -> int:
+        """The number of a set of readings (a new one is appended to the compiled lists)."""
+        value = self._set_id.get(found)
+        if value is None:
+            value = self._set_id[found] = len(self._set_id)
+            start = int(self._set_ptr[value])
+            if value + 2 > len(self._set_ptr):
+                self._set_ptr = np.concatenate((self._set_ptr, np.zeros_like(self._set_ptr)))
+            while start + len(found) > len(self._set_reading):
+                self._set_reading = np.concatenate(
+                    (self._set_reading, np.zeros_like(self._set_reading))
+                )
+            self._set_reading[start : start + len(found)] = [self._reading_id[r] for r in found]
+            self._set_ptr[value + 1] = start + len(found)
+        return value
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """A text's keywords: where each word starts in the text as written, and the words each
+    keyword starts at (in order; a keyword that does not occur is absent)."""
+
+    starts: npt.NDArray[np.int64]
+    keywords: dict[str, list[int]]
+
+
+def _csr(rows: list[list[int]]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """Rows of numbers as one flat array and where each row starts (row i: ptr[i]:ptr[i+1])."""
+    ptr = np.zeros(len(rows) + 1, dtype=np.int64)
+    ptr[1:] = np.cumsum([len(row) for row in rows])
+    flat = np.fromiter((x for row in rows for x in row), dtype=np.int64, count=int(ptr[-1]))
+    return ptr, flat
+
+
+class _WordTable:
+    """Distinct words (their code points, and whether the final ه is real) and the number of
+    what each reads as: an open-addressing hash table in arrays, for the compiled pass."""
+
+    def __init__(self, slots: int = 1 << 16) -> None:
+        self.slots = np.zeros(slots, dtype=np.int64)  # entry + 1; 0: empty
+        self.hashes = np.zeros(slots // 2, dtype=np.uint64)
+        self.offsets = np.zeros(slots // 2, dtype=np.int64)
+        self.lengths = np.zeros(slots // 2, dtype=np.int64)
+        self.real = np.zeros(slots // 2, dtype=np.bool_)
+        self.values = np.zeros(slots // 2, dtype=np.int64)
+        self.pool = np.zeros(slots * 4, dtype=np.uint32)
+        self.size = 0
+        self.used = 0  # of the pool
+
+    def lookup(
+        self,
+        codes: npt.NDArray[np.uint32],
+        starts: npt.NDArray[np.int64],
+        ends: npt.NDArray[np.int64],
+        heh: npt.NDArray[np.bool_],
+    ) -> npt.NDArray[np.int64]:
+        """The value of each word, -1 for a word not in the table."""
+        found: npt.NDArray[np.int64] = _lookup(
+            codes,
+            starts,
+            ends,
+            heh,
+            self.slots,
+            self.hashes,
+            self.offsets,
+            self.lengths,
+            self.real,
+            self.values,
+            self.pool,
+        )
+        return found
+
+    def add(
+        self, codes: npt.NDArray[np.uint32], start: int, end: int, real: bool, value: int
+    ) -> None:
+        """Remember a word (not in the table yet) and its value."""
+        if (self.size + 1) * 2 > len(self.slots):
+            self._grow()
+        if self.used + (end - start) > len(self.pool):
+            self.pool = np.concatenate(
+                (self.pool, np.zeros(len(self.pool) + end - start, np.uint32))
+            )
+        n = self.size
+        self.pool[self.used : self.used + end - start] = codes[start:end]
+        self.hashes[n] = _hash(codes, start, end, real)
+        self.offsets[n], self.lengths[n], self.real[n], self.values[n] = (
+            self.used,
+            end - start,
+            real,
+            value,
+        )
+        _place(self.slots, self.hashes, n)
+        self.size += 1
+        self.used += end - start
+
+    def _grow(self) -> None:
+        """Twice the slots: the entries copied first, the new slots filled, then swapped in
+        (a lookup running meanwhile reads the old arrays or the new ones, never half)."""
+        grown = len(self.slots) * 2
+        for name in ("hashes", "offsets", "lengths", "real", "values"):
+            old = getattr(self, name)
+            new = np.zeros(grown // 2, dtype=old.dtype)
+            new[: len(old)] = old
+            setattr(self, name, new)
+        slots = np.zeros(grown, dtype=np.int64)
+        for n in range(self.size):
+            _place(slots, self.hashes, n)
+        self.slots = slots
+
+
+_FNV_OFFSET = np.uint64(0xCBF29CE484222325)
+_FNV_PRIME = np.uint64(0x100000001B3)
+
+
+@numba.njit(cache=True, nogil=True)  # type: ignore[misc]
+def _hash(codes: npt.NDArray[np.uint32], start: int, end: int, real: bool) -> np.uint64:
+    """FNV-1a over a word's code points and its real-ه flag."""
+    h = _FNV_OFFSET
+    for i in range(start, end):
+        h = (h ^ np.uint64(codes[i])) * _FNV_PRIME
+    return (h ^ np.uint64(real)) * _FNV_PRIME
+
+
+@numba.njit(cache=True, nogil=True)  # type: ignore[misc]
+def _place(slots: npt.NDArray[np.int64], hashes: npt.NDArray[np.uint64], entry: int) -> None:
+    mask = np.uint64(slots.shape[0] - 1)
+    at = hashes[entry] & mask
+    while slots[at] != 0:
+        at = (at + np.uint64(1)) & mask
+    slots[at] = entry + 1
+
+
+@numba.njit(cache=True, nogil=True)  # type: ignore[misc]
+def _lookup(
+    codes: npt.NDArray[np.uint32],
+    starts: npt.NDArray[np.int64],
+    ends: npt.NDArray[np.int64],
+    heh: npt.NDArray[np.bool_],
+    slots: npt.NDArray[np.int64],
+    hashes: npt.NDArray[np.uint64],
+    offsets: npt.NDArray[np.int64],
+    lengths: npt.NDArray[np.int64],
+    real: npt.NDArray[np.bool_],
+    values: npt.NDArray[np.int64],
+    pool: npt.NDArray[np.uint32],
+) -> npt.NDArray[np.int64]:
+    mask = np.uint64(slots.shape[0] - 1)
+    found = np.full(starts.shape[0], -1, dtype=np.int64)
+    for w in range(starts.shape[0]):
+        start, end = starts[w], ends[w]
+        h = _hash(codes, start, end, heh[w])
+        at = h & mask
+        while slots[at] != 0:
+            entry = slots[at] - 1
+            if hashes[entry] == h and lengths[entry] == end - start and real[entry] == heh[w]:
+                same = True
+                base = offsets[entry]
+                for k in range(end - start):
+                    if pool[base + k] != codes[start + k]:
+                        same = False
+                        break
+                if same:
+                    found[w] = values[entry]
+                    break
+            at = (at + np.uint64(1)) & mask
+    return found
+
+
+@numba.njit(cache=True, nogil=True)  # type: ignore[misc]
+def _keywords(
+    ids: npt.NDArray[np.int64],
+    set_ptr: npt.NDArray[np.int64],
+    set_reading: npt.NDArray[np.int64],
+    first_ptr: npt.NDArray[np.int64],
+    first_keyword: npt.NDArray[np.int64],
+    rest_ptr: npt.NDArray[np.int64],
+    rest_reading: npt.NDArray[np.int64],
+) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+    """(keyword, word) for each word a keyword starts at: the word reads as one of the
+    keyword's first words, and each next word as the keyword's next word."""
+    n = ids.shape[0]
+    keywords = rest_ptr.shape[0] - 1
+    last = np.full(keywords, -1, dtype=np.int64)
+    cap = 64
+    out_keyword = np.empty(cap, dtype=np.int64)
+    out_word = np.empty(cap, dtype=np.int64)
+    count = 0
+    for i in range(n):
+        v = ids[i]
+        for a in range(set_ptr[v], set_ptr[v + 1]):
+            r = set_reading[a]
+            for b in range(first_ptr[r], first_ptr[r + 1]):
+                k = first_keyword[b]
+                if last[k] == i:
+                    continue  # two of its first words read here: one start
+                last[k] = i
+                ok = i + (rest_ptr[k + 1] - rest_ptr[k]) < n
+                t = rest_ptr[k]
+                while ok and t < rest_ptr[k + 1]:
+                    j = ids[i + 1 + t - rest_ptr[k]]
+                    ok = False
+                    for c in range(set_ptr[j], set_ptr[j + 1]):
+                        if set_reading[c] == rest_reading[t]:
+                            ok = True
+                            break
+                    t += 1
+                if ok:
+                    if count == cap:
+                        cap *= 2
+                        out_keyword = np.concatenate((out_keyword, np.empty(cap - count, np.int64)))
+                        out_word = np.concatenate((out_word, np.empty(cap - count, np.int64)))
+                    out_keyword[count] = k
+                    out_word[count] = i
+                    count += 1
+    return out_keyword[:count], out_word[:count]
 
 
 def keyword_parts(keyword: str) -> KeywordParts | None:

@@ -5,8 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from processors import clean
 from processors.clean import clean_body
+from processors.normalize import normalize_ar
 
 SEEDS = Path(__file__).resolve().parents[3] / "seeds"
 
@@ -151,3 +155,53 @@ def test_a_dateline_credit_is_cut_and_its_city_kept(body: str, kept: list[str]) 
 def test_only_the_opening_dateline_is_a_credit() -> None:
     body = "فقرة أولى من نص الخبر هنا.\nطهران (إرنا) – قال المتحدث إن بلاده سترد."
     assert clean_body(body).text == body
+
+
+CHROME = [
+    "back to top",
+    "زر الذهاب الي الاعلي",
+    "اترك تعليقا",
+    "لن يتم نشر عنوان بريدك الالكتروني",
+    "تعليق (12)",
+    "[اعلان 3]",
+    "المصدر: https://x.example",
+    "الرئيسيه / سياسه",
+    "بقلم احمد علي",
+    "نغوك انه (بحسب وكاله فرانس برس)",
+    "x (عن رويترز)",
+    "طباعه",
+    "انظر ايضا",
+    "اخبار ذات صله:",
+    "Read more",
+    "related news",
+    "رئيس التحرير",
+]
+PIECES = [*CHROME, " ", "  ", ")", "(", ".", "،", "قال", "الوزير", "x", "\u3000", ":"]
+
+
+@given(st.lists(st.sampled_from(PIECES), max_size=6).map("".join))
+def test_one_search_per_line_finds_what_each_pattern_finds(line: str) -> None:
+    norm = normalize_ar(line).strip()  # as clean_body reads a line
+    assert bool(clean._TEASER_RE.search(norm)) == any(p.search(norm) for p in clean.TEASER_MARKERS)
+    alone = [*clean.BOILERPLATE_LINES, clean.AGENCY_BYLINE]
+    assert clean._is_chrome(norm) == (clean._is_ticker(norm) or any(p.search(norm) for p in alone))
+    if norm:
+        assert clean._words(norm) == len(norm.split())
+
+
+@given(
+    st.text(alphabet="ab \n\u064e", max_size=30),
+    st.lists(st.tuples(st.integers(0, 30), st.integers(0, 30)), max_size=4),
+)
+def test_masked_blanks_out_what_is_not_kept(body: str, spans: list[tuple[int, int]]) -> None:
+    kept = []
+    at = 0
+    for a, b in sorted((min(a, b), max(a, b)) for a, b in spans):
+        a, b = max(a, at), min(b, len(body))
+        if a < b:
+            kept.append((a, b))
+            at = b
+    out = [" "] * len(body)
+    for s, e in kept:
+        out[s:e] = body[s:e]
+    assert clean.Cleaned("", tuple(kept)).masked(body) == "".join(out)

@@ -2,10 +2,23 @@
 
 from __future__ import annotations
 
-from hypothesis import given
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from processors.normalize import normalize_ar, normalize_with_offsets
+from processors.normalize import (
+    CACHE_DIR_ENV,
+    CACHE_KEEP,
+    alnum_table,
+    cached_arrays,
+    normalize_ar,
+    normalize_lines,
+    normalize_with_offsets,
+)
 
 
 def test_diacritics_and_tatweel_are_removed() -> None:
@@ -83,3 +96,90 @@ def test_spans_are_monotone_and_inside_the_text(text: str) -> None:
         assert 0 <= s < e <= len(text)
         assert s >= previous  # equal only inside a ligature such as ﻻ
         previous = s
+
+
+LINE_BREAKS = [
+    "\n",
+    "\r",
+    "\r\n",
+    "\x0b",
+    "\x0c",
+    "\x1c",
+    "\x1d",
+    "\x1e",
+    "\x85",
+    "\u2028",
+    "\u2029",
+]
+
+
+@settings(deadline=None)  # the first example loads the compiled pass
+@given(st.lists(st.one_of(ARABIC, st.sampled_from(LINE_BREAKS)), max_size=40).map("".join))
+def test_lines_normalize_as_each_line_alone(text: str) -> None:
+    """One pass over the text gives what normalizing each line of ``splitlines`` gives."""
+    spans = []
+    start = 0
+    for line in text.splitlines(keepends=True):
+        content = line.rstrip("".join(LINE_BREAKS))
+        spans.append((start, start + len(content)))
+        start += len(line)
+    assert normalize_lines(text) == ([normalize_ar(text[s:e]) for s, e in spans], spans)
+
+
+def test_alnum_table_is_str_isalnum() -> None:
+    table = alnum_table()
+    flags = np.fromiter(map(str.isalnum, map(chr, range(len(table)))), dtype=np.bool_)
+    assert len(table) == 0x110000 and (table == flags).all()
+
+
+def test_cached_arrays_are_built_once_then_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(CACHE_DIR_ENV, str(tmp_path))
+    builds: list[str] = []
+
+    def build(key: str) -> Callable[[], dict[str, np.ndarray]]:
+        return lambda: builds.append(key) or {"a": np.arange(5)}  # type: ignore[func-returns-value]
+
+    def valid(a: dict[str, np.ndarray]) -> bool:
+        return a["a"].shape == (5,)
+
+    first = cached_arrays("t", "k1", build("k1"), valid)
+    again = cached_arrays("t", "k1", build("k1"), valid)
+    other = cached_arrays("t", "k2", build("k2"), valid)  # another key: another file
+    assert builds == ["k1", "k2"] and len(list(tmp_path.iterdir())) == 2
+    assert (first["a"] == again["a"]).all() and (other["a"] == first["a"]).all()
+    for damage in (b"", b"PK\x03\x04 not a zip", b"garbage" * 100):
+        for path in tmp_path.iterdir():
+            path.write_bytes(damage)
+        assert (cached_arrays("t", "k1", build("k1"), valid)["a"] == np.arange(5)).all()
+    assert cached_arrays("t", "k1", build("k1"), lambda a: False)["a"].shape == (5,)
+    assert builds == ["k1", "k2", "k1", "k1", "k1", "k1"]
+
+
+def test_no_cache_directory_builds_every_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(CACHE_DIR_ENV, "")
+    built = cached_arrays("t", "k", lambda: {"a": np.zeros(2)}, lambda a: True)
+    assert built["a"].shape == (2,)
+
+
+def test_an_unwritable_cache_directory_still_builds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    blocked = tmp_path / "file"
+    blocked.write_text("not a directory", encoding="utf-8")
+    monkeypatch.setenv(CACHE_DIR_ENV, str(blocked / "raqib"))
+    built = cached_arrays("t", "k", lambda: {"a": np.ones(3)}, lambda a: True)
+    assert built["a"].sum() == 3
+
+
+def test_the_cache_keeps_the_newest_files_of_a_kind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(CACHE_DIR_ENV, str(tmp_path))
+    for key in range(CACHE_KEEP + 3):
+        cached_arrays("t", str(key), lambda: {"a": np.zeros(1)}, lambda a: True)
+    cached_arrays("other", "k", lambda: {"a": np.zeros(1)}, lambda a: True)
+    assert len(list(tmp_path.glob("t-*.npz"))) == CACHE_KEEP
+    assert len(list(tmp_path.glob("other-*.npz"))) == 1
+    assert not list(tmp_path.glob("*.tmp"))

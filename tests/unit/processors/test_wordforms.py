@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from processors.normalize import normalize_ar
-from processors.wordforms import keyword_parts, readings, words_of
+from processors.normalize import normalize_ar, normalize_with_offsets
+from processors.wordforms import (
+    WORD,
+    KeywordParts,
+    Vocabulary,
+    _WordTable,
+    keyword_parts,
+    readings,
+    tokenize,
+    words_of,
+)
 
 
 @pytest.mark.parametrize(
@@ -44,3 +55,94 @@ def test_keyword_parts_drop_the_article_of_each_word() -> None:
     assert keyword_parts("الانتخابات الرئاسية") == (("الانتخابات", "انتخابات"), ["رئاسيه"])
     assert keyword_parts("قصف") == (("قصف",), [])
     assert keyword_parts("...") is None
+
+
+TEXT = st.lists(
+    st.one_of(
+        st.sampled_from(
+            list("ابتثجحخدذرزسشصضطظعغفقكلمنهويءأإآىةئؤ_")
+            + ["\u064e", "\u0651", "\u0640", "\u200c", "\ufefb", " ", "\n", "-", "،", "٣", "A", "é"]
+        ),
+        st.characters(exclude_categories=("Cs",)),  # input never holds a lone surrogate
+    ),
+    max_size=60,
+).map("".join)
+
+
+@settings(deadline=None)  # the first example loads the compiled split
+@given(TEXT)
+def test_words_are_the_regex_words(text: str) -> None:
+    """The compiled word split gives ``\\w+`` of the normalized text, each word's start in
+    the text as written, and whether its final ه is written ه."""
+    norm, offsets = normalize_with_offsets(text)
+    spans = [(m.start(), m.end(), m.group()) for m in WORD.finditer(norm)]
+    tokens = tokenize(text)
+    assert tokens.words == [w for _, _, w in spans]
+    assert tokens.starts.tolist() == [offsets.index(s) for s, _, _ in spans]
+    assert tokens.heh.tolist() == [
+        w.endswith("\u0647") and text[offsets.index(e - 1)] == "\u0647" for _, e, w in spans
+    ]
+
+
+def _find_as_before(words: list[str], heh: list[bool], parts: KeywordParts) -> list[int]:
+    """Where a keyword starts, read word by word as the matcher did before issue 15."""
+    firsts, rest = parts
+    return [
+        i
+        for i in range(len(words))
+        if set(firsts) & readings(words[i], heh[i])
+        and i + len(rest) < len(words)
+        and all(w in readings(words[i + 1 + k], heh[i + 1 + k]) for k, w in enumerate(rest))
+    ]
+
+
+KEYWORDS = {
+    k: p
+    for k in (
+        "هدنة",
+        "وقف إطلاق النار",
+        "التهدئة",
+        "قصف",
+        "النازحين",
+        "الانتخابات الرئاسية",
+        "سيطرة",
+    )
+    if (p := keyword_parts(k)) is not None
+}
+PIECES = ["هدنه", "هدنات", "وقف", "لإطلاق", "النار", "نار", "التهدئة", "قصفتها", "والقصف"]
+PIECES += ["النازحون", "نازحين", "انتخابات", "الرئاسية", "سيطرته", "ضربه", "في", "و", "_"]
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    words=st.lists(st.sampled_from(PIECES), max_size=20),
+    separators=st.lists(st.sampled_from([" ", "، ", ". ", "\n", "ـ "]), min_size=20, max_size=20),
+)
+def test_vocabulary_finds_keywords_as_before(words: list[str], separators: list[str]) -> None:
+    text = "".join(w + s for w, s in zip(words, separators, strict=False))
+    tokens = tokenize(text)
+    heh = tokens.heh.tolist()
+    found = VOCABULARY.find(text)
+    assert found.starts.tolist() == tokens.starts.tolist()
+    expected = {k: _find_as_before(tokens.words, heh, p) for k, p in KEYWORDS.items()}
+    assert found.keywords == {k: at for k, at in expected.items() if at}
+
+
+VOCABULARY = Vocabulary(KEYWORDS)
+
+
+def test_the_word_table_grows_and_starts_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Past its first size the table grows; past ``MAX_WORDS`` it starts again (memory
+    stays bounded by it and one article's words), and every word still reads the same."""
+    vocabulary = Vocabulary(KEYWORDS)
+    first = vocabulary._table = _WordTable(slots=8)
+    monkeypatch.setattr(Vocabulary, "MAX_WORDS", 300)
+    for part in range(4):
+        text = " ".join(f"{p}{n}" if n % 3 else p for n, p in enumerate(PIECES * 12, part * 300))
+        tokens = tokenize(text)
+        heh = tokens.heh.tolist()
+        expected = {k: _find_as_before(tokens.words, heh, p) for k, p in KEYWORDS.items()}
+        for _ in range(2):
+            assert vocabulary.find(text).keywords == {k: at for k, at in expected.items() if at}
+        assert vocabulary._table.size <= 300 + len(set(tokens.words))
+    assert vocabulary._table is not first

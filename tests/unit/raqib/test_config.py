@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import yaml
 from pydantic import BaseModel, ConfigDict
 
-from raqib.config import load_model, load_model_text
+from raqib.config import _FastUniqueKeyLoader, _UniqueKeyLoader, load_model, load_model_text
 from raqib.exceptions import ConfigError
 
 
@@ -120,3 +121,35 @@ def test_an_unreadable_file_is_a_config_error(tmp_path: Path, what: str) -> None
         load_model(path, Watch)
     assert info.value.path == str(path) and info.value.line is None
     assert info.value.cause.startswith("cannot read")
+
+
+ROOT = Path(__file__).resolve().parents[3]
+YAML_FILES = sorted(
+    p
+    for p in ROOT.glob("**/*.yaml")
+    if not any(part.startswith(".") or part in ("node_modules", "build") for part in p.parts)
+)
+
+
+def test_libyaml_reads_every_yaml_file_as_the_python_parser_does() -> None:
+    """The fast loader is libyaml's parser under the same constructor: the same data."""
+    assert YAML_FILES and yaml.__with_libyaml__
+    for path in YAML_FILES:
+        text = path.read_text(encoding="utf-8")
+        try:
+            expected = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506
+        except yaml.YAMLError:
+            continue  # told by the Python parser anyway
+        assert yaml.load(text, Loader=_FastUniqueKeyLoader) == expected, path  # noqa: S506
+
+
+def test_errors_are_told_by_the_python_parser(monkeypatch: pytest.MonkeyPatch) -> None:
+    """libyaml words its errors its own way: a file it refuses is read again by PyYAML, so
+    the cause and line are what they were."""
+    text = "entities:\n  - id: iran\n    aliases: [الإيراني\n  - id: syria\n"
+    with pytest.raises(ConfigError) as fast:
+        load_model_text(text, Watch, path="w.yaml")
+    monkeypatch.setattr("raqib.config._FastUniqueKeyLoader", _UniqueKeyLoader)
+    with pytest.raises(ConfigError) as slow:
+        load_model_text(text, Watch, path="w.yaml")
+    assert (fast.value.line, fast.value.cause) == (slow.value.line, slow.value.cause)
