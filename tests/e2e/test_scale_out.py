@@ -144,7 +144,7 @@ def test_two_workers_on_four_partitions_fire_what_backtest_fires(
         partitions=4,
         web_port=free_port(),
         alerts_file=tmp_path / "alerts.jsonl",
-        align_idle_s=3.0,
+        align_idle_s=20.0,  # a slow machine must not make a partition look idle
     )
     ensure_topics(settings)
     articles = expand(STREAM)
