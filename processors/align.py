@@ -10,12 +10,13 @@ got past it: the count stage then sees the same sequence whatever the interleavi
 the same sequence as ``raqib backtest`` (which processes a stream in that order). This is
 how Flink and Beam align watermarks across input partitions.
 
-An article dated far ahead of its origin (more than ``max_jump``) moves nothing until a
-second article near it confirms that the stream really jumped (it resumed after a gap);
-if the next article of its origin is back on time instead (near where the origin had got,
-not far behind it: an archive replayed out of order proves nothing), the lone one had a
-broken clock and is not counted. Either way the decision is made by the origin's own order of
-articles, which every partition sees the same: no wall time, no partition count enters.
+An article dated far ahead of its origin (more than ``max_jump``) moves nothing until the
+origin's next article says what it was: if that one is as far on, the stream really jumped
+(it resumed after a gap, or it is sparse) and the jump is confirmed; if it is back on time
+(near where the origin had got — an archive replayed far out of order proves nothing), the
+lone one had a broken clock and is not counted; if the origin goes quiet, the jump stands.
+The decision is made by the origin's own order of articles, which every partition sees the
+same (only an origin going quiet brings in wall time, as idleness does below).
 
 An origin that sends nothing (an idle ``articles`` partition, a stopped producer) would
 hold everything back. After ``idle_after_s`` seconds of wall time with something held, the
@@ -105,26 +106,32 @@ class Aligner:
         suspects = self._suspects.setdefault(origin, [])
         if known is not None and batch.event_time > known + self.max_jump:
             # far ahead of its origin: a broken clock, or the stream resumed after a gap.
-            # Only another article near it says which; until then it moves nothing.
-            near = [
-                s
-                for s in suspects
-                if s.batch.article_id != batch.article_id
-                and abs(s.batch.event_time - batch.event_time) <= self.max_jump
-            ]
+            # The origin's next article says which; until then it moves nothing.
+            first = min((s.batch.event_time for s in suspects), default=batch.event_time)
             suspects.append(held)
-            if not near:
-                return
-            for s in suspects:  # confirmed: the origin has moved on
-                heapq.heappush(self._held, s)
-            self.progress[origin] = max(s.batch.event_time for s in suspects)
-            suspects.clear()
+            if (
+                len(suspects) > 1
+                and batch.event_time >= first - self.max_jump
+                and any(s.batch.article_id != batch.article_id for s in suspects)
+            ):
+                self._confirm_suspects(origin)  # the origin went on from there: it moved on
             return
         if known is not None and batch.event_time >= known - self.max_jump:
             self._quarantine_suspects(origin)  # back on time: the jump was a broken clock
         if known is None or batch.event_time > known:
             self.progress[origin] = batch.event_time
         heapq.heappush(self._held, held)
+
+    def _confirm_suspects(self, origin: int) -> None:
+        """The origin really moved on (its next article did too, or it went quiet after
+        the jump): the suspects are judged at their own times."""
+        suspects = self._suspects.get(origin)
+        if not suspects:
+            return
+        for s in suspects:
+            heapq.heappush(self._held, s)
+        self.progress[origin] = max(self.progress[origin], *(s.batch.event_time for s in suspects))
+        suspects.clear()
 
     def _quarantine_suspects(self, origin: int) -> None:
         """Articles of ``origin`` that jumped ahead alone had a broken clock: the next
@@ -155,6 +162,9 @@ class Aligner:
         """What can be judged now, in canonical order."""
         out: list[Released] = []
         now = self.clock()
+        for origin, suspects in self._suspects.items():
+            if suspects and now - self.heard[origin] >= self.idle_after_s:
+                self._confirm_suspects(origin)  # quiet since the jump: nothing says otherwise
         bound = self.watermark
         partial = False
         if self._held and now - self._held[0].arrived >= self.idle_after_s:

@@ -25,7 +25,7 @@ from producers.publisher import Publisher
 from producers.scenario import expand
 from raqib.embedded import WorkerProcess, free_port
 from raqib.settings import Settings
-from raqib.topics import ensure_topics
+from raqib.topics import ensure_topics, partitions_of
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
@@ -65,7 +65,7 @@ def _hour_counts(settings: Settings) -> dict[str, int]:
 def _alert_events(settings: Settings) -> list[Event]:
     topic = settings.topic_names.alerts
     consumer = KafkaConsumer(bootstrap_servers=settings.kafka_servers)
-    parts = [TopicPartition(topic, p) for p in range(settings.partitions)]
+    parts = [TopicPartition(topic, p) for p in range(partitions_of(settings, topic))]
     consumer.assign(parts)
     consumer.seek_to_beginning(*parts)
     ends = consumer.end_offsets(parts)

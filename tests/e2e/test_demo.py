@@ -75,7 +75,7 @@ def test_ctrl_c_stops_every_child(tmp_path: Path) -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
-        env={**os.environ, "COLUMNS": "200"},
+        env={**os.environ, "COLUMNS": "200", "PYTHONUNBUFFERED": "1"},  # lines as they come
     )
     assert demo.stdout is not None
     tree: set[int] = set()
