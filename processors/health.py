@@ -197,23 +197,27 @@ class BrokerWatch:
         self.watched = {names.articles, names.mentions, names.alerts}
         self.seen: set[str] = set()
         self._down_since: float | None = None
+        self._admin: Any = None  # one client while the brokers answer, a new one after
 
     def topics(self) -> set[str]:
         """The topics the brokers have (blocking: run in a thread)."""
-        from kafka.admin import KafkaAdminClient
+        if self._admin is None:
+            from kafka.admin import KafkaAdminClient
 
-        redact_logger("kafka.admin.client")  # it logs its configuration, SASL password included
-        admin = KafkaAdminClient(
-            bootstrap_servers=self.settings.kafka_servers,
-            client_id=f"{self.settings.app_id}-watch",
-            request_timeout_ms=int(self.timeout_s * 1000),
-            bootstrap_timeout_ms=int(self.timeout_s * 1000),
-            **kafka_auth(self.settings),
-        )
+            redact_logger("kafka.admin.client")  # it logs its configuration, SASL included
+            self._admin = KafkaAdminClient(
+                bootstrap_servers=self.settings.kafka_servers,
+                client_id=f"{self.settings.app_id}-watch",
+                request_timeout_ms=int(self.timeout_s * 1000),
+                bootstrap_timeout_ms=int(self.timeout_s * 1000),
+                **kafka_auth(self.settings),
+            )
         try:
-            return set(admin.list_topics())
-        finally:
+            return set(self._admin.list_topics())
+        except BaseException:
+            admin, self._admin = self._admin, None  # its reconnection back-off grows to 30 s
             admin.close()
+            raise
 
     async def check(self) -> None:
         try:
@@ -235,7 +239,7 @@ class BrokerWatch:
             self.health.broker_ok = True
         lost = sorted(self.seen - found)
         self.seen |= self.watched & found
-        if lost:
+        if lost and "broker" not in self.health.dead:  # said once; the worker is stopping
             self.health.failed(
                 "broker",
                 f"kafka broker {self.servers} no longer has topics {', '.join(lost)} "
@@ -263,13 +267,16 @@ class Repeats(logging.Filter):
 
 
 def quiet_kafka_client_logs(every_s: float = 60.0) -> None:
-    """Each of aiokafka's messages at most once a minute (its loggers, once)."""
-    import aiokafka  # noqa: F401 - registers its loggers
+    """Each message of the Kafka clients (aiokafka, Faust's; kafka-python, the watch's) at
+    most once a minute, and the watch's client from warnings up (it polls every 5 s)."""
+    import aiokafka  # noqa: F401 - registers the loggers
+    import kafka.admin  # noqa: F401
 
+    logging.getLogger("kafka").setLevel(logging.WARNING)
     repeats = Repeats(every_s)
     for name in list(logging.root.manager.loggerDict):
         logger = logging.getLogger(name)
-        if name.split(".")[0] == "aiokafka" and not any(
+        if name.split(".")[0] in ("aiokafka", "kafka") and not any(
             isinstance(f, Repeats) for f in logger.filters
         ):
             logger.addFilter(repeats)

@@ -56,6 +56,7 @@ def test_a_worker_leaving_and_rejoining_mid_burst_loses_and_adds_no_alert(
         partitions=4,
         web_port=free_port(),
         alerts_file=tmp_path / "alerts.jsonl",
+        align_idle_s=15.0,  # a stall or a rejoining worker must not make a partition look idle
     )
     second_settings = settings.model_copy(update={"web_port": free_port()})
     ensure_topics(settings)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -27,16 +29,17 @@ from redis import Redis
 
 from alerts import load_rules
 from processors.backtest import backtest
+from processors.health import EXIT_AGENT_DIED
 from processors.pipeline import Pipeline
 from processors.topics import load_topics
 from processors.watchlist import load_watchlist
 from producers.publisher import Publisher
 from producers.scenario import expand
 from raqib.counting import hour_of
-from raqib.embedded import EmbeddedRedis, WorkerProcess, free_port
+from raqib.embedded import EmbeddedBroker, EmbeddedRedis, WorkerProcess, free_port
 from raqib.messages import Alert, parse_article
 from raqib.settings import Settings
-from raqib.topics import ensure_topics
+from raqib.topics import ensure_topics, partitions_of
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
@@ -104,7 +107,13 @@ def test_a_redis_outage_delays_counts_but_loses_none(kafka_broker: Any, tmp_path
         def counted(m: dict[str, float]) -> float:
             return m.get("raqib_mentions_counted_total|new", 0)
 
-        before = wait_for(port, lambda m: counted(m) == m["raqib_mentions_published_total"] > 0)
+        def done(articles: int) -> Any:  # every article tagged, all its mentions counted
+            return lambda m: (
+                m.get("raqib_articles_processed_total") == articles
+                and counted(m) == m["raqib_mentions_published_total"]
+            )
+
+        before = wait_for(port, done(3))
         redis.stop()
         with Publisher(settings) as publisher:
             for i in range(3, 6):
@@ -114,7 +123,7 @@ def test_a_redis_outage_delays_counts_but_loses_none(kafka_broker: Any, tmp_path
         restarted = EmbeddedRedis(tmp_path / "redis-2")
         restarted.port = redis.port
         restarted.start()
-        after = wait_for(port, lambda m: counted(m) == m["raqib_mentions_published_total"])
+        after = wait_for(port, done(6))
         assert (
             after["raqib_mentions_published_total"] == 2 * before["raqib_mentions_published_total"]
         )
@@ -165,7 +174,7 @@ def alert_events(settings: Settings) -> list[AlertKey]:
     """Every event on ``alerts``, in each partition's order."""
     topic = settings.topic_names.alerts
     consumer = KafkaConsumer(bootstrap_servers=settings.kafka_servers)
-    parts = [TopicPartition(topic, p) for p in range(settings.partitions)]
+    parts = [TopicPartition(topic, p) for p in range(partitions_of(settings, topic))]
     consumer.assign(parts)
     consumer.seek_to_beginning(*parts)
     ends = consumer.end_offsets(parts)
@@ -224,7 +233,8 @@ def test_redis_stopped_30s_mid_stream_loses_no_count_and_no_alert(
     articles = expand(BURST)
     expected_alerts, expected_hours = expected_run(articles)
     tag = uuid.uuid4().hex[:8]
-    redis = EmbeddedRedis(tmp_path / "redis", persist=True).start()
+    redis = EmbeddedRedis(tmp_path / "redis", persist=True)
+    redis.start()
     settings = Settings(
         kafka=kafka_broker.bootstrap,
         redis=redis.url,
@@ -234,6 +244,7 @@ def test_redis_stopped_30s_mid_stream_loses_no_count_and_no_alert(
         partitions=2,
         web_port=free_port(),
         alerts_file=tmp_path / "alerts.jsonl",
+        align_idle_s=15.0,  # a stall or a rejoining worker must not make a partition look idle
         data_dir=tmp_path / "worker",
     )
     ensure_topics(settings)
@@ -273,7 +284,6 @@ def test_redis_stopped_30s_mid_stream_loses_no_count_and_no_alert(
         events = alert_events(settings)
         status, state = readyz(port)
         log = worker.log_tail(10**7)
-        Path("/tmp/outage-worker.log").write_text(log)
     except BaseException:
         print(worker.log_tail(6000))
         raise
@@ -300,3 +310,99 @@ def test_redis_stopped_30s_mid_stream_loses_no_count_and_no_alert(
     assert len(down) == 1 and len(back) == 1, down + back
     assert (status, state["redis"]) == (200, True)
     assert cpu < 0.2, "the worker spins while Redis is down"
+    noticed = float(back[0].rsplit("after ", 1)[1].rstrip("s \n"))
+    assert noticed < OUTAGE_S + 10, "Redis was back long before the worker noticed"
+
+
+def counted_all(metrics: dict[str, float]) -> bool:
+    """Every mention the worker published is counted (both figures from its /metrics)."""
+    published = metrics.get("raqib_mentions_published_total", 0)
+    return published > 0 and metrics.get("raqib_mentions_counted_total|new", 0) == published
+
+
+def test_broker_stopped_15s_then_restarted_empty(
+    redis_server: Any, tmp_path: Path, report: Any
+) -> None:
+    """Tansu keeps its topics in memory: restarted, it has none. The worker says once that
+    the broker is gone (``/readyz`` not ready meanwhile) and waits without spinning; when
+    the broker is back without its topics the worker stops with a non-zero status naming
+    them, and a restarted worker (what an orchestrator does) recreates them and counts.
+    ``raqib replay`` against a broker that is not there fails with one line naming it."""
+    broker = EmbeddedBroker(tmp_path / "broker")
+    broker.start()
+    tag = uuid.uuid4().hex[:8]
+    settings = Settings(
+        kafka=broker.bootstrap,
+        redis=redis_server.url,
+        app_id=f"raqib-bk-{tag}",
+        topic_prefix=f"bk-{tag}.",
+        redis_prefix=f"bk-{tag}",
+        partitions=2,
+        web_port=free_port(),
+        alerts_file=tmp_path / "alerts.jsonl",
+        data_dir=tmp_path / "worker",
+    )
+    nowhere = settings.model_copy(update={"kafka": f"127.0.0.1:{free_port()}"})
+    replay = subprocess.Popen(  # noqa: S603 - our own command line
+        [sys.executable, "-m", "raqib", "replay", str(BURST)],
+        env={**os.environ, **nowhere.to_env()},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    ensure_topics(settings)
+    port = settings.web_port
+    worker = WorkerProcess(settings, tmp_path / "worker-process").start()
+    try:
+        with Publisher(settings) as publisher:
+            for i in range(3):
+                publisher.article(article(i))
+        wait_for(port, counted_all)
+        broker.stop()
+        down_at = time.monotonic()
+        assert worker.pid is not None
+        cpu_before = cpu_seconds(worker.pid)
+        while readyz(port)[1]["broker"]:
+            assert time.monotonic() - down_at < 15, "the worker did not notice"
+            time.sleep(0.5)
+        noticed = time.monotonic() - down_at
+        time.sleep(max(0.0, 15 - noticed))
+        status, state = readyz(port)
+        cpu = (cpu_seconds(worker.pid) - cpu_before) / (time.monotonic() - down_at)
+        lines_down = len(worker.log_tail(10**7).splitlines())
+        assert worker.process is not None and worker.process.poll() is None
+        broker.start()  # same port, memory storage: no topics, no offsets
+        back_at = time.monotonic()
+        code = worker.process.wait(timeout=30)
+        stopped = time.monotonic() - back_at
+        log = worker.log_tail(10**7)
+        lines_down = len(log[: log.find("is back after")].splitlines()) - lines_down
+        # what an orchestrator does: start it again; it recreates its topics and counts
+        worker = WorkerProcess(settings, tmp_path / "worker-process-2").start()
+        with Publisher(settings) as publisher:
+            for i in range(3, 6):
+                publisher.article(article(i))
+        wait_for(port, counted_all)
+        out, err = replay.communicate(timeout=60)
+    except BaseException:
+        print(worker.log_tail(6000))
+        raise
+    finally:
+        replay.kill()
+        worker.stop()
+        broker.stop()
+
+    down = [line for line in log.splitlines() if "unreachable" in line]
+    lost = [line for line in log.splitlines() if "no longer has topics" in line]
+    report(
+        f"broker down 15 s: noticed in {noticed:.1f} s, worker CPU {cpu:.0%} of a core, "
+        f"{lines_down} log lines while down; restarted empty: worker stopped with status "
+        f"{code} {stopped:.1f} s later, a new worker recreated the topics and counted; "
+        f"replay to no broker: status {replay.returncode}, {err.strip()[:120]!r}"
+    )
+    assert (status, state["broker"], state["alive"]) == (503, False, True)
+    assert len(down) == 1 and broker.bootstrap in down[0], down
+    assert len(lost) == 1 and settings.topic_names.articles in lost[0], lost
+    assert code == EXIT_AGENT_DIED
+    assert cpu < 0.2, "the worker spins while the broker is down"
+    assert replay.returncode == 1 and nowhere.kafka in err and "Traceback" not in err, err
