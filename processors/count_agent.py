@@ -104,9 +104,10 @@ class CountStage:
         self.acks: dict[int, InOrderAcks] = {}
         self.lock = asyncio.Lock()
         """The agent and the idle timer both release and judge: one at a time."""
+        self._stalled_since: float | None = None
+        """When this stage began waiting for Redis (its aligners' clocks stop meanwhile)."""
         self.generation = 0
         """Bumped when partitions are revoked: a batch begun before must not write on."""
-        self._outage_since: float | None = None
         self._evicted: dict[int, tuple[RuleEngine, dict[str, int]]] = {}
         """Per partition, its engine and the evictions its caches had at the last export."""
 
@@ -121,6 +122,13 @@ class CountStage:
             )
             self.engines[partition] = engine
         return engine
+
+    def began_at(self, partition: int, offset: int) -> None:
+        """Remember the first offset read of a partition since its engine was built: a
+        replay after a crash or a rebalance starts there (see MirroredCounts.replay_from)."""
+        counts = self.engine(partition).counts
+        if isinstance(counts, MirroredCounts):
+            counts.replay_from.setdefault(partition, offset)
 
     def aligner(self, partition: int) -> Aligner:
         aligner = self.aligners.get(partition)
@@ -198,22 +206,19 @@ class CountStage:
         async for attempt in retrying:
             with attempt:
                 await step()
-        if self._outage_since is not None:
-            stalled = time.monotonic() - self._outage_since
-            log.warning("redis is back after %.1fs", stalled)
-            self._outage_since = None
-            self.health.redis_ok = True
+        self.health.redis_answered()
+        if self._stalled_since is not None:
+            stalled = time.monotonic() - self._stalled_since
+            self._stalled_since = None
             for aligner in self.aligners.values():  # we stalled: no origin was idle
                 for origin in aligner.heard:
                     aligner.heard[origin] += stalled
 
     def _failed(self, where: str, outcome: object) -> None:
         self.metrics.errors.labels("redis").inc()
-        if self._outage_since is None:
-            self._outage_since = time.monotonic()
-            self.health.redis_ok = False
-            exc = getattr(outcome, "exception", lambda: None)()
-            log.warning("redis unavailable at %s (%s); retrying until it is back", where, exc)
+        if self._stalled_since is None:
+            self._stalled_since = time.monotonic()
+        self.health.redis_failed(where, getattr(outcome, "exception", lambda: None)())
 
 
 def _runs(released: list[Released], size: int) -> list[list[Released]]:
@@ -348,6 +353,7 @@ def attach_count_agent(
                     seq = stamp_of(msg.partition, msg.offset)
                     for mention in batch.mentions:
                         mention.seq = seq
+                    stage.began_at(msg.partition, msg.offset)
                     stage.aligner(msg.partition).add(batch, event)
                 await judge_released()
             metrics.batch_seconds.observe(time.perf_counter() - started)

@@ -391,6 +391,10 @@ class MirroredCounts:
         self._new: dict[tuple[str, str], list[int]] = {}
         self._batches = 0
         self.replayed = 0
+        self.replay_from: dict[int, int] = {}
+        """Per partition, the first offset read since this mirror began: what Redis holds
+        stamped at or after it was counted by a previous owner and is about to be replayed
+        (a subject met later was never judged here: its such counts are left out too)."""
 
     async def prepare(
         self,
@@ -408,17 +412,16 @@ class MirroredCounts:
         if missing:
             loaded = await self.redis.load(missing, minutes, hours)
             ahead = _first_offsets(batch)
+            for partition, offset in self.replay_from.items():  # a replay starts there
+                ahead[partition] = min(ahead.get(partition, offset), offset)
             for subject in missing:  # in the cache first: an eviction drops an old mirror
                 self._mirrored[subject] = True
             for subject, found in loaded.items():
                 self._mirror_loaded(subject, found, ahead)
-        try:
-            flags = await self.redis.record_many(batch)
-        except BaseException:
-            # part of the batch may be recorded: reload its subjects on the retry, so the
-            # mirror holds what Redis holds and the retry's "already counted" is true of both
-            self._drop({m.subject for m in batch})
-            raise
+        # A failure part way leaves part of the batch recorded: the retry is told REPLAY
+        # for those (same stamps) and the mirror, which adds a mention only when it is
+        # judged, stays what Redis holds of everything judged so far.
+        flags = await self.redis.record_many(batch)
         for m, flag in zip(batch, flags, strict=True):
             self._new.setdefault((m.subject, m.article_id), []).append(flag)
         self._batches += 1
@@ -443,11 +446,6 @@ class MirroredCounts:
                         hours_of[hour] -= 1
                     continue
                 kept[article] = evidence
-
-    def _drop(self, subjects: set[str]) -> None:
-        for subject in subjects:
-            self._mirrored.pop(subject, None)
-        self.mirror.drop(subjects)
 
     def forget(self) -> None:
         """Drop the mirror (partitions moved: another worker may have counted since)."""

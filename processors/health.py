@@ -53,6 +53,27 @@ class Health:
     redis_probe: Callable[[], Awaitable[object]] | None = None
     """Asked by /readyz (a PING): Redis unreachable or refusing our password is not ready."""
 
+    outage_since: float | None = None
+    """When this process last found Redis gone (None while it answers): one outage, one
+    warning when it begins and one line when it ends, whichever stage meets it."""
+
+    def redis_failed(self, where: str, exc: BaseException | None) -> None:
+        """A stage could not reach Redis (it retries); say so once per outage."""
+        self.redis_ok = False
+        if self.outage_since is None:
+            self.outage_since = time.monotonic()
+            log.warning("redis unavailable at %s (%s); retrying until it is back", where, exc)
+
+    def redis_answered(self) -> float | None:
+        """A stage reached Redis; the outage's length if this ends one."""
+        self.redis_ok = True
+        if self.outage_since is None:
+            return None
+        stalled = time.monotonic() - self.outage_since
+        self.outage_since = None
+        log.warning("redis is back after %.1fs", stalled)
+        return stalled
+
     async def probe(self) -> None:
         """Refresh ``redis_ok`` with the probe, if there is one (1 s at most)."""
         if self.redis_probe is None:

@@ -84,11 +84,15 @@ def attach_route_agent(
         retrying = AsyncRetrying(
             wait=wait_exponential_jitter(initial=0.1, max=MAX_RETRY_DELAY_S),
             retry=retry_if_exception_type((RedisError, OSError)),
-            before_sleep=lambda state: log.warning("router: redis unavailable; retrying"),
+            before_sleep=lambda state: health.redis_failed(
+                "router", state.outcome.exception() if state.outcome else None
+            ),
         )
         async for attempt in retrying:
             with attempt:
                 await router.accept(alert)
+        if health.outage_since is not None:
+            health.redis_answered()
 
     @app.agent(topics["alerts"], name="route")
     @health.supervised("route")
@@ -114,4 +118,4 @@ def attach_route_agent(
             elif router.started:
                 await router.stop()
         except (RedisError, OSError) as exc:
-            log.warning("router: redis unavailable (%s); deliveries wait", exc)
+            health.redis_failed("router (deliveries wait)", exc)
