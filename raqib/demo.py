@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from dataclasses import dataclass
@@ -132,7 +134,33 @@ class _Display:
         )
 
 
+_INTERRUPTED = threading.Event()
+"""Ctrl-C seen: a client library that swallows KeyboardInterrupt must not make the demo
+finish as if nothing happened (it stops everything and exits non-zero)."""
+
+
+def _on_sigint(signum: int, frame: object) -> None:
+    _INTERRUPTED.set()
+    raise KeyboardInterrupt
+
+
+def _check_interrupted() -> None:
+    if _INTERRUPTED.is_set():
+        raise KeyboardInterrupt
+
+
 def run_demo(seeds_dir: Path, scenario: Path, *, timeout_s: float = 100.0) -> Summary:
+    """Run the demo; Ctrl-C stops everything it started and exits non-zero."""
+    previous = signal.signal(signal.SIGINT, _on_sigint)
+    try:
+        summary = _run_demo(seeds_dir, scenario, timeout_s=timeout_s)
+        _check_interrupted()
+        return summary
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _run_demo(seeds_dir: Path, scenario: Path, *, timeout_s: float = 100.0) -> Summary:
     """Run the demo; raise :class:`RaqibError` if the pipeline does not finish in time."""
     console = Console(highlight=False)
     summary = Summary()
@@ -204,6 +232,7 @@ def _watch(
     deadline = time.monotonic() + timeout_s
     try:
         while time.monotonic() < deadline:
+            _check_interrupted()
             if worker.process is None or worker.process.poll() is not None:
                 raise RaqibError("the worker exited")
             for batch in consumer.poll(timeout_ms=300).values():
