@@ -10,7 +10,6 @@ the route agent does), and every Redis hour count must be equal.
 
 from __future__ import annotations
 
-import json
 import random
 import time
 import uuid
@@ -18,20 +17,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from kafka import KafkaConsumer, TopicPartition
-from redis import Redis
 
 from producers.publisher import Publisher
 from producers.scenario import expand
 from raqib.embedded import WorkerProcess, free_port
 from raqib.settings import Settings
-from raqib.topics import ensure_topics, partitions_of
+from raqib.topics import ensure_topics
+from tests.e2e.test_resilience import alert_events, hour_counts
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 
 STREAM = Path(__file__).resolve().parents[1] / "data" / "streams" / "crash.yaml"
 KILLS = 10
-Event = tuple[str, str, str, str, str]
 
 
 def _settings(broker: Any, redis: Any, tmp: Path, name: str) -> Settings:
@@ -51,38 +48,6 @@ def _settings(broker: Any, redis: Any, tmp: Path, name: str) -> Settings:
     )
 
 
-def _hour_counts(settings: Settings) -> dict[str, int]:
-    client = Redis.from_url(settings.redis)
-    try:
-        keys = list(client.scan_iter(match=f"{settings.redis_prefix}:{{*}}:h:*", count=5000))
-        values = client.mget(keys) if keys else []
-        cut = len(settings.redis_prefix)  # the runs differ only in their prefix
-        return {k.decode()[cut:]: int(v) for k, v in zip(keys, values, strict=True) if v}
-    finally:
-        client.close()
-
-
-def _alert_events(settings: Settings) -> list[Event]:
-    topic = settings.topic_names.alerts
-    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_servers)
-    parts = [TopicPartition(topic, p) for p in range(partitions_of(settings, topic))]
-    consumer.assign(parts)
-    consumer.seek_to_beginning(*parts)
-    ends = consumer.end_offsets(parts)
-    events: list[Event] = []
-    try:
-        while any(consumer.position(p) < ends[p] for p in parts):
-            for batch in consumer.poll(timeout_ms=500).values():
-                for r in batch:
-                    a = json.loads(r.value)
-                    events.append(
-                        (a["alert_id"], a["status"], a["rule"], a["subject"], a["event_time"])
-                    )
-    finally:
-        consumer.close()
-    return events
-
-
 def _settled(
     settings: Settings, expected: dict[str, int] | None, timeout_s: float
 ) -> dict[str, int]:
@@ -91,7 +56,7 @@ def _settled(
     last: dict[str, int] = {}
     stable_since = time.monotonic()
     while time.monotonic() < deadline:
-        counts = _hour_counts(settings)
+        counts = hour_counts(settings.redis, settings.redis_prefix)
         if counts != last:
             last, stable_since = counts, time.monotonic()
         elif time.monotonic() - stable_since > 8 and (expected is None or counts == expected):
@@ -118,7 +83,7 @@ def test_kill_9_ten_times_loses_no_alert_and_adds_none(
         clean_counts = _settled(clean, None, 300)
     finally:
         worker.stop()
-    clean_events = _alert_events(clean)
+    clean_events = alert_events(clean)
     clean_s = time.monotonic() - started
     started = time.monotonic()
 
@@ -136,7 +101,7 @@ def test_kill_9_ten_times_loses_no_alert_and_adds_none(
         crash_counts = _settled(crash, clean_counts, 300)
     finally:
         worker.stop()
-    crash_events = _alert_events(crash)
+    crash_events = alert_events(crash)
     crash_s = time.monotonic() - started
 
     deduped = list(dict.fromkeys(crash_events))
