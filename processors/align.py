@@ -18,16 +18,20 @@ lone one had a broken clock and is not counted; if the origin goes quiet, the ju
 The decision is made by the origin's own order of articles, which every partition sees the
 same (only an origin going quiet brings in wall time, as idleness does below).
 
-An origin that sends nothing (an idle ``articles`` partition, a stopped producer) would
-hold everything back. After ``idle_after_s`` seconds of wall time with something held, the
-origins that have sent nothing for that long are left out of the minimum: what is then
-released is *partial* (an idle origin may still send older articles), and an article that
-arrives behind what was released is *late* (judged at its own time, labelled). Wall time
-decides only *when* an idle origin is given up on, never what a rule concludes.
+An origin that sends nothing (a quiet ``articles`` partition, a stopped producer) would
+hold everything back. Its idleness is declared where it can be known — by the tag stage
+that reads it, once it has read everything the partition holds and nothing new came for
+``RAQIB_ALIGN_IDLE_S`` — as an *idle marker* on every ``mentions`` partition
+(``MentionBatch.idle``), repeated while it stays quiet. An idle origin is left out of the
+minimum until it sends again. What is then released beyond where it had got is *partial*
+(it may still send older articles), and an article that arrives behind what was released
+is *late* (judged at its own time, labelled). The count stage's own speed never makes an
+origin look idle: a backlog being read is not silence, however long it takes on a loaded
+machine, so a slow or restarted worker judges exactly what a fast one does.
 
 >>> from datetime import UTC, datetime
 >>> t = lambda m: datetime(2024, 12, 1, 10, m, tzinfo=UTC)
->>> a = Aligner(origins=2, idle_after_s=5.0, clock=lambda: 0.0)
+>>> a = Aligner(origins=2)
 >>> a.add(MentionBatch(article_id="b", origin=1, event_time=t(2), mentions=[]), "B")
 >>> a.add(MentionBatch(article_id="a", origin=0, event_time=t(1), mentions=[]), "A")
 >>> a.release()  # both origins are at 10:01 at least, but origin 0 may send more at 10:01
@@ -35,6 +39,9 @@ decides only *when* an idle origin is given up on, never what a rule concludes.
 >>> a.add(MentionBatch(article_id="c", origin=0, event_time=t(3), mentions=[]), "C")
 >>> [r.token for r in a.release()]  # every origin is past 10:01 now
 ['A']
+>>> a.add(MentionBatch(article_id="", origin=1, event_time=t(2), idle=True), "I")
+>>> [(r.token, r.partial) for r in a.release()]  # origin 1 is idle: origin 0 alone decides
+[('B', False)]
 """
 
 from __future__ import annotations
@@ -78,19 +85,19 @@ class Aligner:
     def __init__(
         self,
         origins: int,
-        idle_after_s: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
         max_jump: timedelta = MAX_JUMP,
     ) -> None:
         self.origins = origins
-        self.idle_after_s = idle_after_s
         self.clock = clock
+        """Only says how long a batch has been held (a metric), never what is released."""
         self.max_jump = max_jump
         self.quarantined: list[MentionBatch] = []
         """Batches of articles that jumped ahead alone (the caller reports and clears)."""
         self._suspects: dict[int, list[_Held]] = {}
         self.progress: dict[int, datetime] = {}
-        self.heard: dict[int, float] = {}
+        self.idle: set[int] = set()
+        """Origins whose tag stage said they are quiet (until they send again)."""
         self.released_up_to: datetime | None = None
         self._held: list[_Held] = []
         self._order = itertools.count()
@@ -99,9 +106,16 @@ class Aligner:
         return len(self._held) + sum(map(len, self._suspects.values()))
 
     def add(self, batch: MentionBatch, token: Any) -> None:
+        """Hold ``batch`` until it can be judged; an idle marker is never held (its token
+        is the caller's to acknowledge at once)."""
         origin = batch.origin if batch.origin is not None else 0
-        now = self.heard[origin] = self.clock()
-        held = _Held((batch.event_time, batch.article_id, next(self._order)), batch, token, now)
+        if batch.idle:
+            self.idle.add(origin)
+            self._confirm_suspects(origin)  # quiet since the jump: nothing says otherwise
+            return
+        self.idle.discard(origin)
+        key = (batch.event_time, batch.article_id, next(self._order))
+        held = _Held(key, batch, token, self.clock())
         known = self.progress.get(origin)
         suspects = self._suspects.setdefault(origin, [])
         if known is not None and batch.event_time > known + self.max_jump:
@@ -158,36 +172,44 @@ class Aligner:
             return None
         return min(self.progress.values())
 
+    def _bound(self) -> tuple[datetime | None, bool]:
+        """Up to where batches may go: the least progress of the origins not idle (None
+        while one of them has not been heard from), and whether that bound itself may go
+        (only when every origin is idle: none can send another article at it)."""
+        active: list[datetime] = []
+        for origin in range(self.origins):
+            if origin in self.idle:
+                continue
+            if origin not in self.progress:
+                return None, False
+            active.append(self.progress[origin])
+        if active:
+            return min(active), False
+        return max(self.progress.values(), default=None), True
+
+    def _partial(self, at: datetime) -> bool:
+        """Whether an idle origin had not got as far as ``at`` (it may still send older)."""
+        return any(self.progress.get(o) is None or self.progress[o] < at for o in self.idle)
+
     def release(self) -> list[Released]:
         """What can be judged now, in canonical order."""
         out: list[Released] = []
-        now = self.clock()
-        for origin, suspects in self._suspects.items():
-            if suspects and now - self.heard[origin] >= self.idle_after_s:
-                self._confirm_suspects(origin)  # quiet since the jump: nothing says otherwise
-        bound = self.watermark
-        partial = False
-        if self._held and now - self._held[0].arrived >= self.idle_after_s:
-            active = [
-                t for o, t in self.progress.items() if now - self.heard[o] < self.idle_after_s
-            ]
-            partial = len(active) < self.origins
-            if partial:  # give up on the idle origins: release up to the others, or all
-                bound = min(active) if active else max(self.progress.values())
+        bound, inclusive = self._bound()
         while self._held and bound is not None:
             head = self._held[0]
             at = head.key[0]
-            if at > bound or (at == bound and not partial):
+            if at > bound or (at == bound and not inclusive):
                 break  # an origin at `bound` may still send another article at `bound`
             heapq.heappop(self._held)
             late = self.released_up_to is not None and at < self.released_up_to
             if self.released_up_to is None or at > self.released_up_to:
                 self.released_up_to = at
-            out.append(Released(head.batch, head.token, partial=partial, late=late))
+            out.append(Released(head.batch, head.token, partial=self._partial(at), late=late))
         # a batch behind what was released already (an idle origin came back) goes now
         while self._held and self.released_up_to and self._held[0].key[0] < self.released_up_to:
             head = heapq.heappop(self._held)
-            out.append(Released(head.batch, head.token, partial=partial, late=True))
+            at = head.key[0]
+            out.append(Released(head.batch, head.token, partial=self._partial(at), late=True))
         return out
 
     def held_seconds(self) -> float:

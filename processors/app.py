@@ -94,7 +94,11 @@ def create_app(
     }
     limits = Limits(message_bytes=settings.max_message_bytes)
     tag_stage = TagStage(
-        pipeline, settings.partitions, limits=limits, budget_s=settings.article_budget_s
+        pipeline,
+        settings.partitions,
+        limits=limits,
+        budget_s=settings.article_budget_s,
+        idle_after_s=settings.align_idle_s,
     )
     tag_stage.warm_up()
     count_stage = CountStage(settings, redis, rules, pipeline, metrics, health)

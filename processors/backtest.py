@@ -38,8 +38,7 @@ async def backtest(
     engine = RuleEngine(
         rules, counts, MemoryEpisodes(), pipeline.names, pipeline.types, pipeline.tags
     )
-    clock = _Clock()
-    aligner = Aligner(origins=1, idle_after_s=1.0, clock=clock)
+    aligner = Aligner(origins=1)
     out: list[Alert | Rejected] = []
     for number, raw in enumerate(lines, start=1):
         if not raw.strip():
@@ -55,19 +54,11 @@ async def backtest(
         )
         aligner.add(batch, None)
         out.extend(await engine.on_steps(_steps(aligner.release())))
-    clock.now += 2.0  # the end of the stream: what is held goes, as live after idling
+    # the end of the stream: what is held goes, as live once the partition is idle
+    aligner.add(MentionBatch(article_id="", origin=0, idle=True), None)
     out.extend(await engine.on_steps(_steps(aligner.release())))
     return out
 
 
 def _steps(released: list[Released]) -> list[Step]:
     return [(r.batch.event_time, r.batch.mentions) for r in released]
-
-
-class _Clock:
-    """The aligner's clock in a backtest: time passes only at the end of the stream."""
-
-    now = 0.0
-
-    def __call__(self) -> float:
-        return self.now

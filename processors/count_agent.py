@@ -102,10 +102,6 @@ class CountStage:
         self.engines: dict[int, RuleEngine] = {}
         self.aligners: dict[int, Aligner] = {}
         self.acks: dict[int, InOrderAcks] = {}
-        self.lock = asyncio.Lock()
-        """The agent and the idle timer both release and judge: one at a time."""
-        self._stalled_since: float | None = None
-        """When this stage began waiting for Redis (its aligners' clocks stop meanwhile)."""
         self.generation = 0
         """Bumped when partitions are revoked: a batch begun before must not write on."""
         self._evicted: dict[int, tuple[RuleEngine, dict[str, int]]] = {}
@@ -133,7 +129,7 @@ class CountStage:
     def aligner(self, partition: int) -> Aligner:
         aligner = self.aligners.get(partition)
         if aligner is None:
-            aligner = Aligner(self.settings.partitions, self.settings.align_idle_s)
+            aligner = Aligner(self.settings.partitions)
             self.aligners[partition] = aligner
         return aligner
 
@@ -151,6 +147,7 @@ class CountStage:
                 self.metrics.aligned_held,
                 self.metrics.aligned_wait,
                 self.metrics.aligned_lag,
+                self.metrics.aligned_idle,
             ):
                 with contextlib.suppress(KeyError):
                     gauge.remove(label)
@@ -207,17 +204,9 @@ class CountStage:
             with attempt:
                 await step()
         self.health.redis_answered()
-        if self._stalled_since is not None:
-            stalled = time.monotonic() - self._stalled_since
-            self._stalled_since = None
-            for aligner in self.aligners.values():  # we stalled: no origin was idle
-                for origin in aligner.heard:
-                    aligner.heard[origin] += stalled
 
     def _failed(self, where: str, outcome: object) -> None:
         self.metrics.errors.labels("redis").inc()
-        if self._stalled_since is None:
-            self._stalled_since = time.monotonic()
         self.health.redis_failed(where, getattr(outcome, "exception", lambda: None)())
 
 
@@ -320,6 +309,7 @@ def attach_count_agent(
             metrics.quarantined.labels(label).inc()
         aligner.quarantined.clear()
         metrics.aligned_held.labels(label).set(len(aligner))
+        metrics.aligned_idle.labels(label).set(len(aligner.idle))
         metrics.aligned_wait.labels(label).set(aligner.held_seconds())
         if aligner.progress and aligner.watermark is not None:
             lag = max(aligner.progress.values()) - aligner.watermark
@@ -331,35 +321,30 @@ def attach_count_agent(
         taken = cast(Stream, stream).take_events(size, within=BATCH_WITHIN_S)
         async for events in taken:  # StreamT does not declare take_events; Stream does
             started = time.perf_counter()
-            async with stage.lock:
-                for event in events:
-                    msg = event.message
-                    if msg.generation_id != app.consumer_generation_id:
-                        # taken before a rebalance: its partition's owner reads it again
-                        # from the commit; never acknowledged here, so never committed
-                        msg.incref()
-                        continue
-                    acks = stage.in_order(msg.partition)
-                    acks.read(event)  # held: committed only once judged (judge_released)
-                    try:
-                        batch = MentionBatch.model_validate_json(event.value)
-                    except ValidationError:  # not ours: log it, count it, go on
-                        log.exception(
-                            "unreadable mentions at %s[%d]@%d", msg.topic, msg.partition, msg.offset
-                        )
-                        metrics.errors.labels("count").inc()
-                        acks.done(event)
-                        continue
-                    seq = stamp_of(msg.partition, msg.offset)
-                    for mention in batch.mentions:
-                        mention.seq = seq
-                    stage.began_at(msg.partition, msg.offset)
-                    stage.aligner(msg.partition).add(batch, event)
-                await judge_released()
-            metrics.batch_seconds.observe(time.perf_counter() - started)
-
-    @app.timer(interval=max(0.2, stage.settings.align_idle_s / 4))
-    async def release_idle() -> None:
-        """An idle articles partition must not hold the others back for ever."""
-        async with stage.lock:
+            for event in events:
+                msg = event.message
+                if msg.generation_id != app.consumer_generation_id:
+                    # taken before a rebalance: its partition's owner reads it again
+                    # from the commit; never acknowledged here, so never committed
+                    msg.incref()
+                    continue
+                acks = stage.in_order(msg.partition)
+                acks.read(event)  # held: committed only once judged (judge_released)
+                try:
+                    batch = MentionBatch.model_validate_json(event.value)
+                except ValidationError:  # not ours: log it, count it, go on
+                    log.exception(
+                        "unreadable mentions at %s[%d]@%d", msg.topic, msg.partition, msg.offset
+                    )
+                    metrics.errors.labels("count").inc()
+                    acks.done(event)
+                    continue
+                seq = stamp_of(msg.partition, msg.offset)
+                for mention in batch.mentions:
+                    mention.seq = seq
+                stage.began_at(msg.partition, msg.offset)
+                stage.aligner(msg.partition).add(batch, event)
+                if batch.idle:  # never held: nothing to judge, nothing to replay
+                    acks.done(event)
             await judge_released()
+            metrics.batch_seconds.observe(time.perf_counter() - started)

@@ -33,6 +33,8 @@ class Metrics(NamedTuple):
     aligned_wait: Gauge
     aligned_lag: Gauge
     quarantined: Counter
+    idle_markers: Counter
+    aligned_idle: Gauge
     cache_entries: Gauge
     cache_evictions: Counter
 
@@ -129,6 +131,19 @@ class Metrics(NamedTuple):
                 "raqib_articles_quarantined",
                 "Articles dated hours ahead of their articles partition, alone (a broken "
                 "clock): not counted, per mentions partition that saw them.",
+                ["partition"],
+                registry=registry,
+            ),
+            idle_markers=Counter(
+                "raqib_idle_markers",
+                "Idle markers sent: an articles partition this worker reads was read to its "
+                "end and quiet for RAQIB_ALIGN_IDLE_S (one per mentions partition told).",
+                registry=registry,
+            ),
+            aligned_idle=Gauge(
+                "raqib_aligned_idle_origins",
+                "Articles partitions a mentions partition no longer waits for (their tag "
+                "stage said they are idle), per mentions partition.",
                 ["partition"],
                 registry=registry,
             ),

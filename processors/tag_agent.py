@@ -5,6 +5,10 @@ of its own, a batch at a time, so the event loop stays free for heartbeats, comm
 the health views whatever an article costs; the numba kernels release the GIL. Whatever
 is sent is sized first (:mod:`processors.outputs`), so no input can make a send fail,
 and whatever cannot be read goes to ``articles.dlq`` with its reason.
+
+The tag stage is also where an ``articles`` partition's idleness is known: once it has read
+everything the partition holds and nothing new came for ``RAQIB_ALIGN_IDLE_S``, it says so
+on every ``mentions`` partition (:class:`QuietOrigins`, :mod:`processors.align`).
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -46,6 +50,7 @@ class Tagged:
     mentions: list[tuple[int, bytes, bytes]]  # (partition, key, value)
     entity_ids: frozenset[str]
     events: int
+    event_time: datetime
     trimmed: list[str] = field(default_factory=list)
 
 
@@ -72,6 +77,8 @@ class TagStage:
     partitions: int
     limits: Limits = field(default_factory=Limits)
     budget_s: float = 2.0
+    idle_after_s: float = 5.0
+    """How long an ``articles`` partition read to its end stays quiet before it is idle."""
 
     def warm_up(self) -> None:
         """Run one article through before the stream does: the numba kernels compile on
@@ -114,6 +121,7 @@ class TagStage:
             mentions=mentions,
             entity_ids=frozenset(e.id for e in result.entities),
             events=len(events),
+            event_time=at,
             trimmed=trimmed,
         )
 
@@ -127,6 +135,82 @@ class TagStage:
             outcome = self.process(raw, received, origin)
             out.append((outcome, time.perf_counter() - started))
         return out
+
+
+@dataclass
+class QuietOrigins:
+    """Which ``articles`` partitions this worker reads are idle: quiet for ``idle_after_s``
+    seconds of wall time *and* read to their end. A partition with a backlog is never
+    idle, however long its articles take to tag (a loaded or restarted worker must not
+    make the count stage give up on a partition that is merely behind).
+
+    >>> now = [0.0]
+    >>> quiet = QuietOrigins(5.0, clock=lambda: now[0])
+    >>> quiet.owned({0, 1})
+    >>> quiet.read(0, offset=41, event_time=EPOCH)
+    >>> now[0] = 6.0
+    >>> quiet.candidates()  # quiet for 6 s: are they read to their end?
+    [0, 1]
+    >>> quiet.idle({0: 42, 1: 7}, positions={1: 3})  # 1 still holds offsets 3..6
+    [0]
+    """
+
+    idle_after_s: float
+    clock: Callable[[], float] = time.monotonic
+    heard: dict[int, float] = field(default_factory=dict)
+    """Per partition owned: when its last article was read or sent (or it was assigned)."""
+    next_offset: dict[int, int] = field(default_factory=dict)
+    """Per partition: the offset after the last article read since it was assigned."""
+    last_time: dict[int, datetime] = field(default_factory=dict)
+    in_flight: dict[int, int] = field(default_factory=dict)
+    """Per partition: articles read and not yet sent on (their mentions must go first)."""
+
+    def owned(self, partitions: set[int]) -> None:
+        """The partitions assigned now: new ones are quiet from now, lost ones forgotten."""
+        now = self.clock()
+        for partition in partitions - self.heard.keys():
+            self.heard[partition] = now
+        for partition in self.heard.keys() - partitions:
+            for table in (self.heard, self.next_offset, self.in_flight):
+                table.pop(partition, None)
+
+    def read(self, partition: int, offset: int, event_time: datetime | None = None) -> None:
+        self.heard[partition] = self.clock()
+        self.next_offset[partition] = max(self.next_offset.get(partition, 0), offset + 1)
+        if event_time is not None:
+            self.last_time[partition] = max(self.last_time.get(partition, event_time), event_time)
+
+    def taken(self, partition: int) -> None:
+        self.in_flight[partition] = self.in_flight.get(partition, 0) + 1
+
+    def sent(self, partition: int) -> None:
+        self.heard[partition] = self.clock()
+        left = self.in_flight.get(partition, 1) - 1
+        if left > 0:
+            self.in_flight[partition] = left
+        else:
+            self.in_flight.pop(partition, None)
+
+    def candidates(self) -> list[int]:
+        """Partitions quiet for long enough, with nothing of theirs still being tagged."""
+        now = self.clock()
+        return sorted(
+            p
+            for p, heard in self.heard.items()
+            if now - heard >= self.idle_after_s and not self.in_flight.get(p)
+        )
+
+    def idle(self, ends: Mapping[int, int], positions: Mapping[int, int | None]) -> list[int]:
+        """Of the candidates, those read to their end (``ends``: each one's next offset to
+        be written, from the broker). A partition nothing was read from since it was
+        assigned is judged by the consumer's position there (``positions``)."""
+        idle = []
+        for partition in self.candidates():
+            end = ends.get(partition)
+            at = self.next_offset.get(partition, positions.get(partition))
+            if end is not None and at is not None and at >= end:
+                idle.append(partition)
+        return idle
 
 
 def received_at(event: faust.EventT) -> datetime:
@@ -150,6 +234,8 @@ def attach_tag_agent(
     """Register the ``tag`` agent on ``app``."""
     tagged, mentions, dlq = topics["tagged"], topics["mentions"], topics["dlq"]
     executor = ThreadPoolExecutor(1, thread_name_prefix="raqib-tag")
+    quiet = QuietOrigins(stage.idle_after_s)
+    articles_topic = topics["articles"].get_topic_name()
 
     def send_dead_letter(event: faust.EventT, raw: bytes, rejected: Rejected) -> None:
         log.warning("dead-lettered %s: %s", where(event), rejected.reason[:200])
@@ -178,6 +264,9 @@ def attach_tag_agent(
                 (raw, received_at(e), e.message.partition)
                 for raw, e in zip(raws, events, strict=True)
             ]
+            for event in events:
+                quiet.read(event.message.partition, event.message.offset)
+                quiet.taken(event.message.partition)
             done = await loop.run_in_executor(executor, stage.process_many, items)
             # Buffered sends: the producer is flushed before offsets are committed, so a
             # crash re-reads the articles rather than losing their mentions.
@@ -195,3 +284,44 @@ def attach_tag_agent(
                 for entity_id in outcome.entity_ids:
                     metrics.mentions_by_entity.labels(entity_id).inc()
                 metrics.processing_seconds.observe(seconds)
+            for event, (outcome, _) in zip(events, done, strict=True):
+                partition = event.message.partition
+                if isinstance(outcome, Tagged):
+                    quiet.read(partition, event.message.offset, outcome.event_time)
+                quiet.sent(partition)
+
+    @app.timer(interval=max(0.1, stage.idle_after_s / 2))
+    async def declare_idle() -> None:
+        """Tell every ``mentions`` partition which ``articles`` partitions this worker
+        reads are idle, again each time while they stay so (a count stage that restarts
+        must hear it again: what it had heard before its last commit is not replayed)."""
+        owned = {tp.partition: tp for tp in app.consumer.assignment() if tp.topic == articles_topic}
+        quiet.owned(set(owned))
+        candidates = quiet.candidates()
+        if not candidates or not health.broker_ok or health.dead:
+            return  # nothing said while the brokers are away: it would be queued for later
+        try:
+            async with asyncio.timeout(max(1.0, stage.idle_after_s / 2)):
+                ends = await app.consumer.highwaters(*(owned[p] for p in candidates))
+                positions = {
+                    p: await app.consumer.position(owned[p])
+                    for p in candidates
+                    if p not in quiet.next_offset
+                }
+        except Exception as exc:  # the broker watch reports outages; try again next time
+            log.debug("cannot tell whether articles partitions are idle: %r", exc)
+            return
+        if not health.broker_ok or health.dead:
+            return
+        at = {owned[p]: p for p in candidates}
+        for partition in quiet.idle({at[tp]: end for tp, end in ends.items()}, positions):
+            marker = MentionBatch(
+                article_id="",
+                origin=partition,
+                event_time=quiet.last_time.get(partition, EPOCH),
+                idle=True,
+            )
+            key, value = f"idle:{partition}".encode(), dumps(marker)
+            for target in range(stage.partitions):
+                mentions.send_soon(key=key, value=value, partition=target)
+            metrics.idle_markers.inc()

@@ -228,12 +228,17 @@ class MentionBatch(BaseModel):
 
     Every partition hears of every article: one with no mentions for a partition sends it
     an empty batch (a heartbeat), so each partition knows how far every ``articles``
-    partition (``origin``) has got and judges in one order (:mod:`processors.align`)."""
+    partition (``origin``) has got and judges in one order (:mod:`processors.align`).
+
+    An *idle marker* (``idle``, no article, no mentions) says that its origin's tag stage
+    has read all the partition holds and heard nothing new for a while: the count stage
+    stops waiting for that origin until it sends again."""
 
     article_id: str
     mentions: list[Mention] = Field(default_factory=list)
     event_time: datetime = EPOCH
     origin: int | None = Field(None, description="the articles partition it came from")
+    idle: bool = Field(False, description="an idle marker of ``origin``, not an article")
 
     @model_validator(mode="after")
     def _time(self) -> MentionBatch:

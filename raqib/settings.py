@@ -130,8 +130,9 @@ class Settings(BaseModel):
         5.0,
         gt=0,
         le=3600,
-        description="RAQIB_ALIGN_IDLE_S: seconds an articles partition may stay silent before "
-        "the count stage stops waiting for it (what it then judges is labelled partial)",
+        description="RAQIB_ALIGN_IDLE_S: seconds an articles partition read to its end may stay "
+        "silent before its tag stage declares it idle and the count stage stops waiting for "
+        "it (what it then judges beyond it is labelled partial)",
     )
     article_budget_s: float = Field(
         2.0, gt=0, le=600, description="RAQIB_ARTICLE_BUDGET_S: CPU seconds one article may take"
