@@ -10,7 +10,8 @@ braces is a Redis Cluster hash tag, so one subject's keys share a slot)::
 
 ``<minute>`` and ``<hour>`` are event-time buckets, in minutes or hours since the Unix
 epoch (UTC). ``redis-cli HLEN 'raqib:{entity:iran}:m:29000000'`` reads one minute.
-One Lua script per mention: dedup, minute and hour buckets in one round trip.
+One Lua script call per subject of a batch (dedup, minute and hour buckets), all the
+batch's calls in one round trip.
 
 The *stamp* is where the count stage read the mention (``<partition>:<offset>`` of its
 ``mentions`` message; "1" when counted from elsewhere, e.g. a backfill). It tells a
@@ -42,17 +43,34 @@ NEW, DUPLICATE, REPLAY = 1, 0, 2
 UNSTAMPED = "1"
 
 _RECORD = """
-if redis.call('SET', KEYS[1], ARGV[5], 'NX', 'EX', ARGV[3]) then
-  redis.call('HSET', KEYS[2], ARGV[1], ARGV[2])
-  redis.call('EXPIRE', KEYS[2], ARGV[3])
-  redis.call('INCR', KEYS[3])
-  redis.call('EXPIRE', KEYS[3], ARGV[4])
-  return 1
+-- One subject's mentions of a batch, in order (every key shares the subject's hash tag).
+-- KEYS: each mention's seen key, then the distinct minute and hour buckets.
+-- ARGV[1], ARGV[2]: the minute and hour TTLs; ARGV[3]: a JSON array with, per mention,
+-- [article id, evidence, stamp, index of its minute bucket, index of its hour bucket]
+-- (indexes into KEYS): one argument, not five per mention, to encode and send.
+local minute_ttl, hour_ttl = ARGV[1], ARGV[2]
+local out, minutes, hours = {}, {}, {}
+for i, m in ipairs(cjson.decode(ARGV[3])) do
+  local stamp = m[3]
+  if redis.call('SET', KEYS[i], stamp, 'NX', 'EX', minute_ttl) then
+    redis.call('HSET', KEYS[m[4]], m[1], m[2])
+    minutes[m[4]] = true
+    hours[m[5]] = (hours[m[5]] or 0) + 1
+    out[i] = 1
+  elseif stamp ~= '1' and redis.call('GET', KEYS[i]) == stamp then
+    out[i] = 2
+  else
+    out[i] = 0
+  end
 end
-if ARGV[5] ~= '1' and redis.call('GET', KEYS[1]) == ARGV[5] then
-  return 2
+for minute in pairs(minutes) do
+  redis.call('EXPIRE', KEYS[minute], minute_ttl)
 end
-return 0
+for hour, added in pairs(hours) do
+  redis.call('INCRBY', KEYS[hour], added)
+  redis.call('EXPIRE', KEYS[hour], hour_ttl)
+end
+return out
 """
 
 
@@ -111,36 +129,51 @@ class RedisCounts:
     def key(self, subject: str, kind: str, bucket: int | str) -> str:
         return f"{self.prefix}:{{{subject}}}:{kind}:{bucket}"
 
-    def _script_args(self, m: Mention) -> tuple[list[str], list[str | int]]:
-        keys = [
-            self.key(m.subject, "seen", m.article_id),
-            self.key(m.subject, "m", minute_of(m.event_time)),
-            self.key(m.subject, "h", hour_of(m.event_time)),
-        ]
-        args: list[str | int] = [
-            m.article_id,
-            _evidence_json(m),
-            MINUTE_TTL_S,
-            HOUR_TTL_S,
-            m.seq or UNSTAMPED,
-        ]
-        return keys, args
+    def _script_args(
+        self, subject: str, mentions: Sequence[Mention]
+    ) -> tuple[list[str], list[str | int]]:
+        """One subject's mentions as the record script takes them."""
+        seen = [self.key(subject, "seen", m.article_id) for m in mentions]
+        buckets: dict[str, int] = {}  # key -> its index in KEYS (1-based, after the seen keys)
+        rows: list[tuple[str, str, str, int, int]] = []
+        for m in mentions:
+            minute = self.key(subject, "m", minute_of(m.event_time))
+            hour = self.key(subject, "h", hour_of(m.event_time))
+            for key in (minute, hour):
+                if key not in buckets:
+                    buckets[key] = len(seen) + len(buckets) + 1
+            evidence = _evidence_json(m)
+            rows.append(
+                (m.article_id, evidence, m.seq or UNSTAMPED, buckets[minute], buckets[hour])
+            )
+        payload = json.dumps(rows, ensure_ascii=False)
+        return seen + list(buckets), [MINUTE_TTL_S, HOUR_TTL_S, payload]
 
     async def record(self, mention: Mention) -> bool:
         """Count a mention unless it was counted before; True if it is new."""
-        keys, args = self._script_args(mention)
-        return int(await self._record(keys=keys, args=args)) == NEW
+        (flag,) = await self.record_many([mention])
+        return flag == NEW
 
     async def record_many(self, mentions: Sequence[Mention]) -> list[int]:
-        """Record a batch, in order, in one round trip (a pipeline of the script): for
-        each mention ``NEW``, ``DUPLICATE`` or ``REPLAY``."""
+        """Record a batch in one round trip: one script call per subject (its mentions in
+        order, all its keys in one hash slot), so a batch of 200 articles costs a few
+        hundred calls, not one per mention. For each mention, in the batch's order:
+        ``NEW``, ``DUPLICATE`` or ``REPLAY``."""
         if not mentions:
             return []
+        by_subject: dict[str, list[int]] = {}
+        for i, m in enumerate(mentions):
+            by_subject.setdefault(m.subject, []).append(i)
         async with self.redis.pipeline(transaction=False) as pipe:
-            for m in mentions:
-                keys, args = self._script_args(m)
+            for subject, indexes in by_subject.items():
+                keys, args = self._script_args(subject, [mentions[i] for i in indexes])
                 await self._record(keys=keys, args=args, client=pipe)
-            return [int(r) for r in await pipe.execute()]
+            replies = await pipe.execute()
+        flags = [0] * len(mentions)
+        for indexes, reply in zip(by_subject.values(), replies, strict=True):
+            for i, flag in zip(indexes, reply, strict=True):
+                flags[i] = int(flag)
+        return flags
 
     async def load(
         self, subjects: Sequence[str], minutes: Sequence[int], hours: Sequence[int]
@@ -272,9 +305,11 @@ class MemoryCounts:
     """
 
     seen: set[tuple[str, str]] = field(default_factory=set)
-    by_minute: dict[str, dict[int, dict[str, Evidence]]] = field(
+    by_minute: dict[str, dict[int, dict[str, Evidence | Mention]]] = field(
         default_factory=lambda: defaultdict(dict)
     )
+    """A minute's articles: the mention itself when counted here (its evidence is only put
+    into an :class:`Evidence` when an alert shows it), or the evidence read from Redis."""
     by_hour: dict[str, dict[int, int]] = field(default_factory=lambda: defaultdict(dict))
 
     async def prepare(
@@ -296,18 +331,10 @@ class MemoryCounts:
 
     def add(self, mention: Mention) -> None:
         """Count a mention already known to be new (a mirror's owner checked it)."""
-        evidence = Evidence(
-            id=mention.article_id,
-            title=mention.title[:300],
-            source=mention.source,
-            url=mention.url[:1000],
-            snippet=mention.snippet,
-            highlight=mention.highlight,
-        )
         minutes = self.by_minute[mention.subject]
         bucket = minutes.setdefault(minute_of(mention.event_time), {})
         if mention.article_id not in bucket:
-            bucket[mention.article_id] = evidence
+            bucket[mention.article_id] = mention
             hours = self.by_hour[mention.subject]
             hour = hour_of(mention.event_time)
             hours[hour] = hours.get(hour, 0) + 1
@@ -346,8 +373,21 @@ class MemoryCounts:
         for minute in range(first, last + 1):
             bucket = buckets.get(minute)
             if bucket:
-                found.extend(bucket[k] for k in sorted(bucket))
+                found.extend(_as_evidence(bucket[k]) for k in sorted(bucket))
         return found
+
+
+def _as_evidence(kept: Evidence | Mention) -> Evidence:
+    if isinstance(kept, Evidence):
+        return kept
+    return Evidence(
+        id=kept.article_id,
+        title=kept.title[:300],
+        source=kept.source,
+        url=kept.url[:1000],
+        snippet=kept.snippet,
+        highlight=kept.highlight,
+    )
 
 
 def _first_offsets(batch: Sequence[Mention]) -> dict[int, int]:
