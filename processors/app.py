@@ -59,10 +59,13 @@ def create_app(
     health = health or Health()
     metrics = Metrics.create(registry)
     redis = redis_client(settings)
-    health.redis_probe = redis.ping
+    tagging = settings.stages in ("all", "tag")
+    counting = settings.stages in ("all", "count")
+    if counting:  # a tag process never touches Redis: its readiness does not wait for it
+        health.redis_probe = redis.ping
 
     app = faust.App(
-        settings.app_id,
+        settings.group_id,
         broker=[f"kafka://{server}" for server in settings.kafka_servers],
         broker_credentials=faust_credentials(settings),
         value_serializer="raw",
@@ -93,21 +96,23 @@ def create_app(
         )
     }
     limits = Limits(message_bytes=settings.max_message_bytes)
-    tag_stage = TagStage(
-        pipeline,
-        settings.partitions,
-        limits=limits,
-        budget_s=settings.article_budget_s,
-        idle_after_s=settings.align_idle_s,
-    )
-    tag_stage.warm_up()
+    if tagging:
+        tag_stage = TagStage(
+            pipeline,
+            settings.partitions,
+            limits=limits,
+            budget_s=settings.article_budget_s,
+            idle_after_s=settings.align_idle_s,
+        )
+        tag_stage.warm_up()
+        attach_tag_agent(app, tag_stage, topics, metrics, health)
     count_stage = CountStage(settings, redis, rules, pipeline, metrics, health)
-    attach_tag_agent(app, tag_stage, topics, metrics, health)
-    attach_count_agent(app, count_stage, topics, metrics, health)
     router = build_router(
         settings, channels, pipeline, redis, RouterMetrics.create(registry), topics["alerts_dlq"]
     )
-    attach_route_agent(app, router, topics, metrics, health)
+    if counting:
+        attach_count_agent(app, count_stage, topics, metrics, health)
+        attach_route_agent(app, router, topics, metrics, health)
 
     @app.on_partitions_assigned.connect
     async def _assigned(app: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:

@@ -45,6 +45,13 @@ def main() -> None:
 @click.option("--topics", type=_FILE, help="topics.yaml replacing the default")
 @click.option("--channels", type=_FILE, help="channels.yaml: channels and routes (RAQIB_CHANNELS)")
 @click.option("--web-port", type=int, help="port of /metrics (RAQIB_WEB_PORT)")
+@click.option(
+    "--stages",
+    type=click.Choice(["all", "tag", "count"]),
+    default=None,
+    help="all (default), tag, or count and route (RAQIB_STAGES): run a tag process and a "
+    "count process, each with its own --web-port, to use two cores",
+)
 @click.option("--loglevel", default=None, help="debug, info, warning (RAQIB_LOG_LEVEL)")
 def worker(
     watchlist: Path | None,
@@ -52,6 +59,7 @@ def worker(
     topics: Path | None,
     channels: Path | None,
     web_port: int | None,
+    stages: str | None,
     loglevel: str | None,
 ) -> None:
     """Run the stream processor: articles -> tags -> counts -> alerts."""
@@ -68,6 +76,7 @@ def worker(
         topics=topics,
         channels=channels,
         web_port=web_port,
+        stages=stages,
         log_level=loglevel,
     )
     health = Health()

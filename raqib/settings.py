@@ -31,6 +31,9 @@ ENV_PREFIX = "RAQIB_"
 
 KafkaSecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+Stages = Literal["all", "tag", "count"]
+"""What one worker process runs: every stage, or the tag stage alone, or count and route
+(so that tagging and counting each have a core: ``raqib worker --stages``)."""
 _KAFKA_SASL = ("kafka_sasl_mechanism", "kafka_sasl_username", "kafka_sasl_password")
 _KAFKA_TLS = ("kafka_ssl_cafile", "kafka_ssl_certfile", "kafka_ssl_keyfile")
 _REDIS_TLS = ("redis_ssl_ca_certs", "redis_ssl_certfile", "redis_ssl_keyfile")
@@ -104,6 +107,11 @@ class Settings(BaseModel):
         "raqib", min_length=1, description="RAQIB_REDIS_PREFIX: first part of keys"
     )
     web_port: int = Field(6066, ge=0, le=65535, description="RAQIB_WEB_PORT: /metrics port")
+    stages: Stages = Field(
+        "all",
+        description="RAQIB_STAGES: all, tag (articles -> mentions) or count (mentions -> "
+        "counts -> alerts -> channels); a tag process and a count process use a core each",
+    )
     web_bind: str = Field("127.0.0.1", min_length=1, description="RAQIB_WEB_BIND: /metrics address")
     watchlist: Path | None = Field(None, description="RAQIB_WATCHLIST: watchlist.yaml")
     rules: Path | None = Field(None, description="RAQIB_RULES: rules.yaml")
@@ -267,6 +275,12 @@ class Settings(BaseModel):
                 values[name] = raw
         values.update({k: v for k, v in overrides.items() if v is not None})
         return cls.model_validate(values)
+
+    @property
+    def group_id(self) -> str:
+        """The consumer group of this process: tag-only processes form their own group
+        (Faust assigns every partition of a group's topics to each member alike)."""
+        return f"{self.app_id}-tag" if self.stages == "tag" else self.app_id
 
     def to_env(self) -> dict[str, str]:
         """The environment that hands these settings, secrets included, to a child process."""

@@ -313,3 +313,12 @@ def test_to_env_clears_the_credentials_a_child_would_otherwise_inherit() -> None
     settings = Settings.from_env(child)
     assert settings.kafka_security_protocol == "PLAINTEXT"
     assert settings.kafka_sasl_password is None and settings.redis_password is None
+
+
+def test_stages_split_the_worker_and_a_tag_process_has_its_own_group() -> None:
+    assert Settings().stages == "all" and Settings().group_id == "raqib"
+    tag = Settings.from_env(stages="tag")
+    assert (tag.stages, tag.group_id) == ("tag", "raqib-tag")
+    assert Settings.from_env(stages="count").group_id == "raqib"
+    with pytest.raises(ValueError, match="stages"):
+        Settings.from_env(stages="everything")
