@@ -91,6 +91,7 @@ def run(tmp: Path, broker_bootstrap: str, redis_url: str, stages: list[str]) -> 
                 break
             time.sleep(0.2)
         pipeline_s = time.perf_counter() - began
+        rss = [rss_mb(w.pid) for w in workers if w.pid is not None]
     finally:
         for worker in workers:
             worker.stop()
@@ -99,7 +100,16 @@ def run(tmp: Path, broker_bootstrap: str, redis_url: str, stages: list[str]) -> 
         "tagged_s": tagged_s or pipeline_s,
         "pipeline_s": pipeline_s,
         "mentions": m["raqib_mentions_counted_total"],
+        "rss_mb": max(rss, default=0.0),
     }
+
+
+def rss_mb(pid: int) -> float:
+    """A process's resident memory (Linux), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
 
 
 def raw_consume(bootstrap: str, topic: str) -> tuple[float, int]:
@@ -140,7 +150,7 @@ def main() -> int:
         print(
             f"  {label:<22} end to end         {COUNT / r['pipeline_s']:8.0f} articles/s "
             f"({consume_s / r['pipeline_s']:.1%} of the ceiling), "
-            f"{r['mentions'] / r['pipeline_s']:.0f} mentions/s"
+            f"{r['mentions'] / r['pipeline_s']:.0f} mentions/s; largest RSS {r['rss_mb']:.0f} MB"
         )
     return 0
 
