@@ -313,3 +313,13 @@ def test_to_env_clears_the_credentials_a_child_would_otherwise_inherit() -> None
     settings = Settings.from_env(child)
     assert settings.kafka_security_protocol == "PLAINTEXT"
     assert settings.kafka_sasl_password is None and settings.redis_password is None
+
+
+def test_kafka_connect_timeout_is_read_checked_and_handed_to_children() -> None:
+    assert Settings().kafka_connect_timeout_s == 30.0
+    settings = Settings.from_env({"RAQIB_KAFKA_CONNECT_TIMEOUT_S": "2.5"})
+    assert settings.kafka_connect_timeout_s == 2.5
+    assert Settings.from_env(settings.to_env()).kafka_connect_timeout_s == 2.5
+    for bad in ("0", "-1", "soon", "3601"):
+        with pytest.raises(ValidationError, match="kafka_connect_timeout_s"):
+            Settings.from_env({"RAQIB_KAFKA_CONNECT_TIMEOUT_S": bad})
