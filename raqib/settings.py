@@ -145,6 +145,14 @@ class Settings(BaseModel):
     article_budget_s: float = Field(
         2.0, gt=0, le=600, description="RAQIB_ARTICLE_BUDGET_S: CPU seconds one article may take"
     )
+    kafka_connect_timeout_s: float = Field(
+        30.0,
+        gt=0,
+        le=3600,
+        description="RAQIB_KAFKA_CONNECT_TIMEOUT_S: seconds a worker or command waits at start "
+        "for the Kafka brokers to answer (wrong address, refused credentials) before it "
+        "stops with an error naming them",
+    )
     log_level: str = Field("info", min_length=1, description="RAQIB_LOG_LEVEL")
     kafka_security_protocol: KafkaSecurityProtocol = Field(
         "PLAINTEXT",

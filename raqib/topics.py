@@ -54,7 +54,9 @@ def ensure_topics(settings: Settings, *, timeout_s: float = 30.0) -> list[str]:
     """Create the missing topics; return the names that were created.
 
     Raises :class:`BrokerUnavailable` naming the servers and the security protocol when the
-    brokers cannot be reached or refuse the credentials (no traceback for an operator).
+    brokers cannot be reached or refuse the credentials (no traceback for an operator)
+    within ``settings.kafka_connect_timeout_s`` (``RAQIB_KAFKA_CONNECT_TIMEOUT_S``);
+    ``timeout_s`` bounds each request once connected.
     """
     redact_logger("kafka.admin.client")  # it logs its configuration, SASL password included
     try:
@@ -62,6 +64,7 @@ def ensure_topics(settings: Settings, *, timeout_s: float = 30.0) -> list[str]:
             bootstrap_servers=settings.kafka_servers,
             client_id=f"{settings.app_id}-admin",
             request_timeout_ms=int(timeout_s * 1000),
+            bootstrap_timeout_ms=int(settings.kafka_connect_timeout_s * 1000),
             **kafka_auth(settings),
         )
     except KafkaError as exc:

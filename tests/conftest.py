@@ -2,7 +2,8 @@
 
 Servers run as child processes on free loopback ports and are stopped by pid. A test that
 needs something this machine lacks fails when ``CI`` is set and is skipped otherwise, so
-CI never passes by skipping.
+CI never passes by skipping. The shared Redis is emptied after each test module: an e2e
+run leaves hundreds of thousands of keys, and every later SCAN would walk them all.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from typing import Any
 
 import pytest
 import yaml
+from redis import Redis
 
 from raqib.embedded import EmbeddedBroker, EmbeddedRedis
 from raqib.exceptions import EmbeddedServerError
@@ -45,17 +47,40 @@ def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedB
         broker.stop()
 
 
+SHARED_REDIS = pytest.StashKey[EmbeddedRedis]()
+
+
 @pytest.fixture(scope="session")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis]:
+def redis_server(
+    tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
+) -> Iterator[EmbeddedRedis]:
     server = EmbeddedRedis(tmp_path_factory.mktemp("redis"))
     try:
         server.start()
     except (EmbeddedServerError, OSError) as exc:
         require(False, f"embedded Redis: {exc}")
+    pytestconfig.stash[SHARED_REDIS] = server
     try:
         yield server
     finally:
+        del pytestconfig.stash[SHARED_REDIS]
         server.stop()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _empty_shared_redis_after_module(pytestconfig: pytest.Config) -> Iterator[None]:
+    """FLUSHALL the shared Redis once a module is done (after its own module-scoped
+    fixtures, which are set up after this one and so torn down before it): no module
+    reads another's keys, and a keyspace kept small keeps every SCAN short."""
+    yield
+    server = pytestconfig.stash.get(SHARED_REDIS, None)
+    if server is None or server.process is None or server.process.poll() is not None:
+        return
+    client = Redis.from_url(server.url)
+    try:
+        client.flushall()
+    finally:
+        client.close()
 
 
 DATA = Path(__file__).resolve().parent / "data"

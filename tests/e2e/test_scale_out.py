@@ -1,67 +1,94 @@
-"""Scaling out: four partitions, two workers. Every (subject, article) is counted exactly
-once, whichever worker owns it, and the drill's surge fires once — late mentions from the
-other partitions of ``articles`` are judged at their own time."""
+"""Scaling out: four partitions, two workers, one run of 1,500 articles for the module.
+
+Every (subject, article) is counted exactly once, whichever worker owns it, and the Hatami
+surge fires once; the articles, spread over the four ``articles`` partitions by id and
+consumed in whatever interleaving, fire exactly what ``raqib backtest`` fires on the same
+stream, to the window and the alert id (the count stage aligns the partitions).
+"""
 
 from __future__ import annotations
 
-import asyncio
 import json
+import re
 import time
 import uuid
 from collections import Counter
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from kafka import KafkaConsumer
+from kafka import KafkaConsumer, TopicPartition
 from redis import Redis
 
-from alerts import load_rules
-from processors.backtest import backtest
-from processors.pipeline import Pipeline
-from processors.topics import load_topics
-from processors.watchlist import load_watchlist
 from producers.publisher import Publisher
 from producers.scenario import expand
 from raqib.embedded import WorkerProcess, free_port
-from raqib.messages import Alert, parse_article
 from raqib.settings import Settings
 from raqib.topics import ensure_topics
-from tests.e2e.test_resilience import scrape
+from tests.e2e.test_resilience import AlertKey, alert_key, expected_run, held, scrape
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(400)]
 
-DRILL = Path(__file__).resolve().parents[2] / "seeds" / "scenarios" / "drill.yaml"
-
-
-def expected_pairs(articles: list[dict[str, Any]]) -> set[tuple[str, str]]:
-    watchlist = load_watchlist()
-    pipeline = Pipeline(watchlist, load_topics(None, watchlist))
-    pairs = set()
-    for raw in articles:
-        article = parse_article(json.dumps(raw, default=str).encode(), fallback_time=None)
-        _, events = pipeline.process(article)
-        pairs.update((e.subject, e.article_id) for e in events)
-    return pairs
+STREAM = Path(__file__).resolve().parents[1] / "data" / "streams" / "crash.yaml"
+GENERATION = re.compile(r"generation id (\d+)")
 
 
 def all_alerts(settings: Settings) -> list[dict[str, Any]]:
-    consumer = KafkaConsumer(
-        settings.topic_names.alerts,
-        bootstrap_servers=settings.kafka_servers,
-        auto_offset_reset="earliest",
-        consumer_timeout_ms=3000,
-        group_id=None,
-    )
+    """Every event on ``alerts`` (one partition) so far, in order."""
+    consumer = KafkaConsumer(bootstrap_servers=settings.kafka_servers)
+    part = TopicPartition(settings.topic_names.alerts, 0)
+    consumer.assign([part])
+    consumer.seek_to_beginning(part)
+    end = consumer.end_offsets([part])[part]
+    found: list[dict[str, Any]] = []
     try:
-        return [json.loads(record.value) for record in consumer]
+        while consumer.position(part) < end:
+            for batch in consumer.poll(timeout_ms=500).values():
+                found.extend(json.loads(r.value) for r in batch)
     finally:
         consumer.close()
+    return found
 
 
-def test_two_workers_on_four_partitions_count_everything_once(
-    kafka_broker: Any, redis_server: Any, tmp_path: Path
-) -> None:
+def wait_for_one_generation(workers: list[WorkerProcess], timeout_s: float = 30) -> int:
+    """Wait until every worker was assigned its partitions in the same, latest group
+    generation: the group has settled on all of them before the stream starts."""
+    deadline = time.monotonic() + timeout_s
+    latest: list[int | None] = []
+    while time.monotonic() < deadline:
+        latest = []
+        for worker in workers:
+            found = GENERATION.findall(worker.log_tail(10**7))
+            latest.append(int(found[-1]) if found else None)
+        if None not in latest and len(set(latest)) == 1:
+            return int(latest[0] or 0)
+        time.sleep(0.2)
+    raise AssertionError(f"the group never settled on {len(workers)} members: {latest}")
+
+
+def published_at(article: dict[str, Any]) -> str:
+    value = article["published_at"]
+    return str(value.isoformat() if hasattr(value, "isoformat") else value)[:19]
+
+
+@dataclass
+class Run:
+    """What the two workers did with the stream, read once they had caught up."""
+
+    articles: list[dict[str, Any]]
+    expected_alerts: list[AlertKey]
+    expected_hours: dict[str, int]
+    seen: list[bytes]
+    hours: list[int]
+    processed: list[float]
+    alerts: list[dict[str, Any]]
+    elapsed_s: float
+
+
+@pytest.fixture(scope="module")
+def run(kafka_broker: Any, redis_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Run:
+    tmp = tmp_path_factory.mktemp("scale-out")
     tag = uuid.uuid4().hex[:8]
     settings = Settings(
         kafka=kafka_broker.bootstrap,
@@ -71,124 +98,80 @@ def test_two_workers_on_four_partitions_count_everything_once(
         redis_prefix=f"scale-{tag}",
         partitions=4,
         web_port=free_port(),
-        alerts_file=tmp_path / "alerts.jsonl",
-    )
-    ensure_topics(settings)
-    articles = expand(DRILL)
-    expected = expected_pairs(articles)
-    second_settings = settings.model_copy(update={"web_port": free_port()})
-    first = WorkerProcess(settings, tmp_path / "first").start()
-    second = WorkerProcess(second_settings, tmp_path / "second").start()
-    redis = Redis.from_url(redis_server.url)
-    try:
-        time.sleep(12)  # let the group settle on two members before the stream starts
-        with Publisher(settings) as publisher:
-            for article in articles:
-                publisher.article(article)
-        deadline = time.monotonic() + 120
-        seen: list[bytes] = []
-        while time.monotonic() < deadline:
-            seen = list(redis.scan_iter(match=f"{settings.redis_prefix}:{{*}}:seen:*", count=1000))
-            if len(seen) >= len(expected):
-                break
-            time.sleep(0.5)
-        time.sleep(2)  # anything counted twice would have landed by now
-        processed = [
-            scrape(port).get("raqib_articles_processed_total", 0.0)
-            for port in (settings.web_port, second_settings.web_port)
-        ]
-        hours = [
-            int(v)
-            for v in redis.mget(
-                list(redis.scan_iter(match=f"{settings.redis_prefix}:{{*}}:h:*", count=1000))
-            )
-        ]
-    finally:
-        first.stop()
-        second.stop()
-        redis.close()
-
-    assert len(seen) == len(expected)
-    assert sum(hours) == len(expected)  # every (subject, article) counted once, in total
-    assert sum(processed) >= len(articles) and all(n > 0 for n in processed), processed
-
-    alerts = all_alerts(settings)
-    events = Counter((a["alert_id"], a["status"]) for a in alerts)
-    assert all(n == 1 for n in events.values()), events  # no episode paged twice
-    hatami = [
-        a
-        for a in alerts
-        if (a["rule"], a["subject"], a["status"])
-        == ("entity-spike", "entity:amir-hatami", "firing")
-    ]
-    assert len(hatami) == 1
-    assert hatami[0]["event_time"] >= "2024-12-10T00:10"  # during the surge, not before
-
-
-STREAM = Path(__file__).resolve().parents[1] / "data" / "streams" / "crash.yaml"
-
-
-def test_two_workers_on_four_partitions_fire_what_backtest_fires(
-    kafka_broker: Any, redis_server: Any, tmp_path: Path, report: Any
-) -> None:
-    """1,500 articles spread over four ``articles`` partitions by id, consumed in whatever
-    interleaving, by two workers: the count stage aligns the partitions, so the alerts are
-    those of ``raqib backtest`` on the same stream, to the window and the alert id."""
-    tag = uuid.uuid4().hex[:8]
-    settings = Settings(
-        kafka=kafka_broker.bootstrap,
-        redis=redis_server.url,
-        app_id=f"raqib-det-{tag}",
-        topic_prefix=f"det-{tag}.",
-        redis_prefix=f"det-{tag}",
-        partitions=4,
-        web_port=free_port(),
-        alerts_file=tmp_path / "alerts.jsonl",
+        alerts_file=tmp / "alerts.jsonl",
+        data_dir=tmp / "worker",
         align_idle_s=20.0,  # a slow machine must not make a partition look idle
     )
     ensure_topics(settings)
     articles = expand(STREAM)
-    watchlist = load_watchlist()
-    pipeline = Pipeline(watchlist, load_topics(None, watchlist))
-    lines = [json.dumps(a, ensure_ascii=False, default=str).encode() for a in articles]
-    expected = [
-        e for e in asyncio.run(backtest(lines, pipeline, load_rules())) if isinstance(e, Alert)
-    ]
-    second_settings = settings.model_copy(update={"web_port": free_port()})
-    first = WorkerProcess(settings, tmp_path / "first").start()
-    second = WorkerProcess(second_settings, tmp_path / "second").start()
+    expected, hours_expected = expected_run(articles)  # raqib backtest on the stream
+    pairs = sum(hours_expected.values())  # one hour count per (subject, article)
+    second_settings = settings.model_copy(
+        update={"web_port": free_port(), "data_dir": tmp / "worker-2"}
+    )
+    ports = (settings.web_port, second_settings.web_port)
+    first = WorkerProcess(settings, tmp / "first").start()
+    second = WorkerProcess(second_settings, tmp / "second").start()
+    redis = Redis.from_url(redis_server.url)
+    prefix = settings.redis_prefix
+
+    def scan(pattern: str) -> list[bytes]:
+        return list(redis.scan_iter(match=f"{prefix}:{{*}}:{pattern}", count=10_000))
+
     try:
-        time.sleep(12)  # let the group settle on two members before the stream starts
+        wait_for_one_generation([first, second])
         started = time.monotonic()
         with Publisher(settings) as publisher:
             for article in articles:
                 publisher.article(article)
         deadline = time.monotonic() + 240
-        alerts: list[dict[str, Any]] = []
         while time.monotonic() < deadline:
-            held = sum(
-                v
-                for port in (settings.web_port, second_settings.web_port)
-                for k, v in scrape(port).items()
-                if k.startswith("raqib_aligned_held_batches")
-            )
-            alerts = all_alerts(settings)
-            if held == 0 and len(alerts) >= len(expected):
-                break
-            time.sleep(2)
+            if len(scan("seen:*")) >= pairs and held(*ports) == 0:
+                if len(all_alerts(settings)) >= len(expected):
+                    break
+            time.sleep(0.5)
         elapsed = time.monotonic() - started
+        time.sleep(2)  # anything counted or fired twice would have landed by now
+        processed = [scrape(port).get("raqib_articles_processed_total", 0.0) for port in ports]
+        seen = scan("seen:*")
+        hours = [int(v) for v in redis.mget(scan("h:*"))]
+        alerts = all_alerts(settings)
     finally:
         first.stop()
         second.stop()
+        redis.close()
+    return Run(articles, expected, hours_expected, seen, hours, processed, alerts, elapsed)
 
-    def key(a: dict[str, Any]) -> tuple[str, ...]:
-        return (a["alert_id"], a["status"], a["rule"], a["subject"], a["event_time"][:19])
 
-    live = sorted(key(a) for a in alerts)
-    offline = sorted(key(json.loads(e.model_dump_json())) for e in expected)
-    partial = sum(a["labels"].get("watermark") == "partial" for a in alerts)
+def test_two_workers_on_four_partitions_count_everything_once(run: Run) -> None:
+    pairs = sum(run.expected_hours.values())  # (subject, article) pairs of the stream
+    assert len(run.seen) == pairs
+    assert sum(run.hours) == pairs  # every (subject, article) counted once
+    assert sum(run.processed) >= len(run.articles), run.processed
+    assert all(n > 0 for n in run.processed), run.processed  # both workers had partitions
+
+    events = Counter((a["alert_id"], a["status"]) for a in run.alerts)
+    assert all(n == 1 for n in events.values()), events  # no episode paged twice
+    hatami = [
+        a
+        for a in run.alerts
+        if (a["rule"], a["subject"], a["status"])
+        == ("entity-spike", "entity:amir-hatami", "firing")
+    ]
+    assert len(hatami) == 1
+    surge = min(published_at(a) for a in run.articles if "-surge-" in a["id"])
+    assert hatami[0]["event_time"][:19] >= surge  # during the surge, not before
+
+
+def test_two_workers_on_four_partitions_fire_what_backtest_fires(run: Run, report: Any) -> None:
+    """1,500 articles spread over four ``articles`` partitions by id, consumed in whatever
+    interleaving, by two workers: the count stage aligns the partitions, so the alerts are
+    those of ``raqib backtest`` on the same stream, to the window and the alert id."""
+    live = sorted(alert_key(a) for a in run.alerts)
+    offline = sorted(run.expected_alerts)
+    partial = sum(a["labels"].get("watermark") == "partial" for a in run.alerts)
     report(
-        f"2 workers x 4 partitions, {len(articles)} articles in {elapsed:.0f} s: "
+        f"2 workers x 4 partitions, {len(run.articles)} articles in {run.elapsed_s:.0f} s: "
         f"{len(live)} alert events live, {len(offline)} in backtest, "
         f"{len(set(live) ^ set(offline))} differ, {partial} judged with a partition idle"
     )

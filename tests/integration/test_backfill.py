@@ -64,7 +64,7 @@ def redis_env(redis_server: Any, unique: str) -> Iterator[dict[str, str]]:
         "RAQIB_PARTITIONS": str(PARTITIONS),
     }
     sync = SyncRedis.from_url(redis_server.url)
-    keys = list(sync.scan_iter(f"{unique}:*"))
+    keys = list(sync.scan_iter(f"{unique}:*", count=10_000))
     if keys:
         sync.delete(*keys)
     sync.close()
@@ -73,7 +73,9 @@ def redis_env(redis_server: Any, unique: str) -> Iterator[dict[str, str]]:
 def hour_counts(url: str, prefix: str) -> dict[str, int]:
     sync = SyncRedis.from_url(url, decode_responses=True)
     try:
-        return {key: int(sync.get(key) or 0) for key in sync.scan_iter(f"{prefix}:*:h:*")}
+        return {
+            key: int(sync.get(key) or 0) for key in sync.scan_iter(f"{prefix}:*:h:*", count=10_000)
+        }
     finally:
         sync.close()
 

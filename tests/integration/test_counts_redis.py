@@ -63,7 +63,7 @@ def test_keys_are_hash_tagged_per_subject_and_expire(redis_server: Any, unique: 
 
     run(go, redis_server.url)
     sync = SyncRedis.from_url(redis_server.url, decode_responses=True)
-    keys = sorted(sync.scan_iter(f"{unique}:*"))
+    keys = sorted(sync.scan_iter(f"{unique}:*", count=10_000))
     assert keys == sorted(
         [
             f"{unique}:{{entity:aleppo}}:seen:a1",

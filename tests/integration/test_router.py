@@ -217,7 +217,7 @@ async def rigged(
         yield rig
     finally:
         await rig.router.close()
-        keys = [k async for k in redis.scan_iter(match=f"{prefix}:*")]
+        keys = [k async for k in redis.scan_iter(match=f"{prefix}:*", count=10_000)]
         if keys:
             await redis.delete(*keys)
         await redis.aclose()

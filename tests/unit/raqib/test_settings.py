@@ -322,3 +322,13 @@ def test_stages_split_the_worker_and_a_tag_process_has_its_own_group() -> None:
     assert Settings.from_env(stages="count").group_id == "raqib"
     with pytest.raises(ValueError, match="stages"):
         Settings.from_env(stages="everything")
+
+
+def test_kafka_connect_timeout_is_read_checked_and_handed_to_children() -> None:
+    assert Settings().kafka_connect_timeout_s == 30.0
+    settings = Settings.from_env({"RAQIB_KAFKA_CONNECT_TIMEOUT_S": "2.5"})
+    assert settings.kafka_connect_timeout_s == 2.5
+    assert Settings.from_env(settings.to_env()).kafka_connect_timeout_s == 2.5
+    for bad in ("0", "-1", "soon", "3601"):
+        with pytest.raises(ValidationError, match="kafka_connect_timeout_s"):
+            Settings.from_env({"RAQIB_KAFKA_CONNECT_TIMEOUT_S": bad})
