@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import cast
+from typing import Any, cast
 
 import faust
 from faust.streams import Stream
@@ -38,6 +38,7 @@ log = logging.getLogger(__name__)
 
 TAG_BATCH = 200
 BATCH_WITHIN_S = 0.02
+UNANSWERED_LOG_S = 60.0
 """How long the agent waits to fill a batch: the latency a quiet stream pays."""
 
 
@@ -203,7 +204,8 @@ class QuietOrigins:
     def idle(self, ends: Mapping[int, int], positions: Mapping[int, int | None]) -> list[int]:
         """Of the candidates, those read to their end (``ends``: each one's next offset to
         be written, from the broker). A partition nothing was read from since it was
-        assigned is judged by the consumer's position there (``positions``)."""
+        assigned is judged by where its stream starts (``positions``: the group's
+        committed offset there)."""
         idle = []
         for partition in self.candidates():
             end = ends.get(partition)
@@ -211,6 +213,22 @@ class QuietOrigins:
             if end is not None and at is not None and at >= end:
                 idle.append(partition)
         return idle
+
+
+async def _next_to_process(app: faust.App, tps: list[Any]) -> dict[int, int | None]:
+    """Where this worker's stream will process each partition from, for partitions it has
+    read nothing of since they were assigned: the group's committed offset (the consumer's
+    fetch position is no use: it runs ahead of what was processed, into the prefetch
+    buffer), or the partition's earliest offset when the group never committed one."""
+    if not tps:
+        return {}
+    committed = getattr(app.consumer, "_committed_offset", {})  # faust-streaming 0.11+
+    out: dict[int, int | None] = {tp.partition: committed.get(tp) for tp in tps}
+    never = [tp for tp in tps if out[tp.partition] is None]
+    if never:
+        earliest = await app.consumer.earliest_offsets(*never)
+        out.update({tp.partition: earliest.get(tp) for tp in never})
+    return out
 
 
 def received_at(event: faust.EventT) -> datetime:
@@ -235,6 +253,7 @@ def attach_tag_agent(
     tagged, mentions, dlq = topics["tagged"], topics["mentions"], topics["dlq"]
     executor = ThreadPoolExecutor(1, thread_name_prefix="raqib-tag")
     quiet = QuietOrigins(stage.idle_after_s)
+    unanswered = [float("-inf")]  # when a failed idle check was last logged
     articles_topic = topics["articles"].get_topic_name()
 
     def send_dead_letter(event: faust.EventT, raw: bytes, rejected: Rejected) -> None:
@@ -301,15 +320,21 @@ def attach_tag_agent(
         if not candidates or not health.broker_ok or health.dead:
             return  # nothing said while the brokers are away: it would be queued for later
         try:
-            async with asyncio.timeout(max(1.0, stage.idle_after_s / 2)):
+            async with asyncio.timeout(max(5.0, stage.idle_after_s)):  # a busy consumer
                 ends = await app.consumer.highwaters(*(owned[p] for p in candidates))
-                positions = {
-                    p: await app.consumer.position(owned[p])
-                    for p in candidates
-                    if p not in quiet.next_offset
-                }
+                positions = await _next_to_process(
+                    app, [owned[p] for p in candidates if p not in quiet.next_offset]
+                )
         except Exception as exc:  # the broker watch reports outages; try again next time
-            log.debug("cannot tell whether articles partitions are idle: %r", exc)
+            now = time.monotonic()
+            if now - unanswered[0] > UNANSWERED_LOG_S:  # while it lasts, a line a minute
+                unanswered[0] = now
+                log.warning(
+                    "cannot tell whether articles partitions %s are idle (%r): the count "
+                    "stage waits for them meanwhile",
+                    candidates,
+                    exc,
+                )
             return
         if not health.broker_ok or health.dead:
             return
