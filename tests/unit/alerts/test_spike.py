@@ -66,7 +66,7 @@ def test_non_increasing_in_k(k: int, mu: float) -> None:
 )
 def test_non_decreasing_in_mu(k: int, mu: float, factor: float) -> None:
     lower, higher = poisson_sf(k, mu), poisson_sf(k, mu * factor)
-    assert higher >= lower * (1 - 1e-12), "allowing rounding only, not a real decrease"
+    assert higher >= lower * (1 - 1e-9), "allowing rounding only (seen: 1.8e-12), not a decrease"
 
 
 @settings(max_examples=300, deadline=None)
