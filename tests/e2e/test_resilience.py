@@ -251,7 +251,7 @@ def test_redis_stopped_30s_mid_stream_loses_no_count_and_no_alert(
         partitions=2,
         web_port=free_port(),
         alerts_file=tmp_path / "alerts.jsonl",
-        align_idle_s=3.0,  # declared by the tag stage once read to the end: a stall cannot fake it
+        align_idle_s=15.0,  # a short idle time misfires while the group changes (see the notes)
         data_dir=tmp_path / "worker",
     )
     ensure_topics(settings)

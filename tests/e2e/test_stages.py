@@ -35,7 +35,7 @@ def test_a_tag_process_and_a_count_process_fire_what_backtest_fires(
         redis_prefix=f"stages-{tag}",
         partitions=2,
         alerts_file=tmp_path / "alerts.jsonl",
-        align_idle_s=2.0,
+        align_idle_s=5.0,
     )
     ensure_topics(settings)
     tagging = settings.model_copy(update={"stages": "tag", "web_port": free_port()})
