@@ -26,16 +26,19 @@ from producers.scenario import expand
 from raqib.embedded import WorkerProcess, free_port
 from raqib.settings import Settings
 from raqib.topics import ensure_topics
-from tests.e2e.test_resilience import AlertKey, alert_events, expected_run, held, hour_counts
-
-KNOWN_OPEN = (
-    "issue 13 is open again: after a group change (kill -9 and restart, a rebalance) alerts "
-    "can fire at other times than in the backtest while counts stay exact (session 5 note)"
+from tests.e2e.test_resilience import (
+    GROUP_CHANGE_DEFECT,
+    AlertKey,
+    alert_events,
+    expected_run,
+    held,
+    hour_counts,
 )
+
 pytestmark = [
     pytest.mark.e2e,
     pytest.mark.timeout(600),
-    pytest.mark.xfail(reason=KNOWN_OPEN, strict=False),  # reported as XFAIL/XPASS, never hidden
+    GROUP_CHANGE_DEFECT,
 ]
 
 STREAM = Path(__file__).resolve().parents[1] / "data" / "streams" / "crash.yaml"

@@ -46,6 +46,12 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
 
 BURST = Path(__file__).resolve().parents[1] / "data" / "streams" / "burst.yaml"
 AlertKey = tuple[str, str, str, str, str]
+GROUP_CHANGE_DEFECT = pytest.mark.xfail(
+    reason="issue 13 is open again: after a group change (kill -9 and restart, a rebalance) "
+    "alerts can fire at other times than in the backtest while counts stay exact (session 5 "
+    "note)",
+    strict=False,  # reported as XFAIL/XPASS, never hidden; the mark goes with the fix
+)
 
 
 def scrape(port: int) -> dict[str, float]:
