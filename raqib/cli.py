@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 import click
 
 from raqib.exceptions import ConfigError, RaqibError
+from raqib.producer_cli import COMMANDS as PRODUCER_COMMANDS
 from raqib.redaction import redact
 from raqib.settings import Settings
 from raqib.silence_cli import silence
@@ -96,35 +97,6 @@ def worker(
         # an agent died: exit non-zero whatever Faust's shutdown said, so that an
         # orchestrator restarts the worker instead of keeping a husk alive
         raise SystemExit(health.exit_code or exc.code) from None
-
-
-@main.command()
-@click.argument("paths", nargs=-1, required=True, type=_PATHS)
-@click.option("--json", "as_json", is_flag=True, help="print the result as one JSON line")
-def replay(paths: tuple[Path, ...], as_json: bool) -> None:
-    """Publish seed .txt files, .jsonl articles and scenario .yaml files to `articles`."""
-    from kafka.errors import KafkaError
-
-    from producers.publisher import Publisher
-    from producers.replay import replay as run_replay
-    from raqib.topics import ensure_topics
-
-    settings = _settings()
-    try:
-        ensure_topics(settings)
-        with Publisher(settings) as publisher:
-            sent = run_replay(list(paths), publisher)
-    except (RaqibError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from exc
-    except KafkaError as exc:  # the broker stopped answering, or never did
-        servers = ",".join(settings.kafka_servers)
-        raise click.ClickException(
-            f"cannot publish to the Kafka broker {servers}: {redact(exc)}"
-        ) from None
-    if as_json:
-        click.echo(json.dumps({"sent": sent, "topic": settings.topic_names.articles}))
-    else:
-        click.echo(f"replayed {sent} messages to {settings.topic_names.articles}")
 
 
 @main.command()
@@ -401,6 +373,8 @@ def check_config(
 
 
 main.add_command(silence)
+for _command in PRODUCER_COMMANDS:
+    main.add_command(_command)
 
 
 @main.command()

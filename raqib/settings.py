@@ -188,6 +188,25 @@ class Settings(BaseModel):
         None, description="RAQIB_REDIS_SSL_KEYFILE: the client certificate's key (PEM)"
     )
 
+    # producers (issue 16): deduplication and the HTTP ingest endpoint
+    dedupe_ttl_s: float = Field(
+        7 * 86400,
+        gt=0,
+        le=366 * 86400,
+        description="RAQIB_DEDUPE_TTL_S: seconds producers remember an article they sent "
+        "(its id, text fingerprint and MinHash in Redis), to suppress its duplicates",
+    )
+    dedupe_threshold: float = Field(
+        0.5,
+        gt=0,
+        le=1,
+        description="RAQIB_DEDUPE_THRESHOLD: estimated Jaccard similarity (character 5-grams) "
+        "from which an article is a light rewrite of one already sent",
+    )
+    ingest_token: SecretStr | None = Field(
+        None, description="RAQIB_INGEST_TOKEN: the bearer token `raqib ingest-http` requires"
+    )
+
     @field_validator("kafka")
     @classmethod
     def _servers(cls, value: str) -> str:
