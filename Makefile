@@ -8,10 +8,12 @@ STAMP := $(VENV)/.installed-stamp
 
 .PHONY: demo test lint typecheck unit integration e2e bench clean
 
+# setuptools notes on every editable install of a flat layout (several top-level packages,
+# as here by design) that same-named folders may shadow them: not news, so not shown.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test]"
+	PYTHONWARNINGS="ignore:Editable installation" $(BIN)/python -m pip install --quiet -e ".[test]"
 	touch $(STAMP)
 
 demo: $(STAMP)

@@ -137,7 +137,7 @@ class WindowRule(RuleBase):
 
 
 class SpikeRule(WindowRule):
-    """DESIGN.md's Poisson spike: k ≥ min_count, k/μ ≥ min_ratio, P(X ≥ k | μ) ≤ max_p."""
+    """docs/design.md's Poisson spike: k ≥ min_count, k/μ ≥ min_ratio, P(X ≥ k | μ) ≤ max_p."""
 
     kind: Literal["spike"]
     min_ratio: float = Field(4.0, gt=0)
@@ -190,7 +190,7 @@ class NewRule(WindowRule):
 
 class CooccurrenceRule(WindowRule):
     """Two entities suddenly named together in the same articles (subjects ``pair:a+b``):
-    ``mode: spike`` is DESIGN.md's spike math on the pair's count; ``mode: first`` fires on
+    ``mode: spike`` is docs/design.md's spike math on the pair's count; ``mode: first`` fires on
     a pair never seen in the baseline, like ``new``. The warm-up follows the mode unless
     given: a spike's (6 h), or a first mention's (24 h)."""
 

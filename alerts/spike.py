@@ -1,6 +1,6 @@
 """Spike math: is k mentions in a window surprising given the subject's baseline rate?
 
-DESIGN.md: with baseline rate λ per minute (floored by a prior, so a never-seen subject
+docs/design.md: with baseline rate λ per minute (floored by a prior, so a never-seen subject
 has a small non-zero rate) the expected count in a W-minute window is μ = λ·W; a spike
 needs k ≥ min_count, k/μ ≥ min_ratio and P(X ≥ k | μ) ≤ max_p for X ~ Poisson(μ).
 
@@ -83,5 +83,5 @@ def spike_stats(
 
 
 def is_spike(stats: SpikeStats, *, min_count: int, min_ratio: float, max_p: float) -> bool:
-    """All three conditions of DESIGN.md; any one failing means no spike."""
+    """All three conditions of docs/design.md; any one failing means no spike."""
     return stats.observed >= min_count and stats.ratio >= min_ratio and stats.p_value <= max_p

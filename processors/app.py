@@ -28,6 +28,7 @@ from processors.health import (
     WebService,
     quiet_kafka_client_logs,
 )
+from processors.lag import attach_lag_timer
 from processors.metrics import Metrics
 from processors.pipeline import Pipeline
 from processors.route_agent import attach_route_agent, build_router
@@ -128,6 +129,8 @@ def create_app(
     @app.timer(interval=BROKER_CHECK_S)
     async def _watch_broker() -> None:
         await broker.check()
+
+    attach_lag_timer(app, metrics, health)
 
     @app.on_before_shutdown.connect
     async def _close(app: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:

@@ -242,6 +242,19 @@ def _labelled(alert: Alert, run: list[Released]) -> Alert:
     return alert.model_copy(update={"labels": labels}) if labels != alert.labels else alert
 
 
+def _latencies(metrics: Metrics, run: list[Released], *, fired: bool) -> None:
+    """Receipt -> counted for each article of the run with mentions here, and receipt of
+    its newest article -> alerted when the run fired (the tag stage stamped each mentions
+    message with its article's broker timestamp)."""
+    now = time.time()
+    received = [r.token.message.timestamp for r in run if r.batch.mentions]
+    histogram = metrics.pipeline_latency
+    for stamp in received:
+        histogram.labels("counted").observe(max(0.0, now - stamp))
+    if fired and received:
+        histogram.labels("alerted").observe(max(0.0, now - max(received)))
+
+
 def attach_count_agent(
     app: faust.App,
     stage: CountStage,
@@ -293,6 +306,7 @@ def attach_count_agent(
                 acks = stage.in_order(partition)
                 for r in run:
                     acks.done(r.token)
+                _latencies(metrics, run, fired=bool(alerts))
                 await asyncio.sleep(0)  # let the web views and heartbeats run
             _aligned(partition, aligner)
 

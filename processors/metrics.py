@@ -10,17 +10,30 @@
 
 from __future__ import annotations
 
+import platform
+from importlib.metadata import PackageNotFoundError, version
 from typing import NamedTuple
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+PIPELINE_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 900)
+"""End-to-end seconds: alignment may hold a batch for RAQIB_ALIGN_IDLE_S and more."""
+
+
+def raqib_version() -> str:
+    """The installed package's version (``unknown`` when run from a bare source tree)."""
+    try:
+        return version("raqib")
+    except PackageNotFoundError:
+        return "unknown"
 
 
 class Metrics(NamedTuple):
     articles: Counter
     dead_lettered: Counter
     mentions_by_entity: Counter
+    mentions_by_topic: Counter
     mentions_published: Counter
     mentions_counted: Counter
     alerts_fired: Counter
@@ -37,6 +50,9 @@ class Metrics(NamedTuple):
     aligned_idle: Gauge
     cache_entries: Gauge
     cache_evictions: Counter
+    consumer_lag: Gauge
+    pipeline_latency: Histogram
+    build_info: Gauge
 
     @classmethod
     def create(cls, registry: CollectorRegistry) -> Metrics:
@@ -57,6 +73,12 @@ class Metrics(NamedTuple):
                 "raqib_entity_mentions",
                 "Articles mentioning each watchlist entity.",
                 ["entity"],
+                registry=registry,
+            ),
+            mentions_by_topic=Counter(
+                "raqib_topic_mentions",
+                "Articles matching each watched topic.",
+                ["topic"],
                 registry=registry,
             ),
             mentions_published=Counter(
@@ -162,4 +184,34 @@ class Metrics(NamedTuple):
                 ["cache"],
                 registry=registry,
             ),
+            consumer_lag=Gauge(
+                "raqib_consumer_lag_messages",
+                "Messages on the broker not yet processed and committed by this worker, per "
+                "topic and partition it owns (the partition's end offset less the group's "
+                "committed offset); what alignment holds is not committed yet.",
+                ["topic", "partition"],
+                registry=registry,
+            ),
+            pipeline_latency=Histogram(
+                "raqib_pipeline_latency_seconds",
+                "Wall time from an article's receipt (its broker timestamp on articles, which "
+                "its mentions carry) to a stage: counted (its mentions recorded in Redis and "
+                "judged), alerted (an alert it fired acknowledged on alerts).",
+                ["stage"],
+                buckets=PIPELINE_BUCKETS,
+                registry=registry,
+            ),
+            build_info=_build_info(registry),
         )
+
+
+def _build_info(registry: CollectorRegistry) -> Gauge:
+    """Always 1; its labels say which raqib and Python a worker runs, for dashboards."""
+    gauge = Gauge(
+        "raqib_build_info",
+        "The raqib version and Python version of this process (always 1).",
+        ["version", "python"],
+        registry=registry,
+    )
+    gauge.labels(raqib_version(), platform.python_version()).set(1)
+    return gauge

@@ -20,12 +20,13 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import cast
 
 import faust
 from faust.streams import Stream
 
 from processors.health import Health
+from processors.lag import next_to_process
 from processors.mentions import batches
 from processors.metrics import Metrics
 from processors.outputs import HEADROOM_BYTES, DeadLetter, dead_letter, fit_tagged
@@ -53,6 +54,7 @@ class Tagged:
     events: int
     event_time: datetime
     trimmed: list[str] = field(default_factory=list)
+    topic_ids: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +126,7 @@ class TagStage:
             events=len(events),
             event_time=at,
             trimmed=trimmed,
+            topic_ids=frozenset(t.id for t in result.topics),
         )
 
     def process_many(
@@ -215,22 +218,6 @@ class QuietOrigins:
         return idle
 
 
-async def _next_to_process(app: faust.App, tps: list[Any]) -> dict[int, int | None]:
-    """Where this worker's stream will process each partition from, for partitions it has
-    read nothing of since they were assigned: the group's committed offset (the consumer's
-    fetch position is no use: it runs ahead of what was processed, into the prefetch
-    buffer), or the partition's earliest offset when the group never committed one."""
-    if not tps:
-        return {}
-    committed = getattr(app.consumer, "_committed_offset", {})  # faust-streaming 0.11+
-    out: dict[int, int | None] = {tp.partition: committed.get(tp) for tp in tps}
-    never = [tp for tp in tps if out[tp.partition] is None]
-    if never:
-        earliest = await app.consumer.earliest_offsets(*never)
-        out.update({tp.partition: earliest.get(tp) for tp in never})
-    return out
-
-
 def received_at(event: faust.EventT) -> datetime:
     """When a message was received: its broker timestamp, but never later than this
     consumer's clock (a producer's clock can be as wrong as an article's)."""
@@ -294,14 +281,21 @@ def attach_tag_agent(
                     send_dead_letter(event, raw, outcome)
                     continue
                 tagged.send_soon(key=outcome.key, value=outcome.value)
+                # Mentions carry their article's receipt time as their timestamp (as Kafka
+                # Streams forwards an input's timestamp): the count stage's latency clock.
+                received = received_at(event).timestamp()
                 for partition, key, value in outcome.mentions:
-                    mentions.send_soon(key=key, value=value, partition=partition)
+                    mentions.send_soon(
+                        key=key, value=value, partition=partition, timestamp=received
+                    )
                 for what in outcome.trimmed:
                     metrics.trimmed.labels(what).inc()
                 metrics.articles.inc()
                 metrics.mentions_published.inc(outcome.events)
                 for entity_id in outcome.entity_ids:
                     metrics.mentions_by_entity.labels(entity_id).inc()
+                for topic_id in outcome.topic_ids:
+                    metrics.mentions_by_topic.labels(topic_id).inc()
                 metrics.processing_seconds.observe(seconds)
             for event, (outcome, _) in zip(events, done, strict=True):
                 partition = event.message.partition
@@ -322,7 +316,7 @@ def attach_tag_agent(
         try:
             async with asyncio.timeout(max(5.0, stage.idle_after_s)):  # a busy consumer
                 ends = await app.consumer.highwaters(*(owned[p] for p in candidates))
-                positions = await _next_to_process(
+                starts = await next_to_process(
                     app, [owned[p] for p in candidates if p not in quiet.next_offset]
                 )
         except Exception as exc:  # the broker watch reports outages; try again next time
@@ -339,6 +333,7 @@ def attach_tag_agent(
         if not health.broker_ok or health.dead:
             return
         at = {owned[p]: p for p in candidates}
+        positions = {tp.partition: offset for tp, offset in starts.items()}
         for partition in quiet.idle({at[tp]: end for tp, end in ends.items()}, positions):
             marker = MentionBatch(
                 article_id="",

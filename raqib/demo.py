@@ -172,7 +172,7 @@ def _run_demo(seeds_dir: Path, scenario: Path, *, timeout_s: float = 100.0) -> S
                 kafka=broker.bootstrap,
                 redis=redis.url,
                 # One partition: events reach the rules in publication order, so the demo
-                # fires the same alerts every run (DESIGN: live equals backtest there).
+                # fires the same alerts every run (docs/design.md: live equals backtest there).
                 partitions=1,
                 web_port=free_port(),
                 alerts_file=data / "alerts.jsonl",
