@@ -11,6 +11,7 @@ from alerts.episodes import (
     STREAM_GAP,
     EpisodeStore,
     MemoryEpisodes,
+    Position,
     RedisEpisodes,
     partition_scope,
 )
@@ -25,6 +26,7 @@ __all__ = [
     "STREAM_GAP",
     "EpisodeStore",
     "MemoryEpisodes",
+    "Position",
     "RedisEpisodes",
     "Router",
     "RuleEngine",

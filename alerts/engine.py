@@ -37,11 +37,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
-from alerts.episodes import STREAM_GAP, EpisodeStore, step
+from alerts.episodes import STREAM_GAP, EpisodeStore, Position, step
 from alerts.last_seen import RETIRE_AFTER, LastSeen
 from alerts.rules import Observation, RulesFile, SilenceRule, WindowRule, silence_p
 from alerts.spike import spike_stats
-from raqib.counting import HOUR, MINUTE, CountStore, hour_of, minute_of
+from raqib.counting import HOUR, MINUTE, CountStore, Recorded, hour_of, minute_of
 from raqib.durations import format_duration
 from raqib.lru import BoundedCache, caches_of
 from raqib.messages import Alert, Evidence, Mention, Window
@@ -179,6 +179,8 @@ class Evaluated:
     alerts: list[Alert] = field(default_factory=list)
     new: int = 0
     duplicates: int = 0
+    replayed: int = 0
+    """Steps judged before a crash or a rebalance, counted and not judged again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,6 +226,8 @@ class RuleEngine:
         self.names = names
         self.watermark: datetime | None = None
         self.started: datetime | None = None
+        self.judged: Position | None = None
+        """The last step judged (live: restored from the episode store)."""
         self._loaded = False
         self._by_name = {r.name: r for r in rules.rules}
         self._silence = [r for r in rules.rules if isinstance(r, SilenceRule) and r.enabled]
@@ -290,23 +294,43 @@ class RuleEngine:
         pairs.update((r.name, s) for s in watched for r in self._rules_for(s) if _is_silence(r))
         await self.episodes.preload(pairs | set(open_pairs))
 
-    async def evaluate(self, steps: Sequence[Step]) -> Evaluated:
+    async def evaluate(
+        self, steps: Sequence[Step], positions: Sequence[Position] | None = None
+    ) -> Evaluated:
         """Record each prepared step's mentions and evaluate the step, in order.
 
         A step is one article as this partition sees it: its event time and its mentions
         here (none: the article named nothing this partition counts, and still moves the
         watermark). A redelivered mention is judged too: if a worker died after recording
         a batch but before its episodes were flushed, the replayed batch must still fire
-        what it fires; judging an unchanged window again changes nothing.
+        what it fires.
+
+        ``positions`` (one per step, live) say where each step stands in the partition's
+        canonical order. A step at or before the last one judged as of the last flush was
+        judged before a crash or a rebalance — its alerts sent, its episode changes
+        written — and is only counted (into the mirror) now: judged again, against the
+        episodes and the watermark it led to, it would not be judged as it was. A step
+        with a mention never counted before was never judged, and is judged (late).
         """
         done = Evaluated()
-        for at, mentions in steps:
+        for i, (at, mentions) in enumerate(steps):
+            new = False
             for mention in mentions:
-                if await self.counts.record(mention):
+                flag = await self.counts.record(mention)
+                if flag:
                     done.new += 1
+                    new = new or flag == Recorded.NEW
                 else:
                     done.duplicates += 1
+            position = positions[i] if positions is not None else None
+            if position is not None and self.judged is not None:
+                if position <= self.judged and not new:
+                    done.replayed += 1
+                    continue
             done.alerts.extend(await self._step(at, mentions))
+            if position is not None and (self.judged is None or position > self.judged):
+                self.judged = position
+                await self.episodes.save_position(position)
         return done
 
     async def flush(self) -> None:
@@ -320,6 +344,7 @@ class RuleEngine:
 
     async def _load(self, first: datetime) -> None:
         self.watermark = await self.episodes.load_watermark()
+        self.judged = await self.episodes.load_position()
         self.started = await self.episodes.started(first)
         if self._silence:
             extra = self._seen.load(await self.episodes.load_last_seen())

@@ -15,6 +15,7 @@ resolves once it has been false for ``resolve_after``, and a new one may open on
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -26,6 +27,13 @@ from redis.asyncio import Redis
 from raqib.lru import BoundedCache
 
 Status = Literal["firing", "resolved"]
+
+Position = tuple[datetime, str, int]
+"""Where a step stands in its partition's canonical order: event time, article id and the
+offset of its ``mentions`` message (copies of one article go in offset order). A worker
+that replays a partition after a crash or a rebalance knows by it which steps were judged
+(their alerts sent, their episode changes written) and must not be judged again against
+the state they led to."""
 
 STREAM_GAP = timedelta(hours=6)
 """A partition whose event time jumps further than this resumed after an outage (or a
@@ -134,6 +142,14 @@ class EpisodeStore(Protocol):
 
     async def save_watermark(self, watermark: datetime) -> None: ...
 
+    async def load_position(self) -> Position | None:
+        """The last step judged (see :data:`Position`), as of the last flush."""
+        ...
+
+    async def save_position(self, position: Position) -> None:
+        """Written with the episode changes it led to, after them (one flush)."""
+        ...
+
     async def started(self, at: datetime, *, restart: bool = False) -> datetime:
         """When this partition began watching: ``at`` on the first call ever, or when
         ``restart`` says the stream resumed after a gap."""
@@ -209,6 +225,7 @@ class RedisEpisodes:
         self._wm_key = f"{prefix}:episodes:{scope}:wm"
         self._start_key = f"{prefix}:episodes:{scope}:start"
         self._last_key = f"{prefix}:episodes:{scope}:last"
+        self._pos_key = f"{prefix}:episodes:{scope}:pos"
         self._cache: BoundedCache[tuple[str, str], Episode | None] = BoundedCache(
             "episodes", max_cached
         )
@@ -218,6 +235,7 @@ class RedisEpisodes:
         self._forgotten_last: set[str] = set()
         self._watermark: datetime | None = None
         self._flushed_watermark: datetime | None = None
+        self._position: Position | None = None
 
     async def load_watermark(self) -> datetime | None:
         raw = await self.redis.get(self._wm_key)
@@ -228,6 +246,16 @@ class RedisEpisodes:
 
     async def save_watermark(self, watermark: datetime) -> None:
         self._watermark = watermark
+
+    async def load_position(self) -> Position | None:
+        raw = await self.redis.get(self._pos_key)
+        if raw is None:
+            return None
+        at, article, offset = json.loads(raw)
+        return datetime.fromisoformat(at), article, int(offset)
+
+    async def save_position(self, position: Position) -> None:
+        self._position = position
 
     async def started(self, at: datetime, *, restart: bool = False) -> datetime:
         await self.redis.set(self._start_key, at.isoformat(), nx=not restart, ex=self.TTL_S)
@@ -301,7 +329,8 @@ class RedisEpisodes:
         """Write what changed since the last flush, in one round trip."""
         watermark = self._watermark
         wm_changed = watermark is not None and watermark != self._flushed_watermark
-        if not (self._dirty or self._dirty_last or self._forgotten_last or wm_changed):
+        position = self._position
+        if not (self._dirty or self._dirty_last or self._forgotten_last or wm_changed or position):
             return
         async with self.redis.pipeline(transaction=False) as pipe:
             for (rule, subject), episode in self._dirty.items():
@@ -323,11 +352,16 @@ class RedisEpisodes:
                 pipe.set(self._wm_key, watermark.isoformat(), ex=self.TTL_S)
                 # a partition watched for longer than the TTL keeps its start
                 pipe.expire(self._start_key, self.TTL_S)
+            if position is not None:  # last: a flush cut short leaves the older position
+                at, article, offset = position
+                value = json.dumps([at.isoformat(), article, offset])
+                pipe.set(self._pos_key, value, ex=self.TTL_S)
             await pipe.execute()
         self._dirty.clear()
         self._dirty_last.clear()
         self._forgotten_last.clear()
         self._flushed_watermark = watermark
+        self._position = None
 
     async def open_episodes(self) -> list[tuple[str, str]]:
         if self._open is None:
@@ -352,6 +386,7 @@ class MemoryEpisodes:
     watermark: datetime | None = None
     start: datetime | None = None
     last_seen: dict[str, datetime] = field(default_factory=dict)
+    position: Position | None = None
 
     async def started(self, at: datetime, *, restart: bool = False) -> datetime:
         if self.start is None or restart:
@@ -382,6 +417,12 @@ class MemoryEpisodes:
 
     async def save_watermark(self, watermark: datetime) -> None:
         self.watermark = watermark
+
+    async def load_position(self) -> Position | None:
+        return self.position
+
+    async def save_position(self, position: Position) -> None:
+        self.position = position
 
     async def load(self, rule: str, subject: str) -> Episode | None:
         return self.episodes.get((rule, subject))

@@ -117,7 +117,7 @@ def backoff(attempt: int, most: timedelta) -> float:
     """Seconds before retry ``attempt`` (1, 2, ...): tenacity's exponential with jitter."""
     state = RetryCallState(None, None, (), {})  # type: ignore[arg-type]
     state.attempt_number = attempt
-    return float(wait_exponential_jitter(initial=1, max=most.total_seconds(), jitter=1)(state))
+    return float(wait_exponential_jitter(multiplier=1, max=most.total_seconds(), jitter=1)(state))
 
 
 class Router:

@@ -34,7 +34,7 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_jitter
 
-from alerts import RedisEpisodes, RuleEngine, RulesFile, Step, partition_scope
+from alerts import Position, RedisEpisodes, RuleEngine, RulesFile, Step, partition_scope
 from processors.align import Aligner, Released
 from processors.counts import MirroredCounts, RedisCounts, stamp_of
 from processors.health import Health
@@ -155,12 +155,16 @@ class CountStage:
         self.aligners.clear()
         self.acks.clear()
 
-    async def judge(self, partition: int, steps: Sequence[Step]) -> list[Alert]:
+    async def judge(
+        self, partition: int, steps: Sequence[Step], positions: Sequence[Position] | None = None
+    ) -> list[Alert]:
         """Count and evaluate one partition's steps (nothing written of its episodes
-        yet): the alert events they fire."""
+        yet): the alert events they fire. ``positions``: where each step stands in the
+        partition's canonical order (those judged before a crash are not judged again)."""
         engine = self.engine(partition)
         await self.retrying(lambda: engine.prepare(steps), f"count[{partition}]")
-        done = await engine.evaluate(steps)
+        done = await engine.evaluate(steps, positions)
+        self.metrics.steps_replayed.inc(done.replayed)
         self.metrics.mentions_counted.labels("new").inc(done.new)
         self.metrics.mentions_counted.labels("duplicate").inc(done.duplicates)
         if engine.watermark is not None:
@@ -192,11 +196,90 @@ class CountStage:
         engine = self.engine(partition)
         await self.retrying(engine.flush, f"flush[{partition}]")
 
+    def read(self, token: faust.EventT, value: bytes) -> None:
+        """Take one ``mentions`` message (``token``: what is acknowledged once it is
+        judged, a Faust event live) into its partition's aligner."""
+        msg = token.message
+        acks = self.in_order(msg.partition)
+        acks.read(token)  # held: committed only once judged (judge_released)
+        try:
+            batch = MentionBatch.model_validate_json(value)
+        except ValidationError:  # not ours: log it, count it, go on
+            log.exception("unreadable mentions at %s[%d]@%d", msg.topic, msg.partition, msg.offset)
+            self.metrics.errors.labels("count").inc()
+            acks.done(token)
+            return
+        seq = stamp_of(msg.partition, msg.offset)
+        for mention in batch.mentions:
+            mention.seq = seq
+        self.began_at(msg.partition, msg.offset)
+        self.aligner(msg.partition).add(batch, token)
+        if batch.idle:  # never held: nothing to judge, nothing to replay
+            acks.done(token)
+
+    async def judge_released(self, send: Callable[[list[Alert]], Awaitable[None]]) -> None:
+        """Judge, send (``send`` returns once the broker has every event) and record what
+        every partition's aligner lets through, then acknowledge it (only now may its
+        offset be committed)."""
+        generation = self.generation
+
+        def moved() -> bool:
+            """Partitions were revoked meanwhile: nothing more is judged, written or
+            acknowledged (an engine built now would carry this half-judged batch into
+            the next assignment); the partitions' next owner replays it."""
+            if self.generation == generation:
+                return False
+            log.info("partitions moved during a batch: its new owner replays it")
+            return True
+
+        for partition, aligner in sorted(self.aligners.items()):
+            released = aligner.release()
+            for run in _runs(released, self.settings.batch_size):
+                if moved():
+                    return
+                steps = [(r.batch.event_time, r.batch.mentions) for r in run]
+                positions = [position_of(r) for r in run]
+                judged = await self.judge(partition, steps, positions)
+                alerts = [_labelled(a, run) for a in judged]
+                if moved():
+                    return
+                await send(alerts)
+                if moved():  # sent, not recorded: the replay re-sends, routing drops repeats
+                    return
+                await self.record(partition)
+                acks = self.in_order(partition)
+                for r in run:
+                    acks.done(r.token)
+                _latencies(self.metrics, run, fired=bool(alerts))
+                await asyncio.sleep(0)  # let the web views and heartbeats run
+            self._aligned(partition, aligner)
+
+    def _aligned(self, partition: int, aligner: Aligner) -> None:
+        """Report what alignment holds back, and the broken clocks it found."""
+        label = str(partition)
+        metrics = self.metrics
+        for batch in aligner.quarantined:
+            log.warning(
+                "article %s of articles partition %s is dated %s, far ahead of its partition "
+                "(next article back on time): a broken clock, not counted",
+                batch.article_id[:80],
+                batch.origin,
+                batch.event_time.isoformat(),
+            )
+            metrics.quarantined.labels(label).inc()
+        aligner.quarantined.clear()
+        metrics.aligned_held.labels(label).set(len(aligner))
+        metrics.aligned_idle.labels(label).set(len(aligner.idle))
+        metrics.aligned_wait.labels(label).set(aligner.held_seconds())
+        if aligner.progress and aligner.watermark is not None:
+            lag = max(aligner.progress.values()) - aligner.watermark
+            metrics.aligned_lag.labels(label).set(lag.total_seconds())
+
     async def retrying(self, step: Callable[[], Awaitable[None]], where: str) -> None:
         """Run an idempotent Redis step until it succeeds: a capped, jittered back-off,
         one warning when an outage begins and one line when it ends."""
         retrying = AsyncRetrying(
-            wait=wait_exponential_jitter(initial=0.1, max=MAX_RETRY_DELAY_S),
+            wait=wait_exponential_jitter(multiplier=0.1, max=MAX_RETRY_DELAY_S),
             retry=retry_if_exception_type((RedisError, OSError)),
             before_sleep=lambda state: self._failed(where, state.outcome),
         )
@@ -229,6 +312,13 @@ def _runs(released: list[Released], size: int) -> list[list[Released]]:
             run.append(item)
             weight += n
     return runs
+
+
+def position_of(released: Released) -> Position:
+    """A released batch's place in its partition's canonical order (its token is the
+    Faust event it came in)."""
+    batch = released.batch
+    return batch.event_time, batch.article_id, released.token.message.offset
 
 
 def _labelled(alert: Alert, run: list[Released]) -> Alert:
@@ -276,59 +366,6 @@ def attach_count_agent(
         for alert in alerts:
             metrics.alerts_fired.labels(alert.rule, alert.status).inc()
 
-    async def judge_released() -> None:
-        """Judge, send and record what every partition's aligner lets through, then
-        acknowledge it (only now may its offset be committed)."""
-        generation = stage.generation
-
-        def moved() -> bool:
-            """Partitions were revoked meanwhile: nothing more is judged, written or
-            acknowledged (an engine built now would carry this half-judged batch into
-            the next assignment); the partitions' next owner replays it."""
-            if stage.generation == generation:
-                return False
-            log.info("partitions moved during a batch: its new owner replays it")
-            return True
-
-        for partition, aligner in sorted(stage.aligners.items()):
-            released = aligner.release()
-            for run in _runs(released, size):
-                if moved():
-                    return
-                steps = [(r.batch.event_time, r.batch.mentions) for r in run]
-                alerts = [_labelled(a, run) for a in await stage.judge(partition, steps)]
-                if moved():
-                    return
-                await send_all(alerts)
-                if moved():  # sent, not recorded: the replay re-sends, routing drops repeats
-                    return
-                await stage.record(partition)
-                acks = stage.in_order(partition)
-                for r in run:
-                    acks.done(r.token)
-                _latencies(metrics, run, fired=bool(alerts))
-                await asyncio.sleep(0)  # let the web views and heartbeats run
-            _aligned(partition, aligner)
-
-    def _aligned(partition: int, aligner: Aligner) -> None:
-        label = str(partition)
-        for batch in aligner.quarantined:
-            log.warning(
-                "article %s of articles partition %s is dated %s, far ahead of its partition "
-                "(next article back on time): a broken clock, not counted",
-                batch.article_id[:80],
-                batch.origin,
-                batch.event_time.isoformat(),
-            )
-            metrics.quarantined.labels(label).inc()
-        aligner.quarantined.clear()
-        metrics.aligned_held.labels(label).set(len(aligner))
-        metrics.aligned_idle.labels(label).set(len(aligner.idle))
-        metrics.aligned_wait.labels(label).set(aligner.held_seconds())
-        if aligner.progress and aligner.watermark is not None:
-            lag = max(aligner.progress.values()) - aligner.watermark
-            metrics.aligned_lag.labels(label).set(lag.total_seconds())
-
     @app.agent(topics["mentions"], name="count")
     @health.supervised("count")
     async def count(stream: faust.StreamT[bytes]) -> None:
@@ -342,23 +379,6 @@ def attach_count_agent(
                     # from the commit; never acknowledged here, so never committed
                     msg.incref()
                     continue
-                acks = stage.in_order(msg.partition)
-                acks.read(event)  # held: committed only once judged (judge_released)
-                try:
-                    batch = MentionBatch.model_validate_json(event.value)
-                except ValidationError:  # not ours: log it, count it, go on
-                    log.exception(
-                        "unreadable mentions at %s[%d]@%d", msg.topic, msg.partition, msg.offset
-                    )
-                    metrics.errors.labels("count").inc()
-                    acks.done(event)
-                    continue
-                seq = stamp_of(msg.partition, msg.offset)
-                for mention in batch.mentions:
-                    mention.seq = seq
-                stage.began_at(msg.partition, msg.offset)
-                stage.aligner(msg.partition).add(batch, event)
-                if batch.idle:  # never held: nothing to judge, nothing to replay
-                    acks.done(event)
-            await judge_released()
+                stage.read(event, event.value)
+            await stage.judge_released(send_all)
             metrics.batch_seconds.observe(time.perf_counter() - started)

@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 
 from redis.asyncio import Redis
 
-from raqib.counting import HOUR, MINUTE, hour_of, minute_of
+from raqib.counting import HOUR, MINUTE, Recorded, hour_of, minute_of
 from raqib.lru import BoundedCache
 from raqib.messages import Evidence, Mention
 
@@ -38,8 +38,7 @@ T = TypeVar("T")
 MINUTE_TTL_S = 2 * 24 * 3600
 HOUR_TTL_S = 35 * 24 * 3600
 
-NEW, DUPLICATE, REPLAY = 1, 0, 2
-"""What recording a mention found: first time, another message's copy, this message again."""
+NEW, DUPLICATE, REPLAY = Recorded.NEW, Recorded.DUPLICATE, Recorded.REPLAY
 UNSTAMPED = "1"
 
 _RECORD = """
@@ -149,12 +148,12 @@ class RedisCounts:
         payload = json.dumps(rows, ensure_ascii=False)
         return seen + list(buckets), [MINUTE_TTL_S, HOUR_TTL_S, payload]
 
-    async def record(self, mention: Mention) -> bool:
-        """Count a mention unless it was counted before; True if it is new."""
+    async def record(self, mention: Mention) -> Recorded:
+        """Count a mention unless it was counted before."""
         (flag,) = await self.record_many([mention])
-        return flag == NEW
+        return flag
 
-    async def record_many(self, mentions: Sequence[Mention]) -> list[int]:
+    async def record_many(self, mentions: Sequence[Mention]) -> list[Recorded]:
         """Record a batch in one round trip: one script call per subject (its mentions in
         order, all its keys in one hash slot), so a batch of 200 articles costs a few
         hundred calls, not one per mention. For each mention, in the batch's order:
@@ -169,10 +168,10 @@ class RedisCounts:
                 keys, args = self._script_args(subject, [mentions[i] for i in indexes])
                 await self._record(keys=keys, args=args, client=pipe)
             replies = await pipe.execute()
-        flags = [0] * len(mentions)
+        flags = [DUPLICATE] * len(mentions)
         for indexes, reply in zip(by_subject.values(), replies, strict=True):
             for i, flag in zip(indexes, reply, strict=True):
-                flags[i] = int(flag)
+                flags[i] = Recorded(int(flag))
         return flags
 
     async def load(
@@ -321,20 +320,23 @@ class MemoryCounts:
     ) -> None:
         """Nothing to load: everything is here."""
 
-    async def record(self, mention: Mention) -> bool:
+    async def record(self, mention: Mention) -> Recorded:
         key = (mention.subject, mention.article_id)
         if key in self.seen:
-            return False
+            return DUPLICATE
         self.seen.add(key)
         self.add(mention)
-        return True
+        return NEW
 
-    def add(self, mention: Mention) -> None:
-        """Count a mention already known to be new (a mirror's owner checked it)."""
+    def add(self, mention: Mention, *, in_hour: bool = True) -> None:
+        """Count a mention already known to be new (a mirror's owner checked it); with
+        ``in_hour=False`` in its minute only (its hour's count already holds it)."""
         minutes = self.by_minute[mention.subject]
         bucket = minutes.setdefault(minute_of(mention.event_time), {})
         if mention.article_id not in bucket:
             bucket[mention.article_id] = mention
+            if not in_hour:
+                return
             hours = self.by_hour[mention.subject]
             hour = hour_of(mention.event_time)
             hours[hour] = hours.get(hour, 0) + 1
@@ -425,10 +427,16 @@ class MirroredCounts:
     def __init__(self, redis: RedisCounts, max_subjects: int = MAX_SUBJECTS) -> None:
         self.redis = redis
         self.mirror = MemoryCounts()
-        self._mirrored: BoundedCache[str, bool] = BoundedCache(
+        self._mirrored: BoundedCache[str, tuple[frozenset[int], frozenset[int]]] = BoundedCache(
             "count_mirror", max_subjects, on_evict=lambda subject, _: self.mirror.drop([subject])
         )
-        self._new: dict[tuple[str, str], list[int]] = {}
+        """Per subject mirrored, the minute and hour buckets loaded with it: a replayed
+        mention of another minute of a loaded hour is in that hour's count, not in the
+        minutes."""
+        self._new: dict[tuple[str, str], list[Recorded]] = {}
+        self._attempted: set[tuple[str, str]] = set()
+        """What a recording that failed part way may have written after its subjects were
+        loaded: told ``REPLAY`` on the retry, but in no count loaded."""
         self._batches = 0
         self.replayed = 0
         self.replay_from: dict[int, int] = {}
@@ -454,14 +462,19 @@ class MirroredCounts:
             ahead = _first_offsets(batch)
             for partition, offset in self.replay_from.items():  # a replay starts there
                 ahead[partition] = min(ahead.get(partition, offset), offset)
+            spanned = frozenset(minutes), frozenset(hours)
             for subject in missing:  # in the cache first: an eviction drops an old mirror
-                self._mirrored[subject] = True
+                self._mirrored[subject] = spanned
             for subject, found in loaded.items():
                 self._mirror_loaded(subject, found, ahead)
         # A failure part way leaves part of the batch recorded: the retry is told REPLAY
         # for those (same stamps) and the mirror, which adds a mention only when it is
         # judged, stays what Redis holds of everything judged so far.
-        flags = await self.redis.record_many(batch)
+        try:
+            flags = await self.redis.record_many(batch)
+        except BaseException:
+            self._attempted.update((m.subject, m.article_id) for m in batch)
+            raise
         for m, flag in zip(batch, flags, strict=True):
             self._new.setdefault((m.subject, m.article_id), []).append(flag)
         self._batches += 1
@@ -492,21 +505,38 @@ class MirroredCounts:
         self.mirror = MemoryCounts()
         self._mirrored.clear()
         self._new.clear()
+        self._attempted.clear()
 
-    async def record(self, mention: Mention) -> bool:
+    async def record(self, mention: Mention) -> Recorded:
         """What Redis said of this mention in :meth:`prepare`; counted in the mirror if new
-        to it (new, or replayed after a crash: left out of the mirror until now)."""
-        flags = self._new.get((mention.subject, mention.article_id))
+        to it (new, or replayed after a crash: left out of the mirror until now).
+
+        A replayed mention of a minute not loaded with its subject (counted before the
+        crash, beyond the minutes the first batch after it needed) is already in the hour
+        counts loaded: only its minute is mirrored, else the baseline would count it twice.
+        """
+        pair = (mention.subject, mention.article_id)
+        flags = self._new.get(pair)
         if not flags:
             raise RuntimeError(f"{mention.subject} {mention.article_id} was not prepared")
         flag = flags.pop(0)
         if not flags:
-            del self._new[(mention.subject, mention.article_id)]
+            del self._new[pair]
         if flag == REPLAY:
             self.replayed += 1
-        if flag != DUPLICATE:
+            spanned = self._mirrored.get(mention.subject)
+            in_hours = (
+                spanned is not None
+                and minute_of(mention.event_time) not in spanned[0]
+                and hour_of(mention.event_time) in spanned[1]
+                and pair not in self._attempted
+            )
+            self.mirror.add(mention, in_hour=not in_hours)
+            self._attempted.discard(pair)
+        elif flag == NEW:
             self.mirror.add(mention)
-        return flag != DUPLICATE
+            self._attempted.discard(pair)
+        return flag
 
     async def minutes(self, subject: str, first: int, last: int) -> int:
         return await self.mirror.minutes(subject, first, last)

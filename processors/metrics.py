@@ -46,6 +46,7 @@ class Metrics(NamedTuple):
     aligned_wait: Gauge
     aligned_lag: Gauge
     quarantined: Counter
+    steps_replayed: Counter
     idle_markers: Counter
     aligned_idle: Gauge
     cache_entries: Gauge
@@ -154,6 +155,12 @@ class Metrics(NamedTuple):
                 "Articles dated hours ahead of their articles partition, alone (a broken "
                 "clock): not counted, per mentions partition that saw them.",
                 ["partition"],
+                registry=registry,
+            ),
+            steps_replayed=Counter(
+                "raqib_steps_replayed",
+                "Articles a mentions partition had judged before a crash or a rebalance, "
+                "read again from the last commit: counted, not judged again.",
                 registry=registry,
             ),
             idle_markers=Counter(

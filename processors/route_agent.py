@@ -82,7 +82,7 @@ def attach_route_agent(
 
     async def accept(alert: Alert) -> None:
         retrying = AsyncRetrying(
-            wait=wait_exponential_jitter(initial=0.1, max=MAX_RETRY_DELAY_S),
+            wait=wait_exponential_jitter(multiplier=0.1, max=MAX_RETRY_DELAY_S),
             retry=retry_if_exception_type((RedisError, OSError)),
             before_sleep=lambda state: health.redis_failed(
                 "router", state.outcome.exception() if state.outcome else None

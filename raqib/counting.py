@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from enum import IntEnum
 from typing import Protocol
 
 from raqib.messages import Evidence, Mention
@@ -27,6 +28,18 @@ def hour_of(ts: datetime) -> int:
     return int(ts.timestamp() // HOUR)
 
 
+class Recorded(IntEnum):
+    """What recording a mention found; false only for a duplicate, so ``if await
+    store.record(m)`` reads "if it counts"."""
+
+    DUPLICATE = 0
+    """Counted before, from another message (a redelivered copy of the article)."""
+    NEW = 1
+    """Counted now for the first time."""
+    REPLAY = 2
+    """Counted before from this very message, which a crash or a rebalance replays."""
+
+
 class CountStore(Protocol):
     """Event-time mention counts per subject; ``record`` is idempotent per (subject, article)."""
 
@@ -41,8 +54,9 @@ class CountStore(Protocol):
         buckets (a store that mirrors Redis loads them here; others do nothing)."""
         ...
 
-    async def record(self, mention: Mention) -> bool:
-        """Count a mention once; False when this (subject, article) was already counted."""
+    async def record(self, mention: Mention) -> Recorded:
+        """Count a mention once: ``DUPLICATE`` when this (subject, article) was counted
+        from another message, ``REPLAY`` when from this one (see :class:`Recorded`)."""
         ...
 
     async def minutes(self, subject: str, first: int, last: int) -> int:

@@ -100,7 +100,7 @@ def run(kafka_broker: Any, redis_server: Any, tmp_path_factory: pytest.TempPathF
         web_port=free_port(),
         alerts_file=tmp / "alerts.jsonl",
         data_dir=tmp / "worker",
-        align_idle_s=20.0,  # a short idle time misfires while the group changes (see the notes)
+        align_idle_s=5.0,
     )
     ensure_topics(settings)
     articles = expand(STREAM)

@@ -13,11 +13,12 @@ from typing import Any
 
 import pytest
 
+from alerts.engine import steps_of
 from alerts.episodes import MemoryEpisodes
 from alerts.rules import RulesFile, load_rules
 from alerts.spike import spike_stats
-from processors.counts import MemoryCounts
-from raqib.counting import minute_of
+from processors.counts import NEW, MemoryCounts
+from raqib.counting import Recorded, minute_of
 from raqib.messages import Alert, Mention
 
 HOUR = timedelta(hours=1)
@@ -312,3 +313,52 @@ def test_a_batch_replayed_after_a_crash_still_fires(
 
     fired = [a for a in asyncio.run(run()) if a.rule == "entity-spike"]
     assert [(a.subject, a.status) for a in fired] == [("entity:x", "firing")]
+
+
+class ReplayedCounts(MemoryCounts):
+    """Counts whose every known mention comes back as its own message replayed (what
+    the Redis store says of a message read again after a crash)."""
+
+    async def record(self, mention: Mention) -> Recorded:
+        return Recorded.REPLAY if await super().record(mention) == Recorded.DUPLICATE else NEW
+
+
+def test_steps_judged_before_a_crash_are_counted_and_not_judged_again(
+    names: Any,
+    merge: Merge,
+    background: list[Mention],
+    hourly_x: list[Mention],
+    burst: list[Mention],
+) -> None:
+    """A worker judged the burst and flushed, then died before its offsets were
+    committed: its successor reads the burst again. Those steps are at or before the last
+    position judged — their alerts were sent, their episodes written — so they are counted
+    and not judged again; an article that was never counted (a late one) still is."""
+    from alerts.engine import RuleEngine
+
+    steps = steps_of(merge(background, hourly_x, burst))
+    positions = [(at, mentions[0].article_id, i) for i, (at, mentions) in enumerate(steps)]
+    cut = next(i for i, (_, mentions) in enumerate(steps) if mentions[-1] is burst[-1]) + 1
+    counts, episodes = ReplayedCounts(), MemoryEpisodes()
+
+    async def run() -> tuple[list[Alert], Any, Any]:
+        before = RuleEngine(load_rules(), counts, episodes, names)
+        await before.prepare(steps[:cut])
+        fired = (await before.evaluate(steps[:cut], positions[:cut])).alerts
+        await before.flush()
+        after = RuleEngine(load_rules(), counts, episodes, names)  # restarted
+        replay = steps[cut - 40 : cut]
+        await after.prepare(replay)
+        again = await after.evaluate(replay, positions[cut - 40 : cut])
+        late = burst[-1].model_copy(update={"article_id": "late", "subject": "entity:x"})
+        late_step = [(late.event_time - MINUTE, [late])]
+        judged = await after.evaluate(late_step, [(late.event_time - MINUTE, "late", 0)])
+        return fired, again, judged
+
+    fired, again, judged = asyncio.run(run())
+    assert [(a.subject, a.status) for a in fired if a.rule == "entity-spike"] == [
+        ("entity:x", "firing")
+    ]
+    assert (again.alerts, again.replayed, again.new) == ([], 40, 40)
+    assert (judged.replayed, judged.new) == (0, 1)
+    assert episodes.position == positions[cut - 1]

@@ -27,6 +27,7 @@ from processors.pipeline import Pipeline
 from processors.tagger import Tagger
 from processors.topics import load_topics
 from processors.watchlist import load_watchlist
+from producers import html_text, lang, textfold
 from raqib.messages import Article
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -46,6 +47,9 @@ MODULES: tuple[ModuleType, ...] = (
     webhook,
     email,
     alertmanager,
+    textfold,
+    html_text,
+    lang,
 )
 """The modules that apply patterns to text; each lists them in ``INPUT_PATTERNS``."""
 IMPORTS_RE = re.compile(r"^(?:import re\b|from re import)", re.MULTILINE)

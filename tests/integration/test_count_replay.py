@@ -1,0 +1,204 @@
+"""The count stage killed anywhere — before its alerts are sent, after, between batches —
+and replayed from its last commit fires exactly what ``raqib backtest`` fires.
+
+The real count stage (:class:`processors.count_agent.CountStage`: alignment, the Redis
+mirror, the rule engine, episodes in Redis) on a real Redis, fed the ``mentions`` log the
+tag stage writes for tests/data/streams/burst.yaml on two ``articles`` partitions read in
+an interleaving of their own, with the tag stage's redeliveries (it too restarts from its
+last commit), into two ``mentions`` partitions. Each crash throws the stage away, as
+``kill -9`` does; its successor reads the partition again from the last commit. No broker:
+the log and the commits are the test's, so a thousand crash points cost seconds, and the
+e2e drills (tests/e2e/test_crash_alerts.py, test_rebalance.py) check the same on the real
+broker with real processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import random
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from prometheus_client import CollectorRegistry
+from redis.asyncio import Redis
+
+from alerts import load_rules
+from processors.count_agent import CountStage
+from processors.health import Health
+from processors.mentions import partition_of
+from processors.metrics import Metrics
+from processors.pipeline import Pipeline
+from processors.tag_agent import Tagged, TagStage
+from processors.topics import load_topics
+from processors.watchlist import load_watchlist
+from producers.scenario import expand
+from raqib.messages import Alert, MentionBatch, dumps
+from raqib.settings import Settings
+from tests.e2e.test_resilience import BURST, AlertKey, against, alert_key, expected_run
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+
+ORIGINS = 2
+"""``articles`` partitions."""
+PARTITIONS = 2
+"""``mentions`` partitions."""
+
+
+class Crash(Exception):
+    """The worker died here."""
+
+
+@dataclass
+class Message:
+    """What the count stage reads of a Kafka message."""
+
+    partition: int
+    offset: int
+    topic: str = "mentions"
+    timestamp: float = 0.0
+
+    def incref(self) -> None:
+        """Faust's reference count: nothing to count here."""
+
+
+@dataclass
+class Token:
+    """A Faust event as the count stage uses it: acknowledged once judged."""
+
+    message: Message
+    acked: list[int]
+
+    def ack(self) -> None:
+        self.acked.append(self.message.offset)
+
+
+@dataclass
+class Drill:
+    """A seeded schedule of crashes: where the worker dies, how often it commits."""
+
+    rng: random.Random
+    crash_p: float
+    crashes: int = 0
+    sent: list[Alert] = field(default_factory=list)
+
+    def maybe_crash(self) -> None:
+        if self.rng.random() < self.crash_p:
+            self.crashes += 1
+            raise Crash
+
+
+@functools.cache
+def tagged_origins() -> list[list[Tagged]]:
+    """The burst stream tagged as the tag stage does it, per ``articles`` partition (the
+    publisher keys each article by its id)."""
+    watchlist = load_watchlist()
+    stage = TagStage(Pipeline(watchlist, load_topics(None, watchlist)), PARTITIONS)
+    origins: list[list[bytes]] = [[] for _ in range(ORIGINS)]
+    for article in expand(BURST):
+        raw = json.dumps(article, ensure_ascii=False, default=str).encode()
+        origins[partition_of(str(article["id"]), ORIGINS)].append(raw)
+    tagged: list[list[Tagged]] = []
+    for origin, lines in enumerate(origins):
+        outcomes = [stage.process(line, None, origin) for line in lines]
+        tagged.append([t for t in outcomes if isinstance(t, Tagged)])
+    return tagged
+
+
+def mentions_logs(rng: random.Random) -> list[list[bytes]]:
+    """The ``mentions`` partitions as the tag stage writes them: the two ``articles``
+    partitions read in random turns, and now and then a restart that sends again what
+    was read since the last commit; at the end every origin's idle marker."""
+    tagged = tagged_origins()
+    logs: list[list[bytes]] = [[] for _ in range(PARTITIONS)]
+    read, committed = [0] * ORIGINS, [0] * ORIGINS
+    while any(read[o] < len(tagged[o]) for o in range(ORIGINS)):
+        origin = rng.choice([o for o in range(ORIGINS) if read[o] < len(tagged[o])])
+        take = rng.randint(1, 30)
+        for outcome in tagged[origin][read[origin] : read[origin] + take]:
+            for partition, _, value in outcome.mentions:
+                logs[partition].append(value)
+        read[origin] = min(len(tagged[origin]), read[origin] + take)
+        if rng.random() < 0.3:
+            committed[origin] = read[origin]
+        if rng.random() < 0.03:  # the tag stage restarts: read again from its commits
+            read = list(committed)
+    for origin in range(ORIGINS):
+        marker = MentionBatch(
+            article_id="", origin=origin, event_time=datetime(1970, 1, 1, tzinfo=UTC), idle=True
+        )
+        for log in logs:
+            log.append(dumps(marker))
+    return logs
+
+
+async def count_with_crashes(
+    log: list[bytes], partition: int, settings: Settings, redis: Redis, drill: Drill
+) -> None:
+    """Count one ``mentions`` partition to its end, a new stage after each crash, each
+    reading from the last committed offset."""
+    watchlist = load_watchlist()
+    pipeline = Pipeline(watchlist, load_topics(None, watchlist))
+    rules = load_rules()
+    committed = 0
+    while committed < len(log):
+        stage = CountStage(
+            settings, redis, rules, pipeline, Metrics.create(CollectorRegistry()), Health()
+        )
+        acked: list[int] = []
+
+        async def send(alerts: list[Alert], acked: list[int] = acked) -> None:
+            drill.maybe_crash()  # before the broker has them
+            drill.sent.extend(alerts)
+            drill.maybe_crash()  # sent, not recorded
+
+        offset = committed
+        try:
+            while offset < len(log):
+                end = min(len(log), offset + drill.rng.randint(1, 150))
+                for at in range(offset, end):
+                    stage.read(Token(Message(partition, at), acked), log[at])  # type: ignore[arg-type]
+                offset = end
+                await stage.judge_released(send)
+                if drill.rng.random() < 0.5 and acked:  # Faust commits now and then
+                    committed = max(committed, max(acked) + 1)
+                drill.maybe_crash()  # between batches
+        except Crash:
+            continue
+        committed = max(acked) + 1 if acked else committed
+        assert committed == len(log), "everything judged once the origins are idle"
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_crashes_anywhere_fire_what_the_backtest_fires(
+    redis_server: Any, unique: str, report: Any, seed: int
+) -> None:
+    expected, _ = expected_run(expand(BURST))
+    rng = random.Random(seed)
+    logs = mentions_logs(rng)
+    settings = Settings(
+        redis=redis_server.url, partitions=PARTITIONS, redis_prefix=unique, app_id=unique
+    )
+    drill = Drill(rng, crash_p=0.05)
+
+    async def run() -> None:
+        redis = Redis.from_url(redis_server.url)
+        try:
+            for partition, log in enumerate(logs):
+                await count_with_crashes(log, partition, settings, redis, drill)
+        finally:
+            await redis.aclose()
+
+    asyncio.run(run())
+    fired: list[AlertKey] = [alert_key(json.loads(a.model_dump_json())) for a in drill.sent]
+    deduped, missing, extra = against(expected, fired)
+    report(
+        f"count stage, seed {seed}: {drill.crashes} crashes over {sum(map(len, logs))} "
+        f"mentions messages; backtest {len(expected)} alert events, {len(fired)} sent "
+        f"({len(fired) - len(deduped)} repeats), missing {len(missing)}, extra {len(extra)}"
+    )
+    assert (missing, extra) == ([], [])
+    assert drill.crashes >= 5, "the drill must crash"
