@@ -75,7 +75,8 @@ USER raqib
 EXPOSE 6066
 
 # Healthy while every agent runs (/healthz; a dead agent also stops the process). 127.0.0.1
-# is reachable whatever RAQIB_WEB_BIND is. One-shot commands (replay) disable this check.
+# is reachable whatever RAQIB_WEB_BIND is. One-shot commands (replay) disable this check;
+# the producers' services (docker-compose.yml: poller, ingest) check their own ports.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('RAQIB_WEB_PORT', '6066'), timeout=4).read()"]
 

@@ -13,6 +13,7 @@ from prometheus_client import CollectorRegistry
 
 from alerts.metrics import RouterMetrics
 from processors.metrics import Metrics
+from producers.metrics import ProducerMetrics
 
 ROOT = Path(__file__).resolve().parents[3]
 DEPLOY = ROOT / "deploy"
@@ -36,10 +37,13 @@ class Family:
 
 
 def families() -> dict[str, Family]:
-    """Every metric the worker's registry holds (processors' and the router's)."""
+    """Every metric a raqib process exports: the worker's (processors' and the router's)
+    and the producers' (``raqib poll``, ``watch``, ``ingest-http``, …), declared on one
+    registry so that a name two of them declare fails here."""
     registry = CollectorRegistry()
     Metrics.create(registry)
     RouterMetrics.create(registry)
+    ProducerMetrics.create(registry)
     out = {}
     for metric in registry.collect():
         name = metric.name + ("_total" if metric.type == "counter" else "")

@@ -1,10 +1,12 @@
 """docker-compose.yml is valid against the Compose specification's JSON schema (as
 check-jsonschema ships it; no Docker engine runs in the tests), every dependency waits for
-a health check that exists, and every file it mounts is in the repository."""
+a health check that exists, every file it mounts is in the repository, and Prometheus
+scrapes the producers on the ports they serve."""
 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from importlib.metadata import files
 from pathlib import Path
 from typing import Any
@@ -13,12 +15,28 @@ import jsonschema
 import yaml
 
 from alerts import load_channels
+from producers.feeds import load_feeds
 from raqib.settings import Settings
 from tests.unit.deploy.exported import DEPLOY, ROOT
+
+PRODUCERS = {"poller": "feeds", "ingest": "ingest"}
+"""The long-running producer services and the profile that starts each."""
 
 
 def compose() -> dict[str, Any]:
     return yaml.safe_load((ROOT / "docker-compose.yml").read_text(encoding="utf-8"))
+
+
+def _strings(node: object) -> Iterator[str]:
+    """Every string value of a parsed YAML document, however deep."""
+    if isinstance(node, str):
+        yield node
+    elif isinstance(node, dict):
+        for value in node.values():
+            yield from _strings(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _strings(value)
 
 
 def compose_schema() -> dict[str, Any]:
@@ -47,6 +65,8 @@ def test_the_stack_has_every_service_with_volumes_for_its_data() -> None:
         "redis",
         "worker",
         "replay",
+        "poller",
+        "ingest",
         "prometheus",
         "alertmanager",
         "grafana",
@@ -55,7 +75,7 @@ def test_the_stack_has_every_service_with_volumes_for_its_data() -> None:
     assert "broker,controller" in services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"]
     assert "--appendonly" in services["redis"]["command"]
     assert services["worker"]["deploy"]["replicas"] == 2
-    for name in ("kafka", "redis", "prometheus", "alertmanager", "grafana"):
+    for name in ("kafka", "redis", "poller", "prometheus", "alertmanager", "grafana"):
         assert any(not v.startswith(".") for v in services[name]["volumes"]), name
 
 
@@ -79,6 +99,49 @@ def test_every_mounted_file_exists_and_raqibs_variables_are_settings() -> None:
                 assert (ROOT / source).exists(), volume
     fields = {f"RAQIB_{name.upper()}" for name in Settings.model_fields}
     assert set(doc["x-raqib-env"]) <= fields
+    for name, service in doc["services"].items():
+        raqibs = {key for key in service.get("environment", {}) if key.startswith("RAQIB_")}
+        assert raqibs <= fields, name
+
+
+def test_ports_are_published_on_the_loopback_only() -> None:
+    for name, service in compose()["services"].items():
+        for port in service.get("ports", []):
+            assert port.startswith("127.0.0.1:"), f"{name}: {port}"
+
+
+def test_the_producers_are_opt_in_and_need_no_secret_to_start_the_stack() -> None:
+    services = compose()["services"]
+    assert {name: services[name]["profiles"] for name in PRODUCERS} == {
+        name: [profile] for name, profile in PRODUCERS.items()
+    }
+    required = [value for value in _strings(compose()) if ":?" in value]
+    assert required == [], "a required variable stops every `docker compose up`"
+    ingest = services["ingest"]
+    assert ingest["environment"]["RAQIB_INGEST_TOKEN"] == "${RAQIB_INGEST_TOKEN:-}"
+    assert ingest["command"][:3] == ["ingest-http", "--host", "0.0.0.0"]
+    assert all(not s.get("profiles") for n, s in services.items() if n not in PRODUCERS)
+    for service in services.values():  # a service of the default stack cannot wait on one
+        assert not set(service.get("depends_on", {})) & set(PRODUCERS)
+
+
+def test_prometheus_scrapes_each_producer_on_its_metrics_port() -> None:
+    services = compose()["services"]
+    served = {}
+    for name in PRODUCERS:
+        command = services[name]["command"]
+        served[name] = int(command[command.index("--metrics-port") + 1])
+    config = yaml.safe_load((DEPLOY / "prometheus" / "prometheus.yml").read_text("utf-8"))
+    (job,) = [j for j in config["scrape_configs"] if j["job_name"] == "raqib-producers"]
+    scraped = {name: sd["port"] for sd in job["dns_sd_configs"] for name in sd["names"]}
+    assert scraped == served
+
+
+def test_the_pollers_feeds_file_loads() -> None:
+    mounted = [v for v in compose()["services"]["poller"]["volumes"] if v.startswith("./")]
+    assert mounted == ["./deploy/raqib/feeds.yaml:/config/feeds.yaml:ro"]
+    feeds = load_feeds(DEPLOY / "raqib" / "feeds.yaml").feeds
+    assert feeds and all(f.url.startswith("https://") and f.name for f in feeds)
 
 
 def test_the_stacks_channels_file_loads() -> None:

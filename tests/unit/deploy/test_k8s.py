@@ -1,11 +1,11 @@
 """deploy/k8s validates (strictly: no unknown field) against the Kubernetes schemas of
-kubernetes-validate, probes the worker's real health views, and configures only settings
-that exist."""
+kubernetes-validate, probes the real health views of the worker and of ingest-http, and
+configures only settings that exist."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import kubernetes_validate
 import pytest
@@ -14,6 +14,12 @@ from prometheus_client import CollectorRegistry
 
 from alerts import load_channels
 from processors.health import Health, WebService
+from producers.ingest_http import create_app
+from producers.metrics import ProducerMetrics
+from producers.publisher import Publisher
+from producers.sink import Sink
+from raqib.limits import Limits
+from raqib.producer_cli import ingest_http
 from raqib.settings import Settings
 from tests.unit.deploy.exported import DEPLOY
 
@@ -59,6 +65,34 @@ def test_probes_ask_the_views_the_worker_serves() -> None:
     assert container["startupProbe"]["httpGet"]["path"] == "/healthz"
     assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
     assert {"/healthz", "/readyz", "/metrics"} <= served
+
+
+def test_ingest_runs_the_real_command_and_probes_the_view_it_serves() -> None:
+    (container,) = named("Deployment", "raqib-ingest")["spec"]["template"]["spec"]["containers"]
+    command, *flags = container["args"]
+    assert command == ingest_http.name
+    params = ingest_http.make_context(command, flags).params
+    ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+    assert (params["host"], params["port"], params["metrics_port"]) == (
+        "0.0.0.0",
+        ports["http"],
+        ports["metrics"],
+    )
+    metrics = ProducerMetrics.create(CollectorRegistry())
+    sink = Sink(cast(Publisher, None), producer="ingest-http", metrics=metrics, limits=Limits())
+    served = {r.canonical for r in create_app(sink, "token").router.resources()}
+    for probe in ("startupProbe", "livenessProbe", "readinessProbe"):
+        assert container[probe]["httpGet"] == {"path": "/healthz", "port": "http"}, probe
+    assert {"/healthz", "/articles"} <= served
+
+
+def test_ingests_token_comes_from_a_secret_the_manifests_do_not_ship() -> None:
+    (container,) = named("Deployment", "raqib-ingest")["spec"]["template"]["spec"]["containers"]
+    (token,) = [e for e in container["env"] if e["name"] == "RAQIB_INGEST_TOKEN"]
+    ref = token["valueFrom"]["secretKeyRef"]
+    assert ref == {"name": "raqib-ingest", "key": "RAQIB_INGEST_TOKEN"}  # required: no default
+    secrets = {d["metadata"]["name"] for d in documents() if d["kind"] == "Secret"}
+    assert ref["name"] not in secrets, "a committed token would be everyone's"
 
 
 def test_the_config_map_sets_only_raqib_settings_and_ships_the_stacks_channels(

@@ -1,5 +1,5 @@
-"""The README's metrics catalogue is the code's: every metric the worker exports is listed
-with its type and labels, and nothing listed is missing from the code."""
+"""The README's metrics catalogue is the code's: every metric the worker and the producers
+export is listed with its type and labels, and nothing listed is missing from the code."""
 
 from __future__ import annotations
 
@@ -12,14 +12,16 @@ BOUNDED_LABELS = frozenset(
         "cache",  # the count stage's named caches
         "channel",  # channels.yaml
         "entity",  # the watchlist
+        "feed",  # feeds.yaml or poll's command line: the operator's feeds, never an entry
         "kind",  # page, update, resolved
         "partition",  # the topics' partitions
+        "producer",  # the producer commands
         "python",  # build info
         "reason",  # dead-letter kinds
         "result",  # fixed outcomes
         "rule",  # rules.yaml
         "stage",  # fixed stage names
-        "status",  # firing, resolved
+        "status",  # firing, resolved; ingest-http's few HTTP statuses
         "topic",  # topics.yaml, or topic names
         "version",  # build info
         "what",  # trimmed fields
