@@ -10,6 +10,9 @@ Three tests, cheapest first, each key under ``RAQIB_REDIS_PREFIX`` with a TTL:
    article that had it; an article sharing a band with one whose estimated Jaccard
    similarity reaches ``threshold`` is a duplicate of it.
 
+2 and 3 look within one outlet: another outlet carrying the same wire copy is a publication
+of its own, which the rules' ``min_sources`` weighs.
+
 An article found new is claimed at once (before it is sent), so two producers racing
 with the same id or text send it once; :meth:`Deduper.release` gives the claim back when
 the broker refuses the article.
@@ -55,13 +58,20 @@ class Fingerprint:
     id: str
     text: str
     signature: np.ndarray | None
+    outlet: str = ""
+    """A digest of the folded source: copies are looked for within one outlet only."""
 
     @classmethod
-    def of(cls, article_id: str, title: str, body: str) -> Fingerprint:
+    def of(cls, article_id: str, title: str, body: str, *, source: str = "") -> Fingerprint:
+        """One outlet's copy of its own article (sent twice, by two producers, or with
+        spacing and diacritics changed) is a duplicate; another outlet carrying the same
+        wire copy is another publication — what the rules' ``min_sources`` counts — and
+        is kept."""
         folded = fold_ar(f"{title}\n{body}")
         text = hashlib.sha256(folded.encode()).hexdigest()[:32]
+        outlet = hashlib.sha256(fold_ar(source).encode()).hexdigest()[:12]
         long_enough = len(folded) >= MIN_SIMILAR_CHARS
-        return cls(article_id, text, signature(folded) if long_enough else None)
+        return cls(article_id, text, signature(folded) if long_enough else None, outlet)
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,17 +128,19 @@ class Deduper:
         self.threshold = threshold
         self.bands, self.rows = lsh_bands(threshold)
 
-    def _band_keys(self, sig: np.ndarray) -> list[str]:
+    def _band_keys(self, sig: np.ndarray, outlet: str) -> list[str]:
         keys = []
         for band in range(self.bands):
             chunk = sig[band * self.rows : (band + 1) * self.rows].tobytes()
-            keys.append(f"{self.prefix}:lsh:{band}:{hashlib.sha1(chunk).hexdigest()[:16]}")  # noqa: S324 - a bucket name, not security
+            digest = hashlib.sha1(chunk).hexdigest()[:16]  # noqa: S324 - a bucket name
+            keys.append(f"{self.prefix}:lsh:{outlet}:{band}:{digest}")
         return keys
 
     def check(self, fp: Fingerprint) -> Verdict:
         """Whether ``fp``'s article was sent already; if not, claim it as sent now."""
-        id_key, text_key = f"{self.prefix}:id:{fp.id}", f"{self.prefix}:text:{fp.text}"
-        bands = self._band_keys(fp.signature) if fp.signature is not None else []
+        id_key = f"{self.prefix}:id:{fp.id}"
+        text_key = f"{self.prefix}:text:{fp.outlet}:{fp.text}"
+        bands = self._band_keys(fp.signature, fp.outlet) if fp.signature is not None else []
         pipe = self.redis.pipeline(transaction=False)
         pipe.set(id_key, 1, nx=True, ex=self.ttl_s)
         pipe.set(text_key, fp.id, nx=True, ex=self.ttl_s)
@@ -175,7 +187,7 @@ class Deduper:
         """Forget a claim (the broker refused the article): a later attempt may send it."""
         self.redis.delete(
             f"{self.prefix}:id:{fp.id}",
-            f"{self.prefix}:text:{fp.text}",
+            f"{self.prefix}:text:{fp.outlet}:{fp.text}",
             f"{self.prefix}:minhash:{fp.id}",
         )
 

@@ -121,7 +121,9 @@ class Sink:
         on_error = None
         if self.deduper is not None:
             deduper = self.deduper
-            fp = Fingerprint.of(ident, _str(done, "title"), _str(done, "body"))
+            fp = Fingerprint.of(
+                ident, _str(done, "title"), _str(done, "body"), source=_str(done, "source")
+            )
             verdict = deduper.check(fp)
             if verdict.duplicate:
                 self._count("duplicate")

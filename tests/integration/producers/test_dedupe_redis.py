@@ -45,6 +45,11 @@ def test_duplicates_by_id_text_and_rewrite_are_caught_distinct_stories_kept(
     for i, story in enumerate(s for name, s in STORIES.items() if name != "araghchi"):
         assert not dedupe.check(Fingerprint.of(f"b{i}", "", story["original"])).duplicate
 
+    # another outlet's copy of the same wire text is its own publication
+    syndicated = Fingerprint.of("d1", "", araghchi["original"], source="وكالة فرانس برس")
+    assert not dedupe.check(syndicated).duplicate
+    assert dedupe.check(Fingerprint.of("d2", "", spaced, source="وكالة فرانس برس")).duplicate
+
     restarted = Deduper(redis, prefix=unique, ttl=timedelta(hours=1))
     assert restarted.check(Fingerprint.of("c1", "", STORIES["zarif"]["rewrites"][0])).duplicate
     assert 0 < redis.ttl(f"{unique}:dedupe:id:a1") <= 3600
