@@ -24,14 +24,21 @@ from __future__ import annotations
 from collections import Counter
 from functools import lru_cache
 from itertools import combinations
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import numba
 import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel
 
-from raqib.messages import EPOCH, EntityMention, Mention, MentionBatch, TaggedArticle
+from raqib.messages import (
+    EPOCH,
+    MENTION_FIELDS,
+    EntityMention,
+    Mention,
+    MentionBatch,
+    TaggedArticle,
+)
 
 PAIR_ENTITIES = 6
 M = TypeVar("M", bound=BaseModel)
@@ -160,33 +167,8 @@ def _flat_length(
     return letters + words - 1 if words else 0
 
 
-_MENTION_SET = (
-    "subject",
-    "article_id",
-    "event_time",
-    "source",
-    "title",
-    "url",
-    "snippet",
-    "highlight",
-)
-"""The fields a mention event is built with (``seq`` is left unset, as the count stage
-expects)."""
 _new = BaseModel.__new__
 _set = object.__setattr__
-
-
-def trusted(model: type[M], values: dict[str, Any], fields_set: set[str]) -> M:
-    """An instance of ``model`` from values that already have the fields' validated types
-    and every field (in the model's order), without validating them again: what
-    ``model_construct`` does, without its per-field loop. Only for values raqib builds
-    itself; input is always validated."""
-    instance = _new(model)
-    _set(instance, "__dict__", values)
-    _set(instance, "__pydantic_fields_set__", fields_set)
-    _set(instance, "__pydantic_extra__", None)
-    _set(instance, "__pydantic_private__", None)
-    return instance
 
 
 def mentions(article: TaggedArticle, *, pair_entities: int = PAIR_ENTITIES) -> list[Mention]:
@@ -222,7 +204,7 @@ def mentions(article: TaggedArticle, *, pair_entities: int = PAIR_ENTITIES) -> l
             values["snippet"], values["highlight"] = context[0], context[1:]
         event = _new(Mention)
         _set(event, "__dict__", values)  # as trusted() does, without a call per event
-        _set(event, "__pydantic_fields_set__", set(_MENTION_SET))
+        _set(event, "__pydantic_fields_set__", set(MENTION_FIELDS))
         _set(event, "__pydantic_extra__", None)
         _set(event, "__pydantic_private__", None)
         out.append(event)

@@ -17,12 +17,19 @@ import time
 from dataclasses import dataclass, field
 
 from processors.clean import clean_body
-from processors.mentions import PAIR_ENTITIES, mentions, trusted
+from processors.mentions import PAIR_ENTITIES, mentions
 from processors.tagger import Tag, Tagger
 from processors.topics import TopicMatcher, TopicsFile
 from processors.watchlist import Entity, Watchlist
 from raqib.exceptions import InvalidArticle
-from raqib.messages import Article, EntityMention, Mention, TaggedArticle, TopicMatch
+from raqib.messages import (
+    Article,
+    EntityMention,
+    Mention,
+    TaggedArticle,
+    TopicMatch,
+    trusted,
+)
 
 
 @dataclass

@@ -33,7 +33,7 @@ from processors.outputs import HEADROOM_BYTES, DeadLetter, dead_letter, fit_tagg
 from processors.pipeline import Budget, Pipeline
 from raqib.exceptions import InvalidArticle
 from raqib.limits import Limits
-from raqib.messages import EPOCH, Article, MentionBatch, dumps, parse_article
+from raqib.messages import EPOCH, Article, MentionBatch, encode_batch, parse_article
 
 log = logging.getLogger(__name__)
 
@@ -114,10 +114,10 @@ class TagStage:
         mentions = []
         for partition, batch in pieces:
             batch.origin, batch.event_time = origin, at
-            mentions.append((partition, batch.mentions[0].subject.encode(), dumps(batch)))
+            mentions.append((partition, batch.mentions[0].subject.encode(), encode_batch(batch)))
         for partition in sorted(set(range(self.partitions)) - {p for p, _ in pieces}):
             heartbeat = MentionBatch(article_id=result.id, event_time=at, origin=origin)
-            mentions.append((partition, key, dumps(heartbeat)))
+            mentions.append((partition, key, encode_batch(heartbeat)))
         return Tagged(
             key=key,
             value=value,
@@ -341,7 +341,7 @@ def attach_tag_agent(
                 event_time=quiet.last_time.get(partition, EPOCH),
                 idle=True,
             )
-            key, value = f"idle:{partition}".encode(), dumps(marker)
+            key, value = f"idle:{partition}".encode(), encode_batch(marker)
             for target in range(stage.partitions):
                 mentions.send_soon(key=key, value=value, partition=target)
             metrics.idle_markers.inc()

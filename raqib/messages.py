@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from pydantic import (
     BaseModel,
@@ -24,6 +25,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import from_json, to_json
 
 from raqib.durations import format_duration
 from raqib.exceptions import InvalidArticle
@@ -240,12 +242,168 @@ class MentionBatch(BaseModel):
     origin: int | None = Field(None, description="the articles partition it came from")
     idle: bool = Field(False, description="an idle marker of ``origin``, not an article")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _wire(cls, data: Any) -> Any:
+        """The wire form (:func:`encode_batch`) read by a plain ``model_validate_json``:
+        its entries become whole mentions (:func:`decode_batch` is the fast way)."""
+        if isinstance(data, dict) and "entries" in data:
+            data = dict(data)
+            article, entries = data.pop("article", None) or {}, data.pop("entries") or []
+            whole = list(data.get("mentions") or [])
+            if isinstance(article, dict) and isinstance(entries, list):
+                whole += [{**article, **e} for e in entries if isinstance(e, dict)]
+            data["mentions"] = whole
+        return data
+
     @model_validator(mode="after")
     def _time(self) -> MentionBatch:
         if self.mentions and self.event_time == EPOCH:
             self.event_time = self.mentions[0].event_time
         self.event_time = as_utc(self.event_time)
         return self
+
+
+class MentionArticle(BaseModel):
+    """The fields every mention of one article shares, sent once per message."""
+
+    article_id: str
+    event_time: datetime
+    source: str = ""
+    title: str = ""
+    url: str = ""
+
+
+class MentionsWire(BaseModel):
+    """How a :class:`MentionBatch` travels on ``mentions``, less its ``entries``: an
+    article's ~40 mentions repeated its id, time, outlet, title and url in every one —
+    half the bytes of the topic and of the count stage's parsing. Each entry is
+    ``{"subject", "snippet"?, "highlight"?}``; ``mentions`` holds any mention that does not
+    share ``article`` (never, from raqib's tag stage) and reads messages of the older form."""
+
+    article_id: str
+    event_time: datetime = EPOCH
+    origin: int | None = None
+    idle: bool = False
+    article: MentionArticle | None = None
+    mentions: list[Mention] = Field(default_factory=list)
+
+
+def _shared(mention: Mention) -> tuple[str, datetime, str, str, str]:
+    return mention.article_id, mention.event_time, mention.source, mention.title, mention.url
+
+
+def encode_batch(batch: MentionBatch) -> bytes:
+    """A batch as it is sent (see :class:`MentionsWire`; :func:`decode_batch` reads it)."""
+    wire: dict[str, Any] = {"article_id": batch.article_id, "event_time": batch.event_time}
+    if batch.origin is not None:
+        wire["origin"] = batch.origin
+    if batch.idle:
+        wire["idle"] = True
+    if batch.mentions:
+        first = batch.mentions[0]
+        shared = _shared(first)
+        wire["article"] = dict(zip(MENTION_FIELDS[1:6], shared, strict=True))
+        entries: list[dict[str, Any]] = []
+        others: list[Mention] = []
+        for m in batch.mentions:
+            if _shared(m) != shared:
+                others.append(m)
+                continue
+            entry: dict[str, Any] = {"subject": m.subject}
+            if m.snippet:
+                entry["snippet"] = m.snippet
+            if m.highlight is not None:
+                entry["highlight"] = m.highlight
+            entries.append(entry)
+        wire["entries"] = entries
+        if others:
+            wire["mentions"] = [m.model_dump(exclude={"seq"}) for m in others]
+    return to_json(wire)
+
+
+def decode_batch(raw: bytes | str) -> MentionBatch:
+    """Read a ``mentions`` message (either form); a ``ValueError`` (``ValidationError``
+    is one) if it is not one. The article's fields are validated once for all its
+    mentions, each entry's own three by type."""
+    data = from_json(raw)
+    if not isinstance(data, dict):
+        raise ValueError(f"a mentions message is a JSON object, not {type(data).__name__}")
+    entries = data.pop("entries", None) or []
+    wire = MentionsWire.model_validate(data)
+    mentions = list(wire.mentions)
+    if entries:
+        if wire.article is None or not isinstance(entries, list):
+            raise ValueError("mentions entries without their article")
+        a = wire.article
+        shared = Mention(
+            subject="", article_id=a.article_id, event_time=a.event_time,
+            source=a.source, title=a.title, url=a.url,
+        ).__dict__  # fmt: skip
+        for entry in entries:
+            values = shared.copy()
+            values["subject"], values["snippet"], values["highlight"] = _entry(entry)
+            mentions.append(trusted(Mention, values, MENTION_FIELDS))
+    at = wire.event_time
+    if mentions and at == EPOCH:
+        at = mentions[0].event_time
+    values = {
+        "article_id": wire.article_id,
+        "mentions": mentions,
+        "event_time": as_utc(at),
+        "origin": wire.origin,
+        "idle": wire.idle,
+    }
+    return trusted(MentionBatch, values, values)  # every part validated above
+
+
+def _entry(entry: object) -> tuple[str, str, tuple[int, int] | None]:
+    """An entry's subject, snippet and highlight, checked."""
+    if not isinstance(entry, dict) or not isinstance(subject := entry.get("subject"), str):
+        raise ValueError(f"a mention entry without a subject: {str(entry)[:80]}")
+    snippet = entry.get("snippet", "")
+    highlight = entry.get("highlight")
+    if not isinstance(snippet, str):
+        raise ValueError(f"{subject}: snippet is not a string")
+    if highlight is not None:
+        if not (
+            isinstance(highlight, list)
+            and len(highlight) == 2
+            and all(type(n) is int for n in highlight)
+        ):
+            raise ValueError(f"{subject}: highlight is not two offsets")
+        highlight = (highlight[0], highlight[1])
+    return subject, snippet, highlight
+
+
+MENTION_FIELDS = (
+    "subject",
+    "article_id",
+    "event_time",
+    "source",
+    "title",
+    "url",
+    "snippet",
+    "highlight",
+)
+"""The fields a mention is built with (``seq`` is left unset, as the count stage expects)."""
+
+_new = BaseModel.__new__
+_set = object.__setattr__
+M = TypeVar("M", bound=BaseModel)
+
+
+def trusted(model: type[M], values: dict[str, Any], fields_set: Iterable[str]) -> M:
+    """An instance of ``model`` from values that already have the fields' validated types
+    and every field (in the model's order), without validating them again: what
+    ``model_construct`` does, without its per-field loop. Only for values raqib builds
+    itself or validated once for many; input is always validated."""
+    instance = _new(model)
+    _set(instance, "__dict__", values)
+    _set(instance, "__pydantic_fields_set__", set(fields_set))
+    _set(instance, "__pydantic_extra__", None)
+    _set(instance, "__pydantic_private__", None)
+    return instance
 
 
 class Evidence(BaseModel):

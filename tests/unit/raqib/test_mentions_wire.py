@@ -1,0 +1,81 @@
+"""The ``mentions`` wire form: an article's shared fields once, each mention's own after.
+
+Real seed news through the real tag stage: what the count stage reads back is what the
+tag stage built, mention for mention; the older form (every field in every mention) is
+still read; what is not a mentions message is a ``ValueError`` the count stage logs.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from processors.pipeline import Pipeline
+from processors.tag_agent import Tagged, TagStage
+from processors.topics import load_topics
+from processors.watchlist import load_watchlist
+from producers.seeds import load_seed_dir
+from raqib.messages import EPOCH, Mention, MentionBatch, decode_batch, dumps, encode_batch
+
+SEEDS = Path(__file__).resolve().parents[3] / "seeds"
+
+
+@pytest.fixture(scope="module")
+def sent() -> list[bytes]:
+    """Every ``mentions`` message the tag stage writes for the seeds on four partitions."""
+    watchlist = load_watchlist()
+    stage = TagStage(Pipeline(watchlist, load_topics(None, watchlist)), 4)
+    out: list[bytes] = []
+    for article in load_seed_dir(SEEDS):
+        raw = json.dumps(article, ensure_ascii=False, default=str).encode()
+        outcome = stage.process(raw, None, origin=1)
+        if isinstance(outcome, Tagged):
+            out.extend(value for _, _, value in outcome.mentions)
+    return out
+
+
+def test_what_is_read_is_what_was_built_in_half_the_bytes(sent: list[bytes]) -> None:
+    batches = [decode_batch(value) for value in sent]
+    mentions = [m for b in batches for m in b.mentions]
+    assert len(mentions) > 150 and any(m.highlight for m in mentions)
+    assert any("ـ" in m.title or "إ" in m.title for m in mentions), "Arabic kept as written"
+    for value, batch in zip(sent, batches, strict=True):
+        assert encode_batch(batch) == value, "encoding is stable"
+        assert MentionBatch.model_validate_json(value) == batch, "the plain model reads it too"
+        older = dumps(batch)  # the older form: every field in every mention
+        assert decode_batch(older) == batch
+        assert len(value) < 0.6 * len(older) or not batch.mentions
+        assert batch.origin == 1 and batch.event_time != EPOCH
+        assert all(m.article_id == batch.article_id and m.seq is None for m in batch.mentions)
+
+
+def test_a_mention_of_other_fields_travels_whole() -> None:
+    at = EPOCH.replace(year=2024)
+    a = Mention(subject="entity:iran", article_id="a", event_time=at, title="إيران", snippet="x")
+    b = a.model_copy(update={"subject": "entity:syria", "title": "سوريا", "highlight": (0, 1)})
+    batch = MentionBatch(article_id="a", mentions=[a, b], event_time=at, origin=0)
+    back = decode_batch(encode_batch(batch))
+    assert {(m.subject, m.title, m.highlight) for m in back.mentions} == {
+        ("entity:iran", "إيران", None),
+        ("entity:syria", "سوريا", (0, 1)),
+    }
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"[]",
+        b'{"event_time": "2024-12-01T00:00:00Z"}',
+        b'{"article_id": "a", "entries": [{"subject": "entity:x"}]}',
+        b'{"article_id": "a", "article": {"article_id": "a", "event_time": "2024-12-01T00:00:00Z"},'
+        b' "entries": [{"snippet": "no subject"}]}',
+        b'{"article_id": "a", "article": {"article_id": "a", "event_time": "2024-12-01T00:00:00Z"},'
+        b' "entries": [{"subject": "entity:x", "highlight": [1, "2"]}]}',
+        b"not json",
+    ],
+)
+def test_what_is_not_a_mentions_message_is_a_value_error(raw: bytes) -> None:
+    with pytest.raises(ValueError):
+        decode_batch(raw)
