@@ -532,9 +532,9 @@ class MirroredCounts:
                 and pair not in self._attempted
             )
             self.mirror.add(mention, in_hour=not in_hours)
-            self._attempted.discard(pair)
         elif flag == NEW:
             self.mirror.add(mention)
+        if self._attempted:  # empty but after a recording that failed part way
             self._attempted.discard(pair)
         return flag
 

@@ -51,19 +51,29 @@ def binary(name: str, package: str) -> str:
     return str(path)
 
 
-class Alertmanager(ChildServer):
-    """Debian's Alertmanager on a free loopback port, clustering off, storage in tmp."""
+class PrometheusServer(ChildServer):
+    """A Debian Prometheus-project server on a free loopback port, its data in tmp."""
 
-    name = "alertmanager"
+    package = ""
 
     def __init__(self, data_dir: Path, config: Path) -> None:
         super().__init__(data_dir)
-        self.binary = binary("prometheus-alertmanager", "prometheus-alertmanager")
+        self.binary = binary(self.package, self.package)
         self.config = config
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def ready(self) -> bool:
+        return answers(f"{self.url}/-/ready")
+
+
+class Alertmanager(PrometheusServer):
+    """Debian's Alertmanager, clustering off."""
+
+    name = "alertmanager"
+    package = "prometheus-alertmanager"
 
     def command(self) -> list[str]:
         return [
@@ -74,23 +84,12 @@ class Alertmanager(ChildServer):
             "--cluster.listen-address=",
         ]
 
-    def ready(self) -> bool:
-        return answers(f"{self.url}/-/ready")
 
-
-class Prometheus(ChildServer):
-    """Debian's Prometheus on a free loopback port, its TSDB in tmp."""
+class Prometheus(PrometheusServer):
+    """Debian's Prometheus."""
 
     name = "prometheus"
-
-    def __init__(self, data_dir: Path, config: Path) -> None:
-        super().__init__(data_dir)
-        self.binary = binary("prometheus", "prometheus")
-        self.config = config
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+    package = "prometheus"
 
     def command(self) -> list[str]:
         return [
@@ -99,9 +98,6 @@ class Prometheus(ChildServer):
             f"--storage.tsdb.path={self.data_dir / 'tsdb'}",
             f"--web.listen-address=127.0.0.1:{self.port}",
         ]
-
-    def ready(self) -> bool:
-        return answers(f"{self.url}/-/ready")
 
     def query(self, promql: str) -> list[dict[str, Any]]:
         url = f"{self.url}/api/v1/query?" + urllib.parse.urlencode({"query": promql})
