@@ -195,7 +195,7 @@ class _Judgement:
     observed: int
     expected: float
     ratio: float
-    p_value: float
+    p_value: Callable[[], float]  # worked out only for an alert event
     evidence: list[Evidence]
     describe: Callable[[], tuple[Window, str, str]]  # window, firing and resolved summaries
 
@@ -522,7 +522,7 @@ class RuleEngine:
                 observed=judged.observed,
                 expected=round(judged.expected, 6),
                 ratio=round(judged.ratio, 6),
-                p_value=judged.p_value,
+                p_value=judged.p_value(),
                 severity=rule.severity,
                 articles=judged.evidence[-MAX_EVIDENCE:],
                 event_time=wm,
@@ -579,7 +579,7 @@ class RuleEngine:
             observed=stats.observed,
             expected=stats.expected,
             ratio=stats.ratio,
-            p_value=stats.p_value,
+            p_value=lambda: stats.p_value,
             evidence=evidence,
             describe=describe,
         )
@@ -638,7 +638,7 @@ class RuleEngine:
             observed=0,
             expected=rate * silent,
             ratio=0.0,
-            p_value=p_value,
+            p_value=lambda: p_value,
             evidence=evidence,
             describe=describe,
         )

@@ -4,14 +4,18 @@ Redis key schema (``P`` is ``RAQIB_REDIS_PREFIX``, default ``raqib``; the subjec
 braces is a Redis Cluster hash tag, so one subject's keys share a slot)::
 
     P:{entity:iran}:seen:<article_id>   stamp, TTL 2 days     dedup of (subject, article)
-    P:{entity:iran}:m:<minute>          hash article_id -> {"t": title, "s": source,
-                                        "q": stamp}, TTL 2 days
+    P:{entity:iran}:m:<minute>          hash article_id -> {"q": stamp, "n": snippet,
+                                        "h": [start, end] of the name}, TTL 2 days
     P:{entity:iran}:h:<hour>            integer count, TTL 35 days
+    P:article:<article_id>              {"t": title, "s": source, "u": url} as first
+                                        counted, TTL 2 days
 
 ``<minute>`` and ``<hour>`` are event-time buckets, in minutes or hours since the Unix
 epoch (UTC). ``redis-cli HLEN 'raqib:{entity:iran}:m:29000000'`` reads one minute.
 One Lua script call per subject of a batch (dedup, minute and hour buckets), all the
-batch's calls in one round trip.
+batch's calls in one round trip. An article's title, outlet and url are written once
+(not once per subject that it names: ~40 per article), beside the scripts; a minute
+bucket written before that held them in each value too, and is still read.
 
 The *stamp* is where the count stage read the mention (``<partition>:<offset>`` of its
 ``mentions`` message; "1" when counted from elsewhere, e.g. a backfill). It tells a
@@ -26,6 +30,7 @@ import json
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, TypeVar
 
 from redis.asyncio import Redis
@@ -43,20 +48,22 @@ UNSTAMPED = "1"
 
 _RECORD = """
 -- One subject's mentions of a batch, in order (every key shares the subject's hash tag).
--- KEYS: each mention's seen key, then the distinct minute and hour buckets.
--- ARGV[1], ARGV[2]: the minute and hour TTLs; ARGV[3]: a JSON array with, per mention,
--- [article id, evidence, stamp, index of its minute bucket, index of its hour bucket]
--- (indexes into KEYS): one argument, not five per mention, to encode and send.
-local minute_ttl, hour_ttl = ARGV[1], ARGV[2]
+-- KEYS: the distinct minute and hour buckets. ARGV[1], ARGV[2]: the minute and hour TTLs;
+-- ARGV[3]: the subject's seen-key prefix; ARGV[4]: a JSON array with, per mention,
+-- [article id, stamp, index of its minute bucket, index of its hour bucket, its value
+-- there] (indexes into KEYS): one argument, not five per mention, to send. A seen key is
+-- made here, not declared: it shares the declared keys' hash slot, which is all a
+-- cluster asks, and declaring one per mention cost more to send than the rest.
+local minute_ttl, hour_ttl, seen = ARGV[1], ARGV[2], ARGV[3]
 local out, minutes, hours = {}, {}, {}
-for i, m in ipairs(cjson.decode(ARGV[3])) do
-  local stamp = m[3]
-  if redis.call('SET', KEYS[i], stamp, 'NX', 'EX', minute_ttl) then
-    redis.call('HSET', KEYS[m[4]], m[1], m[2])
-    minutes[m[4]] = true
-    hours[m[5]] = (hours[m[5]] or 0) + 1
+for i, m in ipairs(cjson.decode(ARGV[4])) do
+  local stamp, key = m[2], seen .. m[1]
+  if redis.call('SET', key, stamp, 'NX', 'EX', minute_ttl) then
+    redis.call('HSET', KEYS[m[3]], m[1], m[5])
+    minutes[m[3]] = true
+    hours[m[4]] = (hours[m[4]] or 0) + 1
     out[i] = 1
-  elseif stamp ~= '1' and redis.call('GET', KEYS[i]) == stamp then
+  elseif stamp ~= '1' and redis.call('GET', key) == stamp then
     out[i] = 2
   else
     out[i] = 0
@@ -84,14 +91,16 @@ def _parse_stamp(stamp: str) -> tuple[int, int] | None:
     return int(partition), int(offset)
 
 
-def _evidence_json(mention: Mention) -> str:
-    data: dict[str, object] = {
-        "t": mention.title[:300],
-        "s": mention.source,
-        "q": mention.seq or UNSTAMPED,
-    }
+def _article_json(mention: Mention) -> str:
+    data = {"t": mention.title[:300], "s": mention.source}
     if mention.url:
         data["u"] = mention.url[:1000]
+    return json.dumps(data, ensure_ascii=False)
+
+
+def _bucket_json(mention: Mention) -> str:
+    """A mention's value in its minute bucket: where it was read, and its snippet."""
+    data: dict[str, object] = {"q": mention.seq or UNSTAMPED}
     if mention.snippet:
         data["n"] = mention.snippet
         data["h"] = mention.highlight
@@ -102,8 +111,8 @@ def _evidence_of(article: str, data: dict[str, Any]) -> Evidence:
     highlight = data.get("h")
     return Evidence(
         id=article,
-        title=data["t"],
-        source=data["s"],
+        title=data.get("t", ""),
+        source=data.get("s", ""),
         url=data.get("u", ""),
         snippet=data.get("n", ""),
         highlight=tuple(highlight) if highlight else None,
@@ -128,25 +137,29 @@ class RedisCounts:
     def key(self, subject: str, kind: str, bucket: int | str) -> str:
         return f"{self.prefix}:{{{subject}}}:{kind}:{bucket}"
 
+    def article_key(self, article_id: str) -> str:
+        return f"{self.prefix}:article:{article_id}"
+
     def _script_args(
         self, subject: str, mentions: Sequence[Mention]
     ) -> tuple[list[str], list[str | int]]:
         """One subject's mentions as the record script takes them."""
-        seen = [self.key(subject, "seen", m.article_id) for m in mentions]
-        buckets: dict[str, int] = {}  # key -> its index in KEYS (1-based, after the seen keys)
-        rows: list[tuple[str, str, str, int, int]] = []
+        buckets: dict[str, int] = {}  # key -> its index in KEYS (1-based)
+        at: dict[datetime, tuple[int, int]] = {}  # event time -> its buckets' indexes
+        rows: list[tuple[str, str, int, int, str]] = []
         for m in mentions:
-            minute = self.key(subject, "m", minute_of(m.event_time))
-            hour = self.key(subject, "h", hour_of(m.event_time))
-            for key in (minute, hour):
-                if key not in buckets:
-                    buckets[key] = len(seen) + len(buckets) + 1
-            evidence = _evidence_json(m)
-            rows.append(
-                (m.article_id, evidence, m.seq or UNSTAMPED, buckets[minute], buckets[hour])
-            )
+            indexes = at.get(m.event_time)
+            if indexes is None:
+                minute = self.key(subject, "m", minute_of(m.event_time))
+                hour = self.key(subject, "h", hour_of(m.event_time))
+                indexes = at[m.event_time] = (
+                    buckets.setdefault(minute, len(buckets) + 1),
+                    buckets.setdefault(hour, len(buckets) + 1),
+                )
+            rows.append((m.article_id, m.seq or UNSTAMPED, *indexes, _bucket_json(m)))
         payload = json.dumps(rows, ensure_ascii=False)
-        return seen + list(buckets), [MINUTE_TTL_S, HOUR_TTL_S, payload]
+        seen = self.key(subject, "seen", "")
+        return list(buckets), [MINUTE_TTL_S, HOUR_TTL_S, seen, payload]
 
     async def record(self, mention: Mention) -> Recorded:
         """Count a mention unless it was counted before."""
@@ -161,13 +174,18 @@ class RedisCounts:
         if not mentions:
             return []
         by_subject: dict[str, list[int]] = {}
+        by_article: dict[str, Mention] = {}
         for i, m in enumerate(mentions):
             by_subject.setdefault(m.subject, []).append(i)
+            by_article.setdefault(m.article_id, m)
         async with self.redis.pipeline(transaction=False) as pipe:
+            # before the counts: whatever counted an article can show it
+            for article, m in by_article.items():
+                pipe.set(self.article_key(article), _article_json(m), nx=True, ex=MINUTE_TTL_S)
             for subject, indexes in by_subject.items():
                 keys, args = self._script_args(subject, [mentions[i] for i in indexes])
                 await self._record(keys=keys, args=args, client=pipe)
-            replies = await pipe.execute()
+            replies = (await pipe.execute())[len(by_article) :]
         flags = [DUPLICATE] * len(mentions)
         for indexes, reply in zip(by_subject.values(), replies, strict=True):
             for i, flag in zip(indexes, reply, strict=True):
@@ -212,16 +230,42 @@ class RedisCounts:
                 for subject, minute in wanted:
                     pipe.hgetall(self.key(subject, "m", minute))
                 buckets = await pipe.execute()
-            for (subject, minute), bucket in zip(wanted, buckets, strict=True):
+            evidence = await self._evidence(
+                [(s, m, bucket) for (s, m), bucket in zip(wanted, buckets, strict=True)]
+            )
+            for (subject, minute, article), (stamp, shown) in evidence.items():
                 found = loaded[subject]
-                for k, v in bucket.items():
-                    data = json.loads(v)
-                    article = _text(k)
-                    found.minutes.setdefault(minute, {})[article] = _evidence_of(article, data)
-                    where = _parse_stamp(data.get("q", UNSTAMPED))
-                    if where is not None:
-                        found.stamps[(minute, article)] = where
+                found.minutes.setdefault(minute, {})[article] = shown
+                where = _parse_stamp(stamp)
+                if where is not None:
+                    found.stamps[(minute, article)] = where
         return loaded
+
+    async def _evidence(
+        self, buckets: Sequence[tuple[str, int, dict[bytes, bytes]]]
+    ) -> dict[tuple[str, int, str], tuple[str, Evidence]]:
+        """Per (subject, minute, article) of the minute buckets read, its stamp and its
+        evidence (the article's title, outlet and url and the subject's snippet, one more
+        round trip; a value written by an older raqib holds them itself)."""
+        values: dict[tuple[str, int, str], dict[str, Any]] = {}
+        for subject, minute, bucket in buckets:
+            for k, v in bucket.items():
+                values[(subject, minute, _text(k))] = json.loads(v)
+        articles = sorted({article for (_, _, article), data in values.items() if "t" not in data})
+        facts: dict[str, dict[str, Any]] = {}
+        if articles:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for article in articles:
+                    pipe.get(self.article_key(article))
+                replies = await pipe.execute()
+            facts = {a: json.loads(r) for a, r in zip(articles, replies, strict=True) if r}
+        return {
+            where: (
+                data.get("q", UNSTAMPED),
+                _evidence_of(where[2], {**facts.get(where[2], {}), **data}),
+            )
+            for where, data in values.items()
+        }
 
     async def minutes(self, subject: str, first: int, last: int) -> int:
         async with self.redis.pipeline(transaction=False) as pipe:
@@ -257,14 +301,15 @@ class RedisCounts:
         return in_minutes, in_hours + in_gap
 
     async def evidence(self, subject: str, first: int, last: int) -> list[Evidence]:
+        minutes = range(first, last + 1)
         async with self.redis.pipeline(transaction=False) as pipe:
-            for minute in range(first, last + 1):
+            for minute in minutes:
                 pipe.hgetall(self.key(subject, "m", minute))
             buckets = await pipe.execute()
-        found: list[Evidence] = []
-        for bucket in buckets:
-            found.extend(_evidence(k, v) for k, v in sorted(bucket.items()))
-        return found
+        read = await self._evidence(
+            [(subject, m, bucket) for m, bucket in zip(minutes, buckets, strict=True)]
+        )
+        return [shown for _, shown in (read[k] for k in sorted(read, key=lambda k: k[1:]))]
 
 
 @dataclass
@@ -279,10 +324,6 @@ class Loaded:
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
-
-
-def _evidence(article_id: bytes | str, raw: bytes | str) -> Evidence:
-    return _evidence_of(_text(article_id), json.loads(raw))
 
 
 def _range_sum(buckets: dict[int, T], first: int, last: int, size: Callable[[T], int]) -> int:

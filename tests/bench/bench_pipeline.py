@@ -5,6 +5,9 @@ running the worker — one process with every stage, and a tag process beside a 
 process (``raqib worker --stages``) — publishes N seed-based articles (each a distinct
 copy with its own id and time) to fresh topics with the default four partitions, and
 measures articles/s from the first publish until every mention is counted in Redis.
+The stream then goes on (one later article on each ``articles`` partition, as a live feed
+would), so what is measured is throughput, not the fixed wait for the end of a stream to be
+declared idle (``RAQIB_ALIGN_IDLE_S``) before its last articles may be judged.
 Baseline in the same run: kafka-python reading the same N articles off the topic (the
 ceiling for any consumer of it on this machine). ``BENCH_ARTICLES`` sets N (2,000).
 """
@@ -23,9 +26,14 @@ from pathlib import Path
 from kafka import KafkaConsumer, TopicPartition
 from prometheus_client.parser import text_string_to_metric_families
 
+from processors.mentions import partition_of
+from processors.pipeline import Pipeline
+from processors.topics import load_topics
+from processors.watchlist import load_watchlist
 from producers.publisher import Publisher
 from producers.seeds import load_seed_dir
 from raqib.embedded import WorkerProcess, embedded_stack, free_port
+from raqib.messages import parse_article
 from raqib.settings import Settings
 from raqib.topics import ensure_topics
 
@@ -44,10 +52,47 @@ def metrics(port: int) -> dict[str, float]:
     return out
 
 
-def run(tmp: Path, broker_bootstrap: str, redis_url: str, stages: list[str]) -> dict[str, float]:
+def mention_events(seeds: list[dict[str, object]]) -> list[int]:
+    """How many mention events the tag stage makes of each seed (the same in any copy)."""
+    watchlist = load_watchlist()
+    pipeline = Pipeline(watchlist, load_topics(None, watchlist))
+    return [
+        len(pipeline.process(parse_article(json.dumps(s, default=str).encode(), fallback_time=None))[1])
+        for s in seeds
+    ]
+
+
+def stream_goes_on(publisher: Publisher, after: datetime) -> None:
+    """One article on each ``articles`` partition, dated after the benchmark's: every
+    partition has got past the last measured article, so it is judged without waiting for
+    the stream's end to be declared idle."""
+    covered: set[int] = set()
+    k = 0
+    while len(covered) < PARTITIONS:
+        key = f"bench-next-{k}"
+        k += 1
+        if partition_of(key, PARTITIONS) in covered:
+            continue
+        covered.add(partition_of(key, PARTITIONS))
+        publisher.article(
+            {
+                "id": key,
+                "source": "bench",
+                "title": "نشرة",
+                "body": "لا جديد في هذه النشرة.",
+                "published_at": (after + timedelta(minutes=1)).isoformat(),
+            }
+        )
+
+
+def run(
+    tmp: Path, broker_bootstrap: str, redis_url: str, stages: list[str], servers: list[int | None]
+) -> dict[str, float]:
     """Publish COUNT articles to fresh topics and time the workers (one process per entry
-    of ``stages``) from the first publish until every mention published is counted."""
+    of ``stages``) from the first publish until every mention of them is counted."""
     seeds = load_seed_dir(ROOT / "seeds")
+    per_seed = mention_events(seeds)
+    expected = sum(per_seed[i % len(seeds)] for i in range(COUNT))
     start = datetime(2025, 1, 1, tzinfo=UTC)
     name = "-".join(stages)
     base = Settings(
@@ -68,6 +113,8 @@ def run(tmp: Path, broker_bootstrap: str, redis_url: str, stages: list[str]) -> 
     workers = [WorkerProcess(s, tmp / f"{name}-{i}").start() for i, s in enumerate(processes)]
     ports = [s.web_port for s in processes]
     try:
+        time.sleep(2)  # past the workers' start-up, which is not what is measured
+        cpu_before = [cpu_s(w.pid) for w in workers] + [cpu_s(pid) for pid in servers]
         began = time.perf_counter()
         with Publisher(base) as publisher:
             for i in range(COUNT):
@@ -75,6 +122,7 @@ def run(tmp: Path, broker_bootstrap: str, redis_url: str, stages: list[str]) -> 
                 article["id"] = f"bench-{i}"
                 article["published_at"] = (start + timedelta(seconds=30 * i)).isoformat()
                 publisher.article(article)
+            stream_goes_on(publisher, start + timedelta(seconds=30 * COUNT))
         published = time.perf_counter() - began
         tagged_s = None
         while True:
@@ -85,12 +133,11 @@ def run(tmp: Path, broker_bootstrap: str, redis_url: str, stages: list[str]) -> 
             tagged = m.get("raqib_articles_processed_total", 0)
             if tagged_s is None and tagged >= COUNT:
                 tagged_s = time.perf_counter() - began
-            if tagged >= COUNT and m.get("raqib_mentions_counted_total", 0) >= m.get(
-                "raqib_mentions_published_total", 1
-            ):
+            if tagged >= COUNT and m.get("raqib_mentions_counted_total", 0) >= expected:
                 break
             time.sleep(0.2)
         pipeline_s = time.perf_counter() - began
+        cpu_after = [cpu_s(w.pid) for w in workers] + [cpu_s(pid) for pid in servers]
         rss = [rss_mb(w.pid) for w in workers if w.pid is not None]
     finally:
         for worker in workers:
@@ -101,7 +148,23 @@ def run(tmp: Path, broker_bootstrap: str, redis_url: str, stages: list[str]) -> 
         "pipeline_s": pipeline_s,
         "mentions": m["raqib_mentions_counted_total"],
         "rss_mb": max(rss, default=0.0),
+        "worker_cpu_s": sum(cpu_after[: len(workers)]) - sum(cpu_before[: len(workers)]),
+        **{
+            f"cpu_s:{stage}": cpu_after[i] - cpu_before[i]
+            for i, stage in enumerate(stages)
+            if len(stages) > 1
+        },
+        "server_cpu_s": sum(cpu_after[len(workers) :]) - sum(cpu_before[len(workers) :]),
     }
+
+
+def cpu_s(pid: int | None) -> float:
+    """CPU time (user + system) a live process has used so far, in seconds (Linux): what
+    a stage costs, much less moved than wall time by what else the machine runs."""
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def rss_mb(pid: int) -> float:
@@ -135,7 +198,10 @@ def main() -> int:
     modes = [["all"], ["tag", "count"]]
     with tempfile.TemporaryDirectory() as tmp, embedded_stack(Path(tmp)) as (broker, redis):
         results = {
-            "+".join(mode): run(Path(tmp), broker.bootstrap, redis.url, mode) for mode in modes
+            "+".join(mode): run(
+                Path(tmp), broker.bootstrap, redis.url, mode, [broker.pid, redis.pid]
+            )
+            for mode in modes
         }
         consume_s, size = raw_consume(broker.bootstrap, "bench-all.articles")
     print(
@@ -151,6 +217,13 @@ def main() -> int:
             f"  {label:<22} end to end         {COUNT / r['pipeline_s']:8.0f} articles/s "
             f"({consume_s / r['pipeline_s']:.1%} of the ceiling), "
             f"{r['mentions'] / r['pipeline_s']:.0f} mentions/s; largest RSS {r['rss_mb']:.0f} MB"
+        )
+        print(
+            f"  {label:<22} CPU per 1,000 articles: workers {r['worker_cpu_s'] / COUNT * 1000:.2f} s,"
+            f" broker + Redis {r['server_cpu_s'] / COUNT * 1000:.2f} s"
+            + "".join(
+                f"; {k[6:]} {v / COUNT * 1000:.2f} s" for k, v in r.items() if k.startswith("cpu_s:")
+            )
         )
     return 0
 

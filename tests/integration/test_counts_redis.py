@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import random
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
@@ -15,7 +16,7 @@ from redis.asyncio import Redis
 from alerts.episodes import Episode, RedisEpisodes
 from processors.counts import HOUR_TTL_S, MINUTE_TTL_S, MemoryCounts, MirroredCounts, RedisCounts
 from raqib.counting import hour_of, minute_of
-from raqib.messages import Mention
+from raqib.messages import Evidence, Mention
 
 pytestmark = pytest.mark.integration
 T = TypeVar("T")
@@ -33,9 +34,18 @@ def run(factory: Callable[[Redis], Awaitable[T]], url: str) -> T:
     return asyncio.run(main())
 
 
-def mention(subject: str, article: str, at: datetime, source: str = "سانا") -> Mention:
+def mention(
+    subject: str, article: str, at: datetime, source: str = "سانا", snippet: str = ""
+) -> Mention:
     return Mention(
-        subject=subject, article_id=article, event_time=at, source=source, title=f"خبر {article}"
+        subject=subject,
+        article_id=article,
+        event_time=at,
+        source=source,
+        title=f"خبر {article}",
+        url=f"https://example.org/{article}",
+        snippet=snippet,
+        highlight=(0, 4) if snippet else None,
     )
 
 
@@ -69,6 +79,7 @@ def test_keys_are_hash_tagged_per_subject_and_expire(redis_server: Any, unique: 
             f"{unique}:{{entity:aleppo}}:seen:a1",
             f"{unique}:{{entity:aleppo}}:m:{minute_of(T0)}",
             f"{unique}:{{entity:aleppo}}:h:{hour_of(T0)}",
+            f"{unique}:article:a1",
         ]
     )
     for key in keys:
@@ -101,15 +112,19 @@ def test_event_time_buckets_and_evidence(redis_server: Any, unique: str) -> None
 
 def test_redis_and_memory_counts_agree(redis_server: Any, unique: str) -> None:
     rng = random.Random(7)
-    stream = [
-        mention(
-            f"entity:{rng.choice(['iran', 'syria', 'aleppo'])}",
-            f"a{rng.randrange(60)}",
-            T0 + timedelta(minutes=rng.randrange(300)),
-            source=rng.choice(["سانا", "إرنا"]),
+    stream = []
+    for _ in range(300):
+        subject = rng.choice(["iran", "syria", "aleppo"])
+        n = rng.randrange(60)
+        stream.append(
+            mention(
+                f"entity:{subject}",
+                f"a{n}",
+                T0 + timedelta(minutes=n * 5),  # an article has one time and one outlet
+                source=["سانا", "إرنا"][n % 2],
+                snippet=rng.choice(["", f"قالت {subject} في بيان"]),
+            )
         )
-        for _ in range(300)
-    ]
 
     async def go(client: Redis) -> tuple[list[Any], list[Any]]:
         redis_counts, memory = RedisCounts(client, prefix=unique), MemoryCounts()
@@ -128,6 +143,62 @@ def test_redis_and_memory_counts_agree(redis_server: Any, unique: str) -> None:
 
     from_redis, from_memory = run(go, redis_server.url)
     assert from_redis == from_memory
+
+
+def test_an_article_is_stored_once_and_older_buckets_still_read(
+    redis_server: Any, unique: str
+) -> None:
+    """The title, outlet and url of an article are written once, whatever number of
+    subjects it names; a minute bucket written by an older raqib (the evidence in each
+    value, as JSON) reads as before, into the mirror too."""
+    m0 = minute_of(T0)
+
+    async def go(client: Redis) -> tuple[Any, ...]:
+        counts = RedisCounts(client, prefix=unique)
+        names = ["iran", "syria", "aleppo"]
+        await counts.record_many(
+            [mention(f"entity:{n}", "a1", T0, snippet=f"قالت {n} في بيان") for n in names]
+        )
+        stored = await client.get(f"{unique}:article:a1")
+        old = json.dumps(
+            {
+                "t": "خبر قديم",
+                "s": "سانا",
+                "u": "https://example.org/old",
+                "n": "دمشق اليوم",
+                "h": [0, 4],
+                "q": "0:7",
+            }
+        )
+        await client.hset(f"{unique}:{{entity:damascus}}:m:{m0}", "old", old)
+        await client.incr(f"{unique}:{{entity:damascus}}:h:{hour_of(T0)}")
+        shown = await counts.evidence("entity:syria", m0, m0)
+        loaded = await counts.load(["entity:damascus", "entity:syria"], [m0], [hour_of(T0)])
+        return stored, shown, loaded
+
+    stored, shown, loaded = run(go, redis_server.url)
+    assert json.loads(stored) == {"t": "خبر a1", "s": "سانا", "u": "https://example.org/a1"}
+    assert shown == [
+        Evidence(
+            id="a1",
+            title="خبر a1",
+            source="سانا",
+            url="https://example.org/a1",
+            snippet="قالت syria في بيان",
+            highlight=(0, 4),
+        )
+    ]
+    assert loaded["entity:syria"].minutes[m0]["a1"] == shown[0]
+    old = loaded["entity:damascus"]
+    assert old.minutes[m0]["old"] == Evidence(
+        id="old",
+        title="خبر قديم",
+        source="سانا",
+        url="https://example.org/old",
+        snippet="دمشق اليوم",
+        highlight=(0, 4),
+    )
+    assert old.stamps == {(m0, "old"): (0, 7)} and old.hours == {hour_of(T0): 1}
 
 
 def test_episodes_and_watermark_survive_a_new_client(redis_server: Any, unique: str) -> None:

@@ -160,7 +160,15 @@ def test_spike_stats_refuses_a_zero_window_or_prior(window: float, prior: float)
     ],
 )
 def test_is_spike_needs_all_three(observed: int, ratio: float, p_value: float, spike: bool) -> None:
-    stats = SpikeStats(
-        observed=observed, expected=1.0, ratio=ratio, p_value=p_value, rate_per_minute=0.1
-    )
+    stats = SpikeStats(observed=observed, expected=1.0, ratio=ratio, rate_per_minute=0.1)
+    stats.__dict__["p_value"] = p_value  # as if worked out (a cached property)
     assert is_spike(stats, min_count=5, min_ratio=4.0, max_p=0.001) is spike
+
+
+def test_the_tail_is_only_worked_out_when_the_count_and_ratio_pass() -> None:
+    few = spike_stats(
+        observed=2, baseline_count=0, baseline_minutes=60, window_minutes=10, prior_per_minute=1
+    )
+    assert not is_spike(few, min_count=5, min_ratio=4.0, max_p=0.001)
+    assert "p_value" not in few.__dict__
+    assert few.p_value == poisson_sf(2, 10.0)
