@@ -56,10 +56,8 @@ def mention_events(seeds: list[dict[str, object]]) -> list[int]:
     """How many mention events the tag stage makes of each seed (the same in any copy)."""
     watchlist = load_watchlist()
     pipeline = Pipeline(watchlist, load_topics(None, watchlist))
-    return [
-        len(pipeline.process(parse_article(json.dumps(s, default=str).encode(), fallback_time=None))[1])
-        for s in seeds
-    ]
+    raw = [json.dumps(s, default=str).encode() for s in seeds]
+    return [len(pipeline.process(parse_article(r, fallback_time=None))[1]) for r in raw]
 
 
 def stream_goes_on(publisher: Publisher, after: datetime) -> None:
@@ -218,12 +216,13 @@ def main() -> int:
             f"({consume_s / r['pipeline_s']:.1%} of the ceiling), "
             f"{r['mentions'] / r['pipeline_s']:.0f} mentions/s; largest RSS {r['rss_mb']:.0f} MB"
         )
+        per = 1000 / COUNT
+        stages = "".join(
+            f"; {k[6:]} {v * per:.2f} s" for k, v in r.items() if k.startswith("cpu_s:")
+        )
         print(
-            f"  {label:<22} CPU per 1,000 articles: workers {r['worker_cpu_s'] / COUNT * 1000:.2f} s,"
-            f" broker + Redis {r['server_cpu_s'] / COUNT * 1000:.2f} s"
-            + "".join(
-                f"; {k[6:]} {v / COUNT * 1000:.2f} s" for k, v in r.items() if k.startswith("cpu_s:")
-            )
+            f"  {label:<22} CPU per 1,000 articles: workers {r['worker_cpu_s'] * per:.2f} s,"
+            f" broker + Redis {r['server_cpu_s'] * per:.2f} s{stages}"
         )
     return 0
 
