@@ -50,8 +50,9 @@ _RECORD = """
 -- One subject's mentions of a batch, in order (every key shares the subject's hash tag).
 -- KEYS: the distinct minute and hour buckets. ARGV[1], ARGV[2]: the minute and hour TTLs;
 -- ARGV[3]: the subject's seen-key prefix; ARGV[4]: a JSON array with, per mention,
--- [article id, stamp, index of its minute bucket, index of its hour bucket, its value
--- there] (indexes into KEYS): one argument, not five per mention, to send. A seen key is
+-- [article id, stamp, index of its minute bucket, index of its hour bucket (indexes into
+-- KEYS), snippet, start and end of the name in it]: one argument to send, not seven per
+-- mention, and the bucket's JSON value made here, not nested in it. A seen key is
 -- made here, not declared: it shares the declared keys' hash slot, which is all a
 -- cluster asks, and declaring one per mention cost more to send than the rest.
 local minute_ttl, hour_ttl, seen = ARGV[1], ARGV[2], ARGV[3]
@@ -59,7 +60,11 @@ local out, minutes, hours = {}, {}, {}
 for i, m in ipairs(cjson.decode(ARGV[4])) do
   local stamp, key = m[2], seen .. m[1]
   if redis.call('SET', key, stamp, 'NX', 'EX', minute_ttl) then
-    redis.call('HSET', KEYS[m[3]], m[1], m[5])
+    local value = {q = stamp}
+    if m[5] ~= '' then
+      value.n, value.h = m[5], {m[6], m[7]}
+    end
+    redis.call('HSET', KEYS[m[3]], m[1], cjson.encode(value))
     minutes[m[3]] = true
     hours[m[4]] = (hours[m[4]] or 0) + 1
     out[i] = 1
@@ -98,13 +103,6 @@ def _article_json(mention: Mention) -> str:
     return json.dumps(data, ensure_ascii=False)
 
 
-def _bucket_json(mention: Mention) -> str:
-    """A mention's value in its minute bucket: where it was read, and its snippet."""
-    data: dict[str, object] = {"q": mention.seq or UNSTAMPED}
-    if mention.snippet:
-        data["n"] = mention.snippet
-        data["h"] = mention.highlight
-    return json.dumps(data, ensure_ascii=False)
 
 
 def _evidence_of(article: str, data: dict[str, Any]) -> Evidence:
@@ -146,7 +144,7 @@ class RedisCounts:
         """One subject's mentions as the record script takes them."""
         buckets: dict[str, int] = {}  # key -> its index in KEYS (1-based)
         at: dict[datetime, tuple[int, int]] = {}  # event time -> its buckets' indexes
-        rows: list[tuple[str, str, int, int, str]] = []
+        rows: list[tuple[str, str, int, int, str, int, int]] = []
         for m in mentions:
             indexes = at.get(m.event_time)
             if indexes is None:
@@ -156,7 +154,8 @@ class RedisCounts:
                     buckets.setdefault(minute, len(buckets) + 1),
                     buckets.setdefault(hour, len(buckets) + 1),
                 )
-            rows.append((m.article_id, m.seq or UNSTAMPED, *indexes, _bucket_json(m)))
+            start, end = m.highlight or (0, 0)
+            rows.append((m.article_id, m.seq or UNSTAMPED, *indexes, m.snippet, start, end))
         payload = json.dumps(rows, ensure_ascii=False)
         seen = self.key(subject, "seen", "")
         return list(buckets), [MINUTE_TTL_S, HOUR_TTL_S, seen, payload]

@@ -191,7 +191,15 @@ def backtest(stream: Path, watchlist: Path | None, rules: Path | None, topics: P
 @click.argument("paths", nargs=-1, required=True, type=_PATHS)
 @click.option("--watchlist", type=_FILE, help="watchlist.yaml replacing the default")
 @click.option("--topics", type=_FILE, help="topics.yaml replacing the default")
-def backfill(paths: tuple[Path, ...], watchlist: Path | None, topics: Path | None) -> None:
+@click.option(
+    "--processes",
+    type=click.IntRange(min=1, max=256),
+    default=None,
+    help="processes tagging and counting at once (default: one per core)",
+)
+def backfill(
+    paths: tuple[Path, ...], watchlist: Path | None, topics: Path | None, processes: int | None
+) -> None:
     """Count the history in PATH... (what `raqib replay` reads) in Redis, without alerts.
 
     Counts as the worker would (RAQIB_REDIS, idempotent: a second run counts nothing
@@ -199,11 +207,17 @@ def backfill(paths: tuple[Path, ...], watchlist: Path | None, topics: Path | Non
     warm. Run it before the workers start.
     """
     import asyncio
+    import os
 
     from redis.exceptions import RedisError
 
-    from processors.backfill import Backfilled, redis_episodes
-    from processors.backfill import backfill as run_backfill
+    from processors.backfill import (
+        Backfilled,
+        count,
+        count_in_processes,
+        mark_watched,
+        redis_episodes,
+    )
     from processors.counts import RedisCounts
     from producers.replay import items
     from raqib.limits import Limits
@@ -213,22 +227,38 @@ def backfill(paths: tuple[Path, ...], watchlist: Path | None, topics: Path | Non
     settings = _settings(watchlist=watchlist, topics=topics)
     pipeline = _pipeline(settings)
 
-    async def run() -> Backfilled:
+    limits = Limits(message_bytes=settings.max_message_bytes)
+    lines = (value for _, value in items(list(paths)))
+    processes = processes or os.cpu_count() or 1
+
+    async def run(counted: Backfilled | None) -> Backfilled:
         redis = redis_client(settings)
         try:
-            return await run_backfill(
-                (value for _, value in items(list(paths))),
+            done = counted or await count(
+                enumerate(lines, start=1),
                 pipeline,
                 RedisCounts(redis, prefix=settings.redis_prefix),
-                redis_episodes(redis, settings.redis_prefix, settings.app_id),
                 partitions=settings.partitions,
-                limits=Limits(message_bytes=settings.max_message_bytes),
+                limits=limits,
             )
+            await mark_watched(done, redis_episodes(redis, settings.redis_prefix, settings.app_id))
+            return done
         finally:
             await redis.aclose()
 
     try:
-        done = asyncio.run(run())
+        counted = None
+        if processes > 1:
+            counted = count_in_processes(
+                lines,
+                pipeline,
+                lambda: redis_client(settings),
+                prefix=settings.redis_prefix,
+                partitions=settings.partitions,
+                processes=processes,
+                limits=limits,
+            )
+        done = asyncio.run(run(counted))
     except (RedisError, OSError) as exc:
         raise click.ClickException(redact(f"cannot count in {settings.redis}: {exc}")) from exc
     except (RaqibError, ValueError) as exc:

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 from redis import Redis as SyncRedis
 from redis.asyncio import Redis
 
+import processors.backfill as backfill_module
 from alerts import load_rules
 from alerts.engine import RuleEngine
 from alerts.episodes import RedisEpisodes, partition_scope
@@ -150,3 +151,50 @@ def test_the_worker_engine_sees_a_backfilled_partition_warm(
 
     other_started, other = asyncio.run(run(f"{unique}-other"))
     assert other_started == live[0].event_time and other == []
+
+
+def stored(url: str, prefix: str) -> dict[str, object]:
+    """Every key of ``prefix`` (named without it) with what it holds."""
+    sync = SyncRedis.from_url(url, decode_responses=True)
+    try:
+        out: dict[str, object] = {}
+        for key in sync.scan_iter(f"{prefix}:*", count=10_000):
+            kind = sync.type(key)
+            value = sync.hgetall(key) if kind == "hash" else sync.get(key)
+            out[key.removeprefix(prefix)] = value
+        return out
+    finally:
+        sync.close()
+
+
+def test_processes_count_what_one_process_counts(
+    quiet_day: Path,
+    redis_env: dict[str, str],
+    unique: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Forked processes taking chunks of 7 lines store exactly the keys and values one
+    process stores, number a bad line as one process does, and warm the same partitions."""
+    lines = quiet_day.read_text(encoding="utf-8").splitlines()
+    lines.insert(20, '{"id": "broken", "body": ')
+    quiet_day.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    monkeypatch.setattr(backfill_module, "CHUNK_LINES", 7)
+    runner = CliRunner()
+    one_env = {**redis_env, "RAQIB_REDIS_PREFIX": f"{unique}-one", "RAQIB_APP_ID": f"{unique}-one"}
+    one = runner.invoke(main, ["backfill", str(quiet_day), "--processes", "1"], env=one_env)
+    many = runner.invoke(main, ["backfill", str(quiet_day), "--processes", "3"], env=redis_env)
+    assert one.exit_code == 0 and many.exit_code == 0, (one.output, many.output)
+    assert "message 21: skipped" in many.output
+    assert one.output.replace(unique + "-one", unique) == many.output
+    url = redis_env["RAQIB_REDIS"]
+    try:
+        alone = stored(url, f"{unique}-one")
+        together = stored(url, unique)
+        assert len(together) > 100
+        assert together == {k.replace(f"{unique}-one", unique): v for k, v in alone.items()}
+    finally:
+        sync = SyncRedis.from_url(url)
+        keys = list(sync.scan_iter(f"{unique}-one:*", count=10_000))
+        if keys:
+            sync.delete(*keys)
+        sync.close()
