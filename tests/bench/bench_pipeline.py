@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import tempfile
 import time
@@ -192,6 +193,37 @@ def raw_consume(bootstrap: str, topic: str) -> tuple[float, int]:
     return consume_s, size
 
 
+def faust_floor(bootstrap: str, topic: str, sends: int, tmp: Path) -> dict[str, float]:
+    """Articles/s and CPU per 1,000 articles of a Faust agent that only reads ``topic``
+    (and sends ``sends`` small messages per article): what Faust itself costs a stage.
+    Measured from its first batch on, so that start-up and joining the group are left out."""
+    done_file = tmp / f"floor-{sends}.txt"
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "tests/bench/faust_floor.py"), bootstrap, topic, str(sends),
+         str(done_file)],
+        cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 300
+        first: tuple[float, float, int] | None = None
+        while time.monotonic() < deadline:
+            read = int(done_file.read_text() or 0) if done_file.exists() else 0
+            if read and first is None:
+                first = time.perf_counter(), cpu_s(process.pid), read
+            if read >= COUNT and first is not None:
+                seconds = time.perf_counter() - first[0]
+                articles = read - first[2]
+                return {
+                    "per_s": articles / seconds if seconds > 0 else float("inf"),
+                    "cpu_per_1000": (cpu_s(process.pid) - first[1]) / max(articles, 1) * 1000,
+                }
+            time.sleep(0.05)
+        raise TimeoutError(f"the Faust floor read {read} of {COUNT} articles in 300 s")
+    finally:
+        process.kill()
+        process.wait()
+
+
 def main() -> int:
     modes = [["all"], ["tag", "count"]]
     with tempfile.TemporaryDirectory() as tmp, embedded_stack(Path(tmp)) as (broker, redis):
@@ -202,11 +234,21 @@ def main() -> int:
             for mode in modes
         }
         consume_s, size = raw_consume(broker.bootstrap, "bench-all.articles")
+        floors = {
+            sends: faust_floor(broker.bootstrap, "bench-all.articles", sends, Path(tmp))
+            for sends in (0, 5)
+        }
     print(
         f"{COUNT} articles ({size / COUNT / 1024:.1f} KB each), {PARTITIONS} partitions, "
         f"{os.cpu_count()} cores"
     )
     print(f"  raw consume + JSON decode          {COUNT / consume_s:8.0f} articles/s (ceiling)")
+    for sends, floor in floors.items():
+        what = "reads only" if not sends else f"reads, sends {sends} per article"
+        print(
+            f"  a Faust agent that {what:<26} {floor['per_s']:8.0f} articles/s,"
+            f" CPU {floor['cpu_per_1000']:.2f} s per 1,000 articles"
+        )
     for mode, r in results.items():
         label = "one process" if mode == "all" else "tag + count processes"
         print(f"  {label:<22} publish (acks=all) {COUNT / r['published_s']:8.0f} articles/s")
