@@ -27,8 +27,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from redis.asyncio import Redis
-
 from alerts import STREAM_GAP, EpisodeStore, RedisEpisodes, partition_scope
 from processors.backtest import Rejected
 from processors.counts import NEW, RedisCounts
@@ -38,6 +36,7 @@ from raqib.counting import minute_of
 from raqib.exceptions import InvalidArticle
 from raqib.limits import DEFAULT_LIMITS, Limits
 from raqib.messages import Mention, parse_article
+from raqib.redis_cluster import AsyncRedis
 
 BATCH = 1000
 """Mentions recorded per round trip to Redis."""
@@ -93,7 +92,7 @@ class _Watched:
         return found
 
 
-def redis_episodes(redis: Redis, prefix: str, app_id: str) -> Callable[[int], EpisodeStore]:
+def redis_episodes(redis: AsyncRedis, prefix: str, app_id: str) -> Callable[[int], EpisodeStore]:
     """Each partition's episode store, under the scope the worker of ``app_id`` reads."""
 
     def of(partition: int) -> EpisodeStore:

@@ -1,4 +1,4 @@
-"""Event-time mention counts: Redis for the live worker, memory for backtests.
+"""Event-time mention counts: AsyncRedis for the live worker, memory for backtests.
 
 Redis key schema (``P`` is ``RAQIB_REDIS_PREFIX``, default ``raqib``; the subject in
 braces is a Redis Cluster hash tag, so one subject's keys share a slot)::
@@ -11,7 +11,8 @@ braces is a Redis Cluster hash tag, so one subject's keys share a slot)::
 ``<minute>`` and ``<hour>`` are event-time buckets, in minutes or hours since the Unix
 epoch (UTC). ``redis-cli HLEN 'raqib:{entity:iran}:m:29000000'`` reads one minute.
 One Lua script call per subject of a batch (dedup, minute and hour buckets), all the
-batch's calls in one round trip.
+batch's calls in one pipeline: one round trip, or on a Redis Cluster one per node, all
+nodes at once (:func:`raqib.redis_cluster.eval_many`).
 
 The *stamp* is where the count stage read the mention (``<partition>:<offset>`` of its
 ``mentions`` message; "1" when counted from elsewhere, e.g. a backfill). It tells a
@@ -28,11 +29,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from redis.asyncio import Redis
-
 from raqib.counting import HOUR, MINUTE, Recorded, hour_of, minute_of
 from raqib.lru import BoundedCache
 from raqib.messages import Evidence, Mention
+from raqib.redis_cluster import AsyncRedis, eval_many, pipe_mget
 
 T = TypeVar("T")
 MINUTE_TTL_S = 2 * 24 * 3600
@@ -115,12 +115,12 @@ class RedisCounts:
 
     Example::
 
-        counts = RedisCounts(Redis.from_url("redis://127.0.0.1:6379/0"))
+        counts = RedisCounts(redis_client(settings))
         await counts.record(mention)
         # -> True
     """
 
-    def __init__(self, redis: Redis, prefix: str = "raqib") -> None:
+    def __init__(self, redis: AsyncRedis, prefix: str = "raqib") -> None:
         self.redis = redis
         self.prefix = prefix
         self._record = redis.register_script(_RECORD)
@@ -163,11 +163,11 @@ class RedisCounts:
         by_subject: dict[str, list[int]] = {}
         for i, m in enumerate(mentions):
             by_subject.setdefault(m.subject, []).append(i)
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for subject, indexes in by_subject.items():
-                keys, args = self._script_args(subject, [mentions[i] for i in indexes])
-                await self._record(keys=keys, args=args, client=pipe)
-            replies = await pipe.execute()
+        calls = [
+            self._script_args(subject, [mentions[i] for i in indexes])
+            for subject, indexes in by_subject.items()
+        ]
+        replies = await eval_many(self.redis, self._record, calls)
         flags = [DUPLICATE] * len(mentions)
         for indexes, reply in zip(by_subject.values(), replies, strict=True):
             for i, flag in zip(indexes, reply, strict=True):
@@ -193,8 +193,8 @@ class RedisCounts:
                 pipe.exists(*[self.key(subject, "h", hour) for hour in probe])
             known = [s for s, n in zip(subjects, await pipe.execute(), strict=True) if n]
         async with self.redis.pipeline(transaction=False) as pipe:
-            for subject in known:
-                pipe.mget([self.key(subject, "h", hour) for hour in probe])
+            for subject in known:  # one subject's keys: one slot
+                pipe_mget(pipe, [self.key(subject, "h", hour) for hour in probe])
             replies = dict(zip(known, await pipe.execute(), strict=True)) if known else {}
         counted = [replies.get(s, [None] * len(probe)) for s in subjects]
         wanted: list[tuple[str, int]] = []
@@ -248,7 +248,7 @@ class RedisCounts:
                 pipe.hlen(self.key(subject, "m", minute))
             hour_keys = [self.key(subject, "h", h) for h in range(hours[0], hours[1] + 1)]
             if hour_keys:
-                pipe.mget(hour_keys)
+                pipe_mget(pipe, hour_keys)
             replies = await pipe.execute()
         count = minutes[1] - minutes[0] + 1
         in_minutes = sum(int(n) for n in replies[:count])
