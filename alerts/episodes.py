@@ -16,16 +16,19 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Literal, Protocol
 
 from pydantic import BaseModel
-from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 
 from raqib.lru import BoundedCache
+from raqib.redis_cluster import AsyncPipeline, AsyncRedis, adopt_renamed, mget
 
+log = logging.getLogger(__name__)
 Status = Literal["firing", "resolved"]
 
 Position = tuple[datetime, str, int]
@@ -191,12 +194,13 @@ class RedisEpisodes:
     """Episodes in Redis, so a restarted worker continues them.
 
     ``scope`` names the partition whose subjects this store serves (one per partition of
-    ``mentions``). Keys: ``P:{<subject>}:ep:<rule>`` (episode JSON, TTL 35 days),
-    ``P:episodes:<scope>:open`` (a set of ``rule|subject``), ``P:episodes:<scope>:wm``
-    (the partition's event-time watermark, ISO 8601), ``P:episodes:<scope>:start`` (the
-    event time it began watching) and ``P:episodes:<scope>:last`` (a hash subject -> last
-    event time, for the subjects that silence rules watch: bounded, see
-    :mod:`alerts.last_seen`).
+    ``mentions``). Keys: ``P:{<subject>}:ep:<rule>`` (episode JSON, TTL 35 days), and the
+    partition's own, hash-tagged per partition (one Redis Cluster slot):
+    ``P:{episodes:<scope>}:open`` (a set of ``rule|subject``), ``…:wm`` (the partition's
+    event-time watermark, ISO 8601), ``…:start`` (the event time it began watching),
+    ``…:pos`` (the last position judged) and ``…:last`` (a hash subject -> last event time,
+    for the subjects that silence rules watch: bounded, see :mod:`alerts.last_seen`). What
+    an older version wrote under ``P:episodes:<scope>:…`` is taken over on first use.
 
     One worker owns a partition, so what it wrote it reads back from memory, and writes
     are kept until :meth:`flush` (once per batch, before the batch's offsets are
@@ -214,18 +218,25 @@ class RedisEpisodes:
 
     def __init__(
         self,
-        redis: Redis,
+        redis: AsyncRedis,
         prefix: str = "raqib",
         scope: str = "0",
         max_cached: int = MAX_CACHED,
     ) -> None:
         self.redis = redis
         self.prefix = prefix
-        self._open_key = f"{prefix}:episodes:{scope}:open"
-        self._wm_key = f"{prefix}:episodes:{scope}:wm"
-        self._start_key = f"{prefix}:episodes:{scope}:start"
-        self._last_key = f"{prefix}:episodes:{scope}:last"
-        self._pos_key = f"{prefix}:episodes:{scope}:pos"
+        self.scope = scope
+        partition = f"{prefix}:{{episodes:{scope}}}"
+        self._open_key = f"{partition}:open"
+        self._wm_key = f"{partition}:wm"
+        self._start_key = f"{partition}:start"
+        self._last_key = f"{partition}:last"
+        self._pos_key = f"{partition}:pos"
+        self._renamed: list[tuple[str, str]] | None = [
+            (f"{prefix}:episodes:{scope}:{name}", f"{partition}:{name}")
+            for name in ("open", "wm", "start", "last", "pos")
+        ]
+        """The names these keys had before they were hash-tagged, until taken over."""
         self._cache: BoundedCache[tuple[str, str], Episode | None] = BoundedCache(
             "episodes", max_cached
         )
@@ -237,7 +248,17 @@ class RedisEpisodes:
         self._flushed_watermark: datetime | None = None
         self._position: Position | None = None
 
+    async def _take_over_old_keys(self) -> None:
+        """Before this store first touches its partition's keys: move what an older version
+        wrote under their untagged names (a single-node deployment upgraded), once."""
+        if self._renamed is not None:
+            moved = await adopt_renamed(self.redis, self._renamed)
+            if moved:
+                log.info("episodes %s: took over %d untagged keys", self.scope, moved)
+            self._renamed = None
+
     async def load_watermark(self) -> datetime | None:
+        await self._take_over_old_keys()
         raw = await self.redis.get(self._wm_key)
         if raw is None:
             return None
@@ -248,6 +269,7 @@ class RedisEpisodes:
         self._watermark = watermark
 
     async def load_position(self) -> Position | None:
+        await self._take_over_old_keys()
         raw = await self.redis.get(self._pos_key)
         if raw is None:
             return None
@@ -258,13 +280,15 @@ class RedisEpisodes:
         self._position = position
 
     async def started(self, at: datetime, *, restart: bool = False) -> datetime:
+        await self._take_over_old_keys()
         await self.redis.set(self._start_key, at.isoformat(), nx=not restart, ex=self.TTL_S)
         raw = await self.redis.get(self._start_key)
         return datetime.fromisoformat(_text(raw)) if raw is not None else at
 
     async def backfilled(self, since: datetime, until: datetime) -> None:
-        # two keys that may live on two Cluster nodes: read, then write (a backfill runs
-        # before the partition's worker, so nothing else writes them meanwhile)
+        # read, then write (a backfill runs before the partition's worker, so nothing else
+        # writes them meanwhile)
+        await self._take_over_old_keys()
         raw_start = await self.redis.get(self._start_key)
         raw_wm = await self.redis.get(self._wm_key)
         started = datetime.fromisoformat(_text(raw_start)) if raw_start is not None else None
@@ -276,6 +300,7 @@ class RedisEpisodes:
             await self.redis.set(self._wm_key, new_wm.isoformat(), ex=self.TTL_S)
 
     async def load_last_seen(self) -> dict[str, datetime]:
+        await self._take_over_old_keys()
         raw = await self.redis.hgetall(self._last_key)
         return {_text(k): datetime.fromisoformat(_text(v)) for k, v in raw.items()}
 
@@ -302,7 +327,7 @@ class RedisEpisodes:
                 missing.append(pair)
         if not missing:
             return
-        raws = await self.redis.mget([self.key(rule, subject) for rule, subject in missing])
+        raws = await mget(self.redis, [self.key(rule, subject) for rule, subject in missing])
         for pair, raw in zip(missing, raws, strict=True):
             self._cache[pair] = None if raw is None else Episode.model_validate_json(raw)
 
@@ -326,45 +351,72 @@ class RedisEpisodes:
             self._open.discard(pair)
 
     async def flush(self) -> None:
-        """Write what changed since the last flush, in one round trip."""
+        """Write what changed since the last flush, in one round trip.
+
+        On a Redis Cluster the episodes live in their subjects' slots, on other nodes than
+        the partition's keys, and a cluster pipeline writes every node at once: the episodes
+        go first, then the partition's keys (two round trips), so that a flush cut short
+        never leaves the position ahead of the episode changes it stands for.
+        """
         watermark = self._watermark
         wm_changed = watermark is not None and watermark != self._flushed_watermark
         position = self._position
         if not (self._dirty or self._dirty_last or self._forgotten_last or wm_changed or position):
             return
-        async with self.redis.pipeline(transaction=False) as pipe:
-            for (rule, subject), episode in self._dirty.items():
-                pipe.set(self.key(rule, subject), episode.model_dump_json(), ex=self.TTL_S)
-                member = f"{rule}|{subject}"
-                if episode.status == "firing":
-                    pipe.sadd(self._open_key, member)
-                else:
-                    pipe.srem(self._open_key, member)
-            if self._forgotten_last:
-                pipe.hdel(self._last_key, *sorted(self._forgotten_last))
-            if self._dirty_last:
-                pipe.hset(
-                    self._last_key,
-                    mapping={k: v.isoformat() for k, v in self._dirty_last.items()},
-                )
-                pipe.expire(self._last_key, self.TTL_S)
-            if wm_changed and watermark is not None:
-                pipe.set(self._wm_key, watermark.isoformat(), ex=self.TTL_S)
-                # a partition watched for longer than the TTL keeps its start
-                pipe.expire(self._start_key, self.TTL_S)
-            if position is not None:  # last: a flush cut short leaves the older position
-                at, article, offset = position
-                value = json.dumps([at.isoformat(), article, offset])
-                pipe.set(self._pos_key, value, ex=self.TTL_S)
-            await pipe.execute()
+        await self._take_over_old_keys()
+        if self._dirty and isinstance(self.redis, RedisCluster):
+            async with self.redis.pipeline(transaction=False) as pipe:
+                self._queue_episodes(pipe)
+                await pipe.execute()
+            async with self.redis.pipeline(transaction=False) as pipe:
+                self._queue_partition(pipe, watermark if wm_changed else None, position)
+                await pipe.execute()
+        else:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                self._queue_episodes(pipe)
+                self._queue_partition(pipe, watermark if wm_changed else None, position)
+                await pipe.execute()
         self._dirty.clear()
         self._dirty_last.clear()
         self._forgotten_last.clear()
         self._flushed_watermark = watermark
         self._position = None
 
+    def _queue_episodes(self, pipe: AsyncPipeline) -> None:
+        for (rule, subject), episode in self._dirty.items():
+            pipe.set(self.key(rule, subject), episode.model_dump_json(), ex=self.TTL_S)
+
+    def _queue_partition(
+        self, pipe: AsyncPipeline, watermark: datetime | None, position: Position | None
+    ) -> None:
+        """The partition's keys (one slot), the position last: a flush cut short leaves
+        the older position."""
+        for (rule, subject), episode in self._dirty.items():
+            member = f"{rule}|{subject}"
+            if episode.status == "firing":
+                pipe.sadd(self._open_key, member)
+            else:
+                pipe.srem(self._open_key, member)
+        if self._forgotten_last:
+            pipe.hdel(self._last_key, *sorted(self._forgotten_last))
+        if self._dirty_last:
+            pipe.hset(
+                self._last_key,
+                mapping={k: v.isoformat() for k, v in self._dirty_last.items()},
+            )
+            pipe.expire(self._last_key, self.TTL_S)
+        if watermark is not None:
+            pipe.set(self._wm_key, watermark.isoformat(), ex=self.TTL_S)
+            # a partition watched for longer than the TTL keeps its start
+            pipe.expire(self._start_key, self.TTL_S)
+        if position is not None:
+            at, article, offset = position
+            value = json.dumps([at.isoformat(), article, offset])
+            pipe.set(self._pos_key, value, ex=self.TTL_S)
+
     async def open_episodes(self) -> list[tuple[str, str]]:
         if self._open is None:
+            await self._take_over_old_keys()
             members = await self.redis.smembers(self._open_key)
             pairs = set()
             for m in members:

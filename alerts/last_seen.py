@@ -8,7 +8,7 @@ it need not be watched. The subjects are kept in two tiers:
 
 - **established** (``silence_established``, at most ``max_established``): subjects whose
   baseline at a mention met a silence rule's ``min_baseline_count``. These are the ones
-  re-judged every event-time minute and kept in Redis (``P:episodes:<scope>:last``). A
+  re-judged every event-time minute and kept in Redis (``P:{episodes:<scope>}:last``). A
   newcomer never pushes one out: the least recently heard outlet is exactly the one that
   went silent. When the tier is full a newcomer is *refused* (counted with its evictions,
   so /metrics shows it, and logged once) and stays provisional, never watched; an

@@ -24,7 +24,6 @@ import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
-from redis.asyncio import Redis
 from tenacity import RetryCallState, wait_exponential_jitter
 
 from alerts.channels import Channel, DeliveryError, build_channel
@@ -36,6 +35,7 @@ from alerts.silences import Silences
 from alerts.stories import AlertKey, ChannelState, Group, Names, Pace, StoryBook, due, notification
 from raqib.messages import Alert
 from raqib.notifications import Notification
+from raqib.redis_cluster import AsyncRedis, adopt_renamed
 
 log = logging.getLogger(__name__)
 
@@ -46,18 +46,28 @@ Hours = Callable[[str, datetime], Awaitable[list[int]]]
 
 
 class RouterStore:
-    """The router's state in Redis: ``P:router:groups`` (group id -> JSON),
-    ``P:router:stories`` (alert id -> story; article id -> story and last time) and
-    ``P:router:sent:<notification id>`` (the events a delivered notification carried)."""
+    """The router's state in Redis: ``P:{router}:groups`` (group id -> JSON),
+    ``P:{router}:alerts`` (alert id -> story), ``P:{router}:articles`` (article id -> story
+    and last time) — one hash tag, one Redis Cluster slot, so that an event is recorded in
+    one transaction — and ``P:router:sent:<notification id>`` (the events a delivered
+    notification carried). The three hashes were ``P:router:…`` before they were
+    hash-tagged: a new owner takes them over from there (:meth:`load`)."""
 
-    def __init__(self, redis: Redis, prefix: str) -> None:
+    def __init__(self, redis: AsyncRedis, prefix: str) -> None:
         self.redis = redis
-        self.groups_key = f"{prefix}:router:groups"
-        self.alerts_key = f"{prefix}:router:alerts"
-        self.articles_key = f"{prefix}:router:articles"
+        self.groups_key = f"{prefix}:{{router}}:groups"
+        self.alerts_key = f"{prefix}:{{router}}:alerts"
+        self.articles_key = f"{prefix}:{{router}}:articles"
         self.sent_prefix = f"{prefix}:router:sent"
+        self._renamed = [
+            (f"{prefix}:router:{name}", f"{prefix}:{{router}}:{name}")
+            for name in ("groups", "alerts", "articles")
+        ]
 
     async def load(self, book: StoryBook) -> dict[str, Group]:
+        moved = await adopt_renamed(self.redis, self._renamed)
+        if moved:
+            log.info("router: took over %d hashes from their untagged names", moved)
         raw = await self.redis.hgetall(self.groups_key)
         groups = {}
         for value in raw.values():

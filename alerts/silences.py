@@ -20,9 +20,9 @@ from datetime import UTC, datetime, timedelta
 from fnmatch import fnmatchcase
 
 from pydantic import BaseModel, Field
-from redis.asyncio import Redis
 
 from raqib.messages import Alert
+from raqib.redis_cluster import AsyncRedis
 
 FIELDS = ("rule", "kind", "severity", "subject", "status", "alert_id")
 REFRESH_S = 5.0
@@ -74,7 +74,7 @@ class Silences:
     """Silences in Redis (``P:silences``, a hash id -> JSON), read at most every few
     seconds by the router."""
 
-    def __init__(self, redis: Redis, prefix: str) -> None:
+    def __init__(self, redis: AsyncRedis, prefix: str) -> None:
         self.redis = redis
         self.key = f"{prefix}:silences"
         self._cache: list[Silence] = []

@@ -33,8 +33,6 @@ from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wai
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from redis.asyncio import Redis
-
 from alerts import STREAM_GAP, EpisodeStore, RedisEpisodes, partition_scope
 from processors.backtest import Rejected
 from processors.counts import NEW, RedisCounts
@@ -44,6 +42,7 @@ from raqib.counting import minute_of
 from raqib.exceptions import InvalidArticle
 from raqib.limits import DEFAULT_LIMITS, Limits
 from raqib.messages import Mention, parse_article
+from raqib.redis_cluster import AsyncRedis
 
 CHUNK_LINES = 250
 """Lines a counting process takes at a time (``raqib backfill --processes``)."""
@@ -122,7 +121,7 @@ class _Watched:
         return found
 
 
-def redis_episodes(redis: Redis, prefix: str, app_id: str) -> Callable[[int], EpisodeStore]:
+def redis_episodes(redis: AsyncRedis, prefix: str, app_id: str) -> Callable[[int], EpisodeStore]:
     """Each partition's episode store, under the scope the worker of ``app_id`` reads."""
 
     def of(partition: int) -> EpisodeStore:
@@ -197,7 +196,7 @@ class _Shared:
     """What every counting process needs, inherited through ``fork`` (nothing pickled)."""
 
     pipeline: Pipeline
-    connect: Callable[[], Redis]
+    connect: Callable[[], AsyncRedis]
     prefix: str
     partitions: int
     limits: Limits
@@ -226,7 +225,7 @@ def _count_chunk(chunk: list[tuple[int, bytes]]) -> Backfilled:
 def count_in_processes(
     lines: Iterable[bytes],
     pipeline: Pipeline,
-    connect: Callable[[], Redis],
+    connect: Callable[[], AsyncRedis],
     *,
     prefix: str,
     partitions: int,

@@ -29,8 +29,6 @@ from typing import cast
 
 import faust
 from faust.streams import Stream
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_jitter
 
 from alerts import Position, RedisEpisodes, RuleEngine, RulesFile, Step, partition_scope
@@ -40,6 +38,7 @@ from processors.health import Health
 from processors.metrics import Metrics
 from processors.pipeline import Pipeline
 from raqib.messages import Alert, decode_batch, dumps
+from raqib.redis_cluster import REDIS_ERRORS, AsyncRedis
 from raqib.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -85,7 +84,7 @@ class CountStage:
     def __init__(
         self,
         settings: Settings,
-        redis: Redis,
+        redis: AsyncRedis,
         rules: RulesFile,
         pipeline: Pipeline,
         metrics: Metrics,
@@ -279,7 +278,7 @@ class CountStage:
         one warning when an outage begins and one line when it ends."""
         retrying = AsyncRetrying(
             wait=wait_exponential_jitter(multiplier=0.1, max=MAX_RETRY_DELAY_S),
-            retry=retry_if_exception_type((RedisError, OSError)),
+            retry=retry_if_exception_type(REDIS_ERRORS),
             before_sleep=lambda state: self._failed(where, state.outcome),
         )
         async for attempt in retrying:

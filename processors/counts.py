@@ -1,4 +1,4 @@
-"""Event-time mention counts: Redis for the live worker, memory for backtests.
+"""Event-time mention counts: AsyncRedis for the live worker, memory for backtests.
 
 Redis key schema (``P`` is ``RAQIB_REDIS_PREFIX``, default ``raqib``; the subject in
 braces is a Redis Cluster hash tag, so one subject's keys share a slot)::
@@ -13,9 +13,11 @@ braces is a Redis Cluster hash tag, so one subject's keys share a slot)::
 ``<minute>`` and ``<hour>`` are event-time buckets, in minutes or hours since the Unix
 epoch (UTC). ``redis-cli HLEN 'raqib:{entity:iran}:m:29000000'`` reads one minute.
 One Lua script call per subject of a batch (dedup, minute and hour buckets), all the
-batch's calls in one round trip. An article's title, outlet and url are written once
-(not once per subject that it names: ~40 per article), beside the scripts; a minute
-bucket written before that held them in each value too, and is still read.
+batch's calls in one pipeline: one round trip, or on a Redis Cluster one per node, all
+nodes at once (:func:`raqib.redis_cluster.eval_many`). An article's title, outlet and url
+are written once (not once per subject that it names: ~40 per article), in the same
+pipeline; a minute bucket written before that held them in each value too, and is still
+read.
 
 The *stamp* is where the count stage read the mention (``<partition>:<offset>`` of its
 ``mentions`` message; "1" when counted from elsewhere, e.g. a backfill). It tells a
@@ -33,11 +35,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
-from redis.asyncio import Redis
-
 from raqib.counting import HOUR, MINUTE, Recorded, hour_of, minute_of
 from raqib.lru import BoundedCache
 from raqib.messages import Evidence, Mention
+from raqib.redis_cluster import AsyncRedis, eval_many, pipe_mget
 
 T = TypeVar("T")
 MINUTE_TTL_S = 2 * 24 * 3600
@@ -103,8 +104,6 @@ def _article_json(mention: Mention) -> str:
     return json.dumps(data, ensure_ascii=False)
 
 
-
-
 def _evidence_of(article: str, data: dict[str, Any]) -> Evidence:
     highlight = data.get("h")
     return Evidence(
@@ -122,12 +121,12 @@ class RedisCounts:
 
     Example::
 
-        counts = RedisCounts(Redis.from_url("redis://127.0.0.1:6379/0"))
+        counts = RedisCounts(redis_client(settings))
         await counts.record(mention)
         # -> True
     """
 
-    def __init__(self, redis: Redis, prefix: str = "raqib") -> None:
+    def __init__(self, redis: AsyncRedis, prefix: str = "raqib") -> None:
         self.redis = redis
         self.prefix = prefix
         self._record = redis.register_script(_RECORD)
@@ -177,14 +176,16 @@ class RedisCounts:
         for i, m in enumerate(mentions):
             by_subject.setdefault(m.subject, []).append(i)
             by_article.setdefault(m.article_id, m)
-        async with self.redis.pipeline(transaction=False) as pipe:
-            # before the counts: whatever counted an article can show it
-            for article, m in by_article.items():
-                pipe.set(self.article_key(article), _article_json(m), nx=True, ex=MINUTE_TTL_S)
-            for subject, indexes in by_subject.items():
-                keys, args = self._script_args(subject, [mentions[i] for i in indexes])
-                await self._record(keys=keys, args=args, client=pipe)
-            replies = (await pipe.execute())[len(by_article) :]
+        # before the counts: whatever counted an article can show it
+        articles = [
+            ("SET", self.article_key(a), _article_json(m), "NX", "EX", MINUTE_TTL_S)
+            for a, m in by_article.items()
+        ]
+        calls = [
+            self._script_args(subject, [mentions[i] for i in indexes])
+            for subject, indexes in by_subject.items()
+        ]
+        replies = await eval_many(self.redis, self._record, calls, before=articles)
         flags = [DUPLICATE] * len(mentions)
         for indexes, reply in zip(by_subject.values(), replies, strict=True):
             for i, flag in zip(indexes, reply, strict=True):
@@ -197,9 +198,10 @@ class RedisCounts:
         """These subjects' minute buckets (with their articles and stamps) and hour
         counts: what a :class:`MirroredCounts` starts from.
 
-        Two round trips: the hour counts first, then only the minute buckets of hours that
-        counted something (a minute bucket lives 2 days, its hour's count 35: no count, no
-        bucket), so a subject never seen costs one read, not one per minute.
+        Up to four round trips: which subjects have hour counts, their counts, then only the
+        minute buckets of hours that counted something (a minute bucket lives 2 days, its
+        hour's count 35: no count, no bucket), then the articles those buckets name — so a
+        subject never seen costs one read, not one per minute.
         """
         minute_range = list(minutes)
         hour_range = list(hours)
@@ -210,8 +212,8 @@ class RedisCounts:
                 pipe.exists(*[self.key(subject, "h", hour) for hour in probe])
             known = [s for s, n in zip(subjects, await pipe.execute(), strict=True) if n]
         async with self.redis.pipeline(transaction=False) as pipe:
-            for subject in known:
-                pipe.mget([self.key(subject, "h", hour) for hour in probe])
+            for subject in known:  # one subject's keys: one slot
+                pipe_mget(pipe, [self.key(subject, "h", hour) for hour in probe])
             replies = dict(zip(known, await pipe.execute(), strict=True)) if known else {}
         counted = [replies.get(s, [None] * len(probe)) for s in subjects]
         wanted: list[tuple[str, int]] = []
@@ -291,7 +293,7 @@ class RedisCounts:
                 pipe.hlen(self.key(subject, "m", minute))
             hour_keys = [self.key(subject, "h", h) for h in range(hours[0], hours[1] + 1)]
             if hour_keys:
-                pipe.mget(hour_keys)
+                pipe_mget(pipe, hour_keys)
             replies = await pipe.execute()
         count = minutes[1] - minutes[0] + 1
         in_minutes = sum(int(n) for n in replies[:count])

@@ -14,8 +14,6 @@ from datetime import datetime
 
 import faust
 from faust.types import TP
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_jitter
 
 from alerts import ChannelsFile, Router, RouterMetrics, RouterStore, Silences
@@ -27,6 +25,7 @@ from processors.pipeline import Pipeline
 from raqib.counting import hour_of
 from raqib.messages import Alert
 from raqib.notifications import Notification
+from raqib.redis_cluster import REDIS_ERRORS, AsyncRedis
 from raqib.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -39,7 +38,7 @@ def build_router(
     settings: Settings,
     channels: ChannelsFile,
     pipeline: Pipeline,
-    redis: Redis,
+    redis: AsyncRedis,
     router_metrics: RouterMetrics,
     dlq: faust.TopicT,
 ) -> Router:
@@ -83,7 +82,7 @@ def attach_route_agent(
     async def accept(alert: Alert) -> None:
         retrying = AsyncRetrying(
             wait=wait_exponential_jitter(multiplier=0.1, max=MAX_RETRY_DELAY_S),
-            retry=retry_if_exception_type((RedisError, OSError)),
+            retry=retry_if_exception_type(REDIS_ERRORS),
             before_sleep=lambda state: health.redis_failed(
                 "router", state.outcome.exception() if state.outcome else None
             ),
@@ -117,5 +116,5 @@ def attach_route_agent(
                 await router.tick()
             elif router.started:
                 await router.stop()
-        except (RedisError, OSError) as exc:
+        except REDIS_ERRORS as exc:
             health.redis_failed("router (deliveries wait)", exc)

@@ -10,11 +10,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
-from redis.asyncio import Redis
-
 from alerts import spike_stats
 from processors.counts import MINUTE_TTL_S, RedisCounts
 from raqib.counting import HOUR, MINUTE
+from raqib.redis_cluster import AsyncRedis
 
 Order = Literal["count", "ratio"]
 BASELINE_HOURS = 24
@@ -36,8 +35,13 @@ class Leaders:
     rows: list[Row]
 
 
-async def minute_buckets(redis: Redis, prefix: str) -> dict[str, set[int]]:
-    """Every subject with a minute bucket in Redis, and its minutes (one SCAN)."""
+async def minute_buckets(redis: AsyncRedis, prefix: str) -> dict[str, set[int]]:
+    """Every subject with a minute bucket in Redis, and its minutes: one SCAN, of every
+    primary on a Redis Cluster (redis-py's cluster ``scan_iter`` walks each node's
+    keyspace in turn). A SCAN, not a leaderboard kept as the counts are written: ``top``
+    is an operator's occasional question, while a sorted set would cost every batch a
+    write to the one node holding it (a hot slot) and a second round trip (only mentions
+    found new may raise it), and would be a second copy of the counts to drift."""
     found: dict[str, set[int]] = {}
     head = f"{prefix}:{{"
     async for raw in redis.scan_iter(match=f"{prefix}:{{*}}:m:*", count=1000):
@@ -49,7 +53,7 @@ async def minute_buckets(redis: Redis, prefix: str) -> dict[str, set[int]]:
 
 
 async def leaders(
-    redis: Redis,
+    redis: AsyncRedis,
     prefix: str,
     *,
     window: timedelta,

@@ -30,14 +30,12 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import numpy as np
 
 from producers.textfold import fold_ar
-
-if TYPE_CHECKING:
-    from redis import Redis
+from raqib.redis_cluster import SyncRedis, mget_sync
 
 DEFAULT_TTL = timedelta(days=7)
 DEFAULT_THRESHOLD = 0.5
@@ -116,7 +114,7 @@ class Deduper:
 
     def __init__(
         self,
-        redis: Redis,
+        redis: SyncRedis,
         *,
         prefix: str,
         ttl: timedelta = DEFAULT_TTL,
@@ -168,7 +166,7 @@ class Deduper:
         if not candidates or fp.signature is None:
             return None
         ordered = sorted(candidates)
-        stored = self.redis.mget([f"{self.prefix}:minhash:{c}" for c in ordered])
+        stored = mget_sync(self.redis, [f"{self.prefix}:minhash:{c}" for c in ordered])
         best: Verdict | None = None
         for candidate, raw in zip(ordered, stored, strict=True):
             if not isinstance(raw, bytes) or len(raw) != fp.signature.nbytes:

@@ -153,14 +153,13 @@ class Sink:
 
 def connect_deduper(settings: Settings) -> Deduper:
     """A :class:`Deduper` on ``RAQIB_REDIS``, checked now: no Redis is an error naming it."""
-    from redis.exceptions import RedisError
-
+    from raqib.redis_cluster import REDIS_ERRORS
     from raqib.security import redis_sync_client
 
-    redis = redis_sync_client(settings, socket_timeout=10, socket_connect_timeout=5)
-    try:
+    try:  # a cluster client connects as it is built, to learn the nodes
+        redis = redis_sync_client(settings, socket_timeout=10, socket_connect_timeout=5)
         redis.ping()
-    except (RedisError, OSError) as exc:
+    except REDIS_ERRORS as exc:
         raise DedupeUnavailable(
             f"cannot reach Redis at {redact(settings.redis)} to suppress duplicates: "
             f"{redact(exc)} (set RAQIB_REDIS, or pass --no-dedupe)"

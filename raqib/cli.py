@@ -209,8 +209,6 @@ def backfill(
     import asyncio
     import os
 
-    from redis.exceptions import RedisError
-
     from processors.backfill import (
         Backfilled,
         count,
@@ -222,6 +220,7 @@ def backfill(
     from producers.replay import items
     from raqib.limits import Limits
     from raqib.redaction import redact
+    from raqib.redis_cluster import REDIS_ERRORS
     from raqib.security import redis_client
 
     settings = _settings(watchlist=watchlist, topics=topics)
@@ -259,7 +258,7 @@ def backfill(
                 limits=limits,
             )
         done = asyncio.run(run(counted))
-    except (RedisError, OSError) as exc:
+    except REDIS_ERRORS as exc:
         raise click.ClickException(redact(f"cannot count in {settings.redis}: {exc}")) from exc
     except (RaqibError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
@@ -285,10 +284,9 @@ def top(window: str, by: str, limit: int, subjects: str, as_json: bool) -> None:
     import asyncio
     from fnmatch import fnmatchcase
 
-    from redis.exceptions import RedisError
-
     from processors.top import Leaders, Order, leaders
     from raqib.durations import parse_duration
+    from raqib.redis_cluster import REDIS_ERRORS
     from raqib.security import redis_client
 
     settings = _settings()
@@ -307,7 +305,7 @@ def top(window: str, by: str, limit: int, subjects: str, as_json: bool) -> None:
 
     try:
         found = asyncio.run(read())
-    except (RedisError, OSError) as exc:
+    except REDIS_ERRORS as exc:
         raise click.ClickException(
             f"cannot read counts from {redact(settings.redis)}: {redact(exc)}"
         ) from exc
@@ -375,6 +373,8 @@ def check_config(
         channel_file = load_channels(settings.channels, settings.alerts_file)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from exc
+    mode = "a Redis Cluster (RAQIB_REDIS_CLUSTER)" if settings.redis_cluster else "one server"
+    click.echo(f"redis: {redact(settings.redis)}, {mode}, key prefix {settings.redis_prefix}")
     click.echo(
         f"channels: {', '.join(f'{c.name} ({c.type})' for c in channel_file.channels)}; "
         f"routes: {len(channel_file.effective_routes)}"

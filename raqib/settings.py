@@ -37,6 +37,8 @@ Stages = Literal["all", "tag", "count"]
 _KAFKA_SASL = ("kafka_sasl_mechanism", "kafka_sasl_username", "kafka_sasl_password")
 _KAFKA_TLS = ("kafka_ssl_cafile", "kafka_ssl_certfile", "kafka_ssl_keyfile")
 _REDIS_TLS = ("redis_ssl_ca_certs", "redis_ssl_certfile", "redis_ssl_keyfile")
+_TRUE = frozenset({"true", "1", "yes", "on"})
+_FALSE = frozenset({"false", "0", "no", "off"})
 # unset is handed to a child as "" (= unset), so that ``raqib demo``'s plaintext servers
 # are never paired with the operator's credentials from the inherited environment
 _CLEARED_WHEN_UNSET = frozenset(
@@ -97,6 +99,11 @@ class Settings(BaseModel):
 
     kafka: str = Field("127.0.0.1:9092", description="RAQIB_KAFKA: host:port[,host:port]")
     redis: str = Field("redis://127.0.0.1:6379/0", description="RAQIB_REDIS: redis:// URL")
+    redis_cluster: bool = Field(
+        False,
+        description="RAQIB_REDIS_CLUSTER: RAQIB_REDIS names one node of a Redis Cluster; "
+        "every process uses redis-py's cluster client, which finds the others",
+    )
     app_id: str = Field(
         "raqib", min_length=1, description="RAQIB_APP_ID: Faust app id = consumer group"
     )
@@ -223,6 +230,19 @@ class Settings(BaseModel):
             raise ValueError(f"expected a redis:// URL, got {redact(value)!r}")
         return value
 
+    @field_validator("redis_cluster", mode="before")
+    @classmethod
+    def _flag(cls, value: object) -> object:
+        """true/false (also 1/0, yes/no, on/off, any case); anything else names the variable."""
+        if not isinstance(value, str):
+            return value
+        word = value.strip().lower()
+        if word in _TRUE:
+            return True
+        if word in _FALSE:
+            return False
+        raise ValueError(f"RAQIB_REDIS_CLUSTER must be true or false, got {value!r}")
+
     @field_validator("kafka_security_protocol", "kafka_sasl_mechanism", mode="before")
     @classmethod
     def _choice(cls, value: object, info: ValidationInfo) -> object:
@@ -249,8 +269,12 @@ class Settings(BaseModel):
 
     @model_validator(mode="after")
     def _security(self) -> Settings:
-        """The security settings make sense together, or the error says which to set."""
-        problems = [*self._kafka_security_problems(), *self._redis_security_problems()]
+        """The connection settings make sense together, or the error says which to set."""
+        problems = [
+            *self._kafka_security_problems(),
+            *self._redis_security_problems(),
+            *self._redis_cluster_problems(),
+        ]
         if problems:
             raise ValueError("; ".join(problems))
         return self
@@ -269,6 +293,17 @@ class Settings(BaseModel):
                 yield f"{', '.join(stray)} set, but {protocol_var}: use SSL or SASL_SSL"
         if self.kafka_ssl_keyfile and not self.kafka_ssl_certfile:
             yield "RAQIB_KAFKA_SSL_KEYFILE needs RAQIB_KAFKA_SSL_CERTFILE"
+
+    def _redis_cluster_problems(self) -> Iterator[str]:
+        if not self.redis_cluster:
+            return
+        url = urlsplit(self.redis)
+        if url.scheme == "unix":
+            yield "RAQIB_REDIS_CLUSTER=true needs a redis:// or rediss:// URL of one of its nodes"
+            return
+        databases = {url.path.strip("/") or "0", *parse_qs(url.query).get("db", [])}
+        if databases != {"0"}:
+            yield "RAQIB_REDIS_CLUSTER=true: a cluster has database 0 only (RAQIB_REDIS .../0)"
 
     def _redis_security_problems(self) -> Iterator[str]:
         url = urlsplit(self.redis)

@@ -9,10 +9,10 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, TypeVar
 
 import click
-from redis.exceptions import RedisError
 
 from raqib.durations import parse_duration
 from raqib.redaction import redact
+from raqib.redis_cluster import REDIS_ERRORS
 from raqib.security import redis_client
 from raqib.settings import Settings
 
@@ -40,7 +40,7 @@ def _with_silences(work: Callable[[Silences], Awaitable[T]]) -> T:
 
     try:
         return asyncio.run(go())
-    except (RedisError, OSError) as exc:
+    except REDIS_ERRORS as exc:
         raise click.ClickException(f"cannot reach Redis: {redact(exc)}") from exc
 
 

@@ -1,4 +1,5 @@
-"""Shared fixtures: the real embedded broker and Redis, one each per test session.
+"""Shared fixtures: the real embedded broker and Redis, one each per test session, and a
+three-node Redis Cluster per module that asks for one.
 
 Servers run as child processes on free loopback ports and are stopped by pid. A test that
 needs something this machine lacks fails when ``CI`` is set and is skipped otherwise, so
@@ -19,7 +20,7 @@ import pytest
 import yaml
 from redis import Redis
 
-from raqib.embedded import EmbeddedBroker, EmbeddedRedis
+from raqib.embedded import EmbeddedBroker, EmbeddedRedis, EmbeddedRedisCluster
 from raqib.exceptions import EmbeddedServerError
 from raqib.messages import Alert, Evidence, Window
 from raqib.notifications import Notification, SubjectLine
@@ -65,6 +66,21 @@ def redis_server(
     finally:
         del pytestconfig.stash[SHARED_REDIS]
         server.stop()
+
+
+@pytest.fixture(scope="module")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedisCluster]:
+    """A Redis Cluster of three nodes (``redis-cli --cluster create``), one per test module:
+    a module may restart a node, and the next starts from an empty cluster."""
+    cluster = EmbeddedRedisCluster(tmp_path_factory.mktemp("redis-cluster"))
+    try:
+        cluster.start()
+    except (EmbeddedServerError, OSError) as exc:
+        require(False, f"embedded Redis Cluster: {exc}")
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 @pytest.fixture(scope="module", autouse=True)

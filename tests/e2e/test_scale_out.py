@@ -13,17 +13,19 @@ import re
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from kafka import KafkaConsumer, TopicPartition
-from redis import Redis
 
 from producers.publisher import Publisher
 from producers.scenario import expand
 from raqib.embedded import WorkerProcess, free_port
+from raqib.redis_cluster import mget_sync
+from raqib.security import redis_sync_client
 from raqib.settings import Settings
 from raqib.topics import ensure_topics
 from tests.e2e.test_resilience import AlertKey, alert_key, expected_run, held, scrape
@@ -86,13 +88,12 @@ class Run:
     elapsed_s: float
 
 
-@pytest.fixture(scope="module")
-def run(kafka_broker: Any, redis_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Run:
-    tmp = tmp_path_factory.mktemp("scale-out")
+def scale_settings(kafka_broker: Any, redis_url: str, tmp: Path, **options: Any) -> Settings:
+    """The first worker's settings: names of its own on the shared broker and Redis."""
     tag = uuid.uuid4().hex[:8]
-    settings = Settings(
+    return Settings(
         kafka=kafka_broker.bootstrap,
-        redis=redis_server.url,
+        redis=redis_url,
         app_id=f"raqib-scale-{tag}",
         topic_prefix=f"scale-{tag}.",
         redis_prefix=f"scale-{tag}",
@@ -101,7 +102,16 @@ def run(kafka_broker: Any, redis_server: Any, tmp_path_factory: pytest.TempPathF
         alerts_file=tmp / "alerts.jsonl",
         data_dir=tmp / "worker",
         align_idle_s=5.0,
+        **options,
     )
+
+
+def scale_out(
+    settings: Settings, tmp: Path, midway: Callable[[tuple[int, int]], None] | None = None
+) -> Run:
+    """Two workers (``settings`` and a copy with its own port and data) on the crash
+    stream, read once they have caught up; ``midway(ports)`` runs once a third of it is
+    counted (``ports``: the workers' /metrics)."""
     ensure_topics(settings)
     articles = expand(STREAM)
     expected, hours_expected = expected_run(articles)  # raqib backtest on the stream
@@ -112,7 +122,7 @@ def run(kafka_broker: Any, redis_server: Any, tmp_path_factory: pytest.TempPathF
     ports = (settings.web_port, second_settings.web_port)
     first = WorkerProcess(settings, tmp / "first").start()
     second = WorkerProcess(second_settings, tmp / "second").start()
-    redis = Redis.from_url(redis_server.url)
+    redis = redis_sync_client(settings)  # every node of a cluster
     prefix = settings.redis_prefix
 
     def scan(pattern: str) -> list[bytes]:
@@ -126,7 +136,11 @@ def run(kafka_broker: Any, redis_server: Any, tmp_path_factory: pytest.TempPathF
                 publisher.article(article)
         deadline = time.monotonic() + 240
         while time.monotonic() < deadline:
-            if len(scan("seen:*")) >= pairs and held(*ports) == 0:
+            counted = len(scan("seen:*"))
+            if midway is not None and counted >= pairs // 3:
+                midway(ports)
+                midway = None
+            if counted >= pairs and held(*ports) == 0:
                 if len(all_alerts(settings)) >= len(expected):
                     break
             time.sleep(0.5)
@@ -134,13 +148,19 @@ def run(kafka_broker: Any, redis_server: Any, tmp_path_factory: pytest.TempPathF
         time.sleep(2)  # anything counted or fired twice would have landed by now
         processed = [scrape(port).get("raqib_articles_processed_total", 0.0) for port in ports]
         seen = scan("seen:*")
-        hours = [int(v) for v in redis.mget(scan("h:*"))]
+        hours = [int(v) for v in mget_sync(redis, scan("h:*"))]
         alerts = all_alerts(settings)
     finally:
         first.stop()
         second.stop()
         redis.close()
     return Run(articles, expected, hours_expected, seen, hours, processed, alerts, elapsed)
+
+
+@pytest.fixture(scope="module")
+def run(kafka_broker: Any, redis_server: Any, tmp_path_factory: pytest.TempPathFactory) -> Run:
+    tmp = tmp_path_factory.mktemp("scale-out")
+    return scale_out(scale_settings(kafka_broker, redis_server.url, tmp), tmp)
 
 
 def test_two_workers_on_four_partitions_count_everything_once(run: Run) -> None:

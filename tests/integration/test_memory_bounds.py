@@ -162,7 +162,7 @@ def test_invented_sources_leave_memory_flat_and_a_silent_outlet_fires(
                 sizes = engine.cache_sizes()
                 for name, (entries, _) in sizes.items():
                     assert entries <= bounds[name], f"{name}: {entries} > {bounds[name]}"
-                most_last = max(most_last, await redis.hlen(f"{unique}:episodes:raqib:0:last"))
+                most_last = max(most_last, await redis.hlen(f"{unique}:{{episodes:raqib:0}}:last"))
                 sources += sum(m.subject.startswith("source:invented-") for m in batch)
                 for mark in CHECKPOINTS:
                     if mark not in at and sources >= mark:
@@ -246,7 +246,7 @@ def test_subjects_no_longer_watched_leave_the_redis_last_hash(
             await store.forget_last_seen(["source:a", "source:b"])
             await store.save_last_seen("source:b", T0 + MINUTE)  # watched again
             await store.flush()
-            return await redis.hgetall(f"{unique}:episodes:raqib:0:last")
+            return await redis.hgetall(f"{unique}:{{episodes:raqib:0}}:last")
         finally:
             await _clean(redis, unique)
             await redis.aclose()

@@ -61,8 +61,13 @@ def test_an_unreachable_broker_is_named_without_a_traceback(env: dict[str, str])
     assert "Traceback" not in result.output
 
 
-def test_an_unreachable_redis_is_named(env: dict[str, str]) -> None:
-    env = env | {"RAQIB_REDIS": f"redis://:hunter2@127.0.0.1:{free_port()}/0"}
+@pytest.mark.parametrize("cluster", ["false", "true"])
+def test_an_unreachable_redis_is_named(env: dict[str, str], cluster: str) -> None:
+    """A cluster client connects as it is built (to learn the nodes): that too is named."""
+    env = env | {
+        "RAQIB_REDIS": f"redis://:hunter2@127.0.0.1:{free_port()}/0",
+        "RAQIB_REDIS_CLUSTER": cluster,
+    }
     result = CliRunner().invoke(main, ["produce"], input='{"body": "x"}\n', env=env)
     assert result.exit_code == 1
     assert "cannot reach Redis at redis://:***@127.0.0.1" in result.output

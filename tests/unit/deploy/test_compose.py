@@ -21,6 +21,8 @@ from tests.unit.deploy.exported import DEPLOY, ROOT
 
 PRODUCERS = {"poller": "feeds", "ingest": "ingest"}
 """The long-running producer services and the profile that starts each."""
+CLUSTER = ("redis-node-1", "redis-node-2", "redis-node-3", "redis-cluster")
+"""The services of the `cluster` profile: a Redis Cluster's nodes and the job joining them."""
 
 
 def compose() -> dict[str, Any]:
@@ -70,6 +72,7 @@ def test_the_stack_has_every_service_with_volumes_for_its_data() -> None:
         "prometheus",
         "alertmanager",
         "grafana",
+        *CLUSTER,
     }
     assert services["kafka"]["image"].startswith("apache/kafka:")
     assert "broker,controller" in services["kafka"]["environment"]["KAFKA_PROCESS_ROLES"]
@@ -120,9 +123,34 @@ def test_the_producers_are_opt_in_and_need_no_secret_to_start_the_stack() -> Non
     ingest = services["ingest"]
     assert ingest["environment"]["RAQIB_INGEST_TOKEN"] == "${RAQIB_INGEST_TOKEN:-}"
     assert ingest["command"][:3] == ["ingest-http", "--host", "0.0.0.0"]
-    assert all(not s.get("profiles") for n, s in services.items() if n not in PRODUCERS)
+    opt_in = {*PRODUCERS, *CLUSTER}
+    assert all(not s.get("profiles") for n, s in services.items() if n not in opt_in)
     for service in services.values():  # a service of the default stack cannot wait on one
         assert not set(service.get("depends_on", {})) & set(PRODUCERS)
+        if service.get("profiles") != ["cluster"]:  # nor need the cluster's to start
+            for name in set(service.get("depends_on", {})) & set(CLUSTER):
+                assert service["depends_on"][name]["required"] is False
+
+
+def test_the_cluster_profile_joins_three_append_only_nodes_that_raqib_may_use() -> None:
+    doc = compose()
+    services = doc["services"]
+    assert all(services[name]["profiles"] == ["cluster"] for name in CLUSTER)
+    for node in CLUSTER[:3]:
+        command = services[node]["command"]
+        assert command[command.index("--cluster-enabled") + 1] == "yes"
+        assert command[command.index("--appendonly") + 1] == "yes"
+        assert command[command.index("--cluster-announce-hostname") + 1] == node
+        assert any(v.endswith(":/data") for v in services[node]["volumes"])
+    (create,) = services["redis-cluster"]["command"]
+    assert all(f"{node}:6379" in create for node in CLUSTER[:3])
+    assert "--cluster-replicas 0" in create and "--cluster-yes" in create
+    assert doc["x-raqib-env"]["RAQIB_REDIS_CLUSTER"] == "${RAQIB_REDIS_CLUSTER:-false}"
+    for name in ("worker", *PRODUCERS):  # they wait for the job when the profile is on
+        assert services[name]["depends_on"]["redis-cluster"] == {
+            "condition": "service_completed_successfully",
+            "required": False,
+        }
 
 
 def test_prometheus_scrapes_each_producer_on_its_metrics_port() -> None:

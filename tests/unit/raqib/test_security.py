@@ -14,6 +14,9 @@ from typing import Any
 import aiokafka
 import faust
 import pytest
+import redis
+import redis.asyncio
+import redis.asyncio.cluster
 from faust.auth import SASLCredentials
 from faust.transport.drivers.aiokafka import credentials_to_aiokafka_auth
 from kafka import KafkaConsumer, KafkaProducer
@@ -155,6 +158,60 @@ def test_rediss_url_gets_the_tls_files(tmp_path: Path) -> None:
     sync = redis_sync_client(settings)
     assert sync.connection_pool.connection_class is SSLConnection
     assert sync.connection_pool.connection_kwargs["ssl_ca_certs"] == str(tmp_path / "ca.pem")
+    sync.close()
+
+
+def test_the_cluster_flag_builds_the_cluster_clients_with_the_same_credentials(
+    tmp_path: Path,
+) -> None:
+    """The asyncio cluster client connects on first use: built here, it shows what each
+    node's connections will get. (The blocking one connects as it is built: it is tested
+    against a real cluster, tests/integration/test_redis_cluster.py.)"""
+    for name in ("ca.pem", "client.pem", "client.key"):
+        (tmp_path / name).touch()
+    settings = Settings.from_env(
+        {
+            "RAQIB_REDIS": "rediss://node-1:6380/0",
+            "RAQIB_REDIS_CLUSTER": "true",
+            "RAQIB_REDIS_USERNAME": "raqib",
+            "RAQIB_REDIS_PASSWORD": "redis-s3cret",
+            "RAQIB_REDIS_SSL_CA_CERTS": str(tmp_path / "ca.pem"),
+            "RAQIB_REDIS_SSL_CERTFILE": str(tmp_path / "client.pem"),
+            "RAQIB_REDIS_SSL_KEYFILE": str(tmp_path / "client.key"),
+        }
+    )
+
+    async def build() -> tuple[Any, dict[str, Any], list[tuple[str, int]]]:
+        client = redis_client(settings, socket_timeout=1.5)
+        kwargs = dict(client.connection_kwargs)
+        nodes = [(n.host, n.port) for n in client.nodes_manager.startup_nodes.values()]
+        await client.aclose()
+        return type(client), kwargs, nodes
+
+    kind, kwargs, nodes = asyncio.run(build())
+    assert kind is redis.asyncio.cluster.RedisCluster
+    assert nodes == [("node-1", 6380)]
+    assert kwargs["connection_class"] is AsyncSSLConnection
+    assert (kwargs["username"], kwargs["password"]) == ("raqib", "redis-s3cret")
+    assert kwargs["ssl_ca_certs"] == str(tmp_path / "ca.pem")
+    assert (kwargs["ssl_certfile"], kwargs["ssl_keyfile"]) == (
+        str(tmp_path / "client.pem"),
+        str(tmp_path / "client.key"),
+    )
+    assert kwargs["socket_timeout"] == 1.5
+
+
+def test_without_the_cluster_flag_the_clients_are_single_server_ones() -> None:
+    settings = Settings.from_env({"RAQIB_REDIS": "redis://cache:6379/0"})
+
+    async def build() -> type:
+        client = redis_client(settings)
+        await client.aclose()
+        return type(client)
+
+    assert asyncio.run(build()) is redis.asyncio.Redis
+    sync = redis_sync_client(settings)
+    assert type(sync) is redis.Redis
     sync.close()
 
 

@@ -332,3 +332,38 @@ def test_kafka_connect_timeout_is_read_checked_and_handed_to_children() -> None:
     for bad in ("0", "-1", "soon", "3601"):
         with pytest.raises(ValidationError, match="kafka_connect_timeout_s"):
             Settings.from_env({"RAQIB_KAFKA_CONNECT_TIMEOUT_S": bad})
+
+
+@pytest.mark.parametrize(
+    ("value", "flag"),
+    [("true", True), ("True", True), ("1", True), ("yes", True), ("false", False), ("OFF", False)],
+)
+def test_redis_cluster_is_a_flag_in_any_case(value: str, flag: bool) -> None:
+    assert Settings.from_env({"RAQIB_REDIS_CLUSTER": value}).redis_cluster is flag
+    assert Settings.from_env({}).redis_cluster is False
+
+
+def test_a_bad_redis_cluster_flag_names_the_variable() -> None:
+    with pytest.raises(ValidationError, match="RAQIB_REDIS_CLUSTER must be true or false"):
+        Settings.from_env({"RAQIB_REDIS_CLUSTER": "sometimes"})
+
+
+@pytest.mark.parametrize(
+    ("url", "problem"),
+    [
+        ("unix:///run/redis.sock", "URL of one of its nodes"),
+        ("redis://node-1:6379/2", "database 0 only"),
+        ("redis://node-1:6379/0?db=1", "database 0 only"),
+    ],
+)
+def test_a_cluster_needs_a_node_url_of_database_0(url: str, problem: str) -> None:
+    with pytest.raises(ValidationError, match=problem):
+        Settings.from_env({"RAQIB_REDIS_CLUSTER": "true", "RAQIB_REDIS": url})
+    assert Settings.from_env({"RAQIB_REDIS": url}).redis_cluster is False  # fine for one server
+
+
+@pytest.mark.parametrize("url", ["redis://node-1:6379/0", "redis://node-1:6379", "rediss://n:1"])
+def test_a_cluster_of_node_urls_round_trips_to_a_child(url: str) -> None:
+    settings = Settings.from_env({"RAQIB_REDIS_CLUSTER": "true", "RAQIB_REDIS": url})
+    assert settings.to_env()["RAQIB_REDIS_CLUSTER"] == "True"
+    assert Settings.from_env(settings.to_env()) == settings
