@@ -3,7 +3,7 @@
 :meth:`Router.accept` takes an alert event from ``alerts`` — silenced? routed where?
 which story? — and records it in the group's state in Redis before it returns, so the
 event's offset may be committed: from then on the router owns it (parked until sent).
-:meth:`Router.tick` (every second) hands the threads that are due to one worker task per
+:meth:`Router.tick` (every quarter second) hands the threads that are due to one worker task per
 channel, so a slow or dead channel never delays the others. A delivery is idempotent:
 the notification id and the events it carried are marked in Redis once a channel took
 it, so a router killed between the two does not send it again; a failure is retried with

@@ -34,6 +34,7 @@ from processors.pipeline import Pipeline
 from processors.route_agent import attach_route_agent, build_router
 from processors.tag_agent import TagStage, attach_tag_agent
 from processors.topics import load_topics
+from processors.transport import App
 from processors.watchlist import load_watchlist
 from raqib.limits import Limits
 from raqib.security import faust_credentials, redis_client
@@ -65,7 +66,7 @@ def create_app(
     if counting:  # a tag process never touches Redis: its readiness does not wait for it
         health.redis_probe = redis.ping
 
-    app = faust.App(
+    app = App(
         settings.group_id,
         broker=[f"kafka://{server}" for server in settings.kafka_servers],
         broker_credentials=faust_credentials(settings),

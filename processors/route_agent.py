@@ -29,6 +29,9 @@ from raqib.redis_cluster import REDIS_ERRORS, AsyncRedis
 from raqib.settings import Settings
 
 log = logging.getLogger(__name__)
+DELIVERY_TICK_S = 0.25
+"""How often what is due is handed to its channels: the most an alert waits beyond its
+route's ``group_wait`` (an in-memory check, no round trip)."""
 
 HOURS = 24
 MAX_RETRY_DELAY_S = 30.0
@@ -106,7 +109,7 @@ def attach_route_agent(
                 continue
             await accept(alert)
 
-    @app.timer(interval=1.0)
+    @app.timer(interval=DELIVERY_TICK_S)
     async def deliver() -> None:
         """Deliver what is due, on the worker that owns ``alerts`` (the others stand by)."""
         owner = alerts_tp in app.consumer.assignment()
