@@ -38,6 +38,7 @@ integration: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python tests/bench/bench_tagger.py
 	$(BIN)/python tests/bench/bench_pipeline.py
+	$(BIN)/python tests/bench/bench_latency.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build *.egg-info

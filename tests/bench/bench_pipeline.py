@@ -1,62 +1,150 @@
-"""End-to-end worker throughput, beside the raw consume rate of the same topic.
+"""End-to-end worker throughput, memory and start-up, beside the raw consume rate.
 
 Run with ``make bench``. Starts the embedded broker and Redis, then for each way of
-running the worker — one process with every stage, and a tag process beside a count
-process (``raqib worker --stages``) — publishes N seed-based articles (each a distinct
-copy with its own id and time) to fresh topics with the default four partitions, and
-measures articles/s from the first publish until every mention is counted in Redis.
-The stream then goes on (one later article on each ``articles`` partition, as a live feed
-would), so what is measured is throughput, not the fixed wait for the end of a stream to be
-declared idle (``RAQIB_ALIGN_IDLE_S``) before its last articles may be judged.
-Baseline in the same run: kafka-python reading the same N articles off the topic (the
-ceiling for any consumer of it on this machine). ``BENCH_ARTICLES`` sets N (2,000).
+running the worker publishes N seed-based articles (each a distinct copy with its own id
+and time) to fresh topics with the default four partitions, and measures articles/s from
+the first publish until every mention of them is counted in Redis. The stream then goes on
+(one later article on each ``articles`` partition, as a live feed would), so what is
+measured is throughput, not the fixed wait for the end of a stream to be declared idle
+(``RAQIB_ALIGN_IDLE_S``) before its last articles may be judged. Modes:
+
+* one ``raqib worker`` process (every stage);
+* two ``raqib worker`` processes in one consumer group, every stage each (the group
+  settled on both before the first publish);
+* a tag process beside a count process (``raqib worker --stages tag|count``);
+* one process with a synthetic 10,000-entity watchlist (the default one plus made-up
+  Arabic names of people and organisations, each with a short alias).
+
+Baselines in the same run: kafka-python reading the same N articles off the topic (the
+ceiling for any consumer of it on this machine), and the floor under any Faust stage — an
+agent that only reads them, and one that also sends five small messages per article, as
+the tag stage does (``faust_floor.py``). Beside each mode: the CPU time its processes and
+the broker and Redis used per 1,000 articles (less moved than wall time by what else the
+machine runs: what a capacity plan divides by), the start-up (the processes
+started one after the other, each until its ``/readyz`` answers, and the group settled),
+the resident memory once ready and its peak during the run (``VmHWM``, the largest
+process), and the steady rate: articles/s while the count went from 10 % to 90 % of the
+mentions. ``BENCH_ARTICLES`` sets N (2,000); ``BENCH_PIPELINE_MODES`` picks modes by their
+keys (``one,two,pair,big``).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import random
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
+import yaml
+from benchkit import ROOT, peak_rss_mb, rss_mb, start_workers, stop_workers, totals, wait_until
 from kafka import KafkaConsumer, TopicPartition
-from prometheus_client.parser import text_string_to_metric_families
 
 from processors.mentions import partition_of
+from processors.normalize import normalize_ar
 from processors.pipeline import Pipeline
 from processors.topics import load_topics
-from processors.watchlist import load_watchlist
+from processors.watchlist import load_watchlist, spellings_of
 from producers.publisher import Publisher
 from producers.seeds import load_seed_dir
-from raqib.embedded import WorkerProcess, embedded_stack, free_port
+from raqib.config import packaged_text
+from raqib.embedded import embedded_stack, free_port
 from raqib.messages import parse_article
 from raqib.settings import Settings
 from raqib.topics import ensure_topics
 
-ROOT = Path(__file__).resolve().parents[2]
 COUNT = int(os.environ.get("BENCH_ARTICLES", "2000"))
 PARTITIONS = 4  # the default
+SYNTHETIC_ENTITIES = 10_000
+TIMEOUT_S = 300 + COUNT / 10  # 10 articles/s: far below any run seen on two cores
 
 
-def metrics(port: int) -> dict[str, float]:
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as r:
-        text = r.read().decode()
-    out: dict[str, float] = {}
-    for family in text_string_to_metric_families(text):
-        for s in family.samples:
-            out[s.name] = out.get(s.name, 0.0) + s.value
-    return out
+@dataclass(frozen=True)
+class Mode:
+    key: str
+    label: str
+    stages: tuple[str, ...]
+    """One entry per process."""
+    synthetic: bool = False
 
 
-def mention_events(seeds: list[dict[str, object]]) -> list[int]:
+MODES = (
+    Mode("one", "1 worker", ("all",)),
+    Mode("two", "2 workers, one group", ("all", "all")),
+    Mode("pair", "tag + count processes", ("tag", "count")),
+    Mode("big", f"1 worker, {SYNTHETIC_ENTITIES:,} entities", ("all",), synthetic=True),
+)
+
+FIRST_NAMES = (
+    "محمد أحمد علي حسن حسين خالد عمر يوسف إبراهيم عبدالله عبدالرحمن سعيد سالم ناصر فهد "
+    "سلطان ماجد طارق زياد باسل رامي سامي وليد هشام مازن جمال كمال نبيل عادل فؤاد رياض "
+    "منير بسام غسان عماد إياد أيمن أنس بلال حمزة مصطفى محمود مراد نزار هاني وائل ياسر "
+    "فراس قاسم جواد رضا كاظم مهدي صادق حيدر عباس جعفر شريف لؤي معتز"
+).split()
+FAMILY_NAMES = (
+    "الحسيني الخطيب العلي الحلبي الدمشقي الشامي المصري البغدادي الموصلي البصري التكريتي "
+    "الأنصاري القرشي الهاشمي الزعبي المقداد الشهابي العظمة القدسي النابلسي الخليلي "
+    "الطرابلسي البيروتي الصيداوي الحمصي الحموي الإدلبي الرقاوي الديري الكردي العثماني "
+    "الزيدي الحكيم الجبوري الدليمي العبيدي الشمري العنزي المطيري القحطاني الغامدي "
+    "الزهراني العتيبي الكعبي النعيمي المري السويدي الرميثي البلوشي الحارثي اليافعي "
+    "العولقي الحضرمي الصنعاني التميمي الكبيسي الراوي السامرائي الجنابي الخفاجي"
+).split()
+ORG_KINDS = "شركة مؤسسة جمعية مجموعة هيئة".split()
+ORG_TRADES = ("للتجارة", "للإعلام", "الخيرية", "للتنمية", "القابضة", "للمقاولات", "للنقل")
+
+
+def synthetic_watchlist(path: Path, entities: int = SYNTHETIC_ENTITIES, seed: int = 15) -> Path:
+    """The default watchlist plus made-up entities up to ``entities``: people named
+    ``first father family`` (alias ``first family``) and, one in ten, organisations named
+    ``kind family trade``; no spelling repeats another's (as the loader requires)."""
+    text, _ = packaged_text("processors", "watchlist.yaml")
+    data = yaml.safe_load(text)
+    default = load_watchlist()
+    taken = {normalize_ar(s).strip() for e in default.entities for _, s in spellings_of(e)}
+    rng = random.Random(seed)
+
+    def fresh(*spellings: str) -> bool:
+        keys = [normalize_ar(s).strip() for s in spellings]
+        if len(set(keys)) < len(keys) or any(k in taken for k in keys):
+            return False
+        taken.update(keys)
+        return True
+
+    added: list[dict[str, Any]] = []
+    while len(data["entities"]) + len(added) < entities:
+        i = len(added)
+        family = rng.choice(FAMILY_NAMES)
+        if i % 10 == 9:
+            name = f"{rng.choice(ORG_KINDS)} {family} {rng.choice(ORG_TRADES)}"
+            en = f"Synthetic Organisation {i}"
+            if fresh(name, en):
+                added.append(
+                    {"id": f"synthetic-{i}", "type": "ORG", "names": {"ar": name, "en": en}}
+                )
+            continue
+        first, father = rng.choice(FIRST_NAMES), rng.choice(FIRST_NAMES)
+        name, alias, en = f"{first} {father} {family}", f"{first} {family}", f"Synthetic Person {i}"
+        entity = {"id": f"synthetic-{i}", "type": "PER", "names": {"ar": name, "en": en}}
+        if fresh(name, en, alias):
+            added.append({**entity, "aliases": [alias]})
+        elif fresh(name, en):
+            added.append(entity)
+    data["entities"].extend(added)
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    load_watchlist(path)  # what the worker will load: fail here, with the loader's message
+    return path
+
+
+def mention_events(seeds: list[dict[str, Any]], watchlist: Path | None) -> list[int]:
     """How many mention events the tag stage makes of each seed (the same in any copy)."""
-    watchlist = load_watchlist()
-    pipeline = Pipeline(watchlist, load_topics(None, watchlist))
+    entities = load_watchlist(watchlist)
+    pipeline = Pipeline(entities, load_topics(None, entities))
     raw = [json.dumps(s, default=str).encode() for s in seeds]
     return [len(pipeline.process(parse_article(r, fallback_time=None))[1]) for r in raw]
 
@@ -84,36 +172,48 @@ def stream_goes_on(publisher: Publisher, after: datetime) -> None:
         )
 
 
+def cpu_s(pid: int | None) -> float:
+    """CPU time (user + system) a live process has used so far, in seconds (Linux)."""
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def run(
-    tmp: Path, broker_bootstrap: str, redis_url: str, stages: list[str], servers: list[int | None]
+    tmp: Path, broker_bootstrap: str, redis_url: str, mode: Mode, servers: list[int | None]
 ) -> dict[str, float]:
     """Publish COUNT articles to fresh topics and time the workers (one process per entry
-    of ``stages``) from the first publish until every mention of them is counted."""
+    of ``mode.stages``) from the first publish until every mention of them is counted."""
     seeds = load_seed_dir(ROOT / "seeds")
-    per_seed = mention_events(seeds)
-    expected = sum(per_seed[i % len(seeds)] for i in range(COUNT))
     start = datetime(2025, 1, 1, tzinfo=UTC)
-    name = "-".join(stages)
+    watchlist = synthetic_watchlist(tmp / "watchlist-10k.yaml") if mode.synthetic else None
+    per_seed = mention_events(seeds, watchlist)
+    expected = sum(per_seed[i % len(seeds)] for i in range(COUNT))
     base = Settings(
         kafka=broker_bootstrap,
         redis=redis_url,
-        app_id=f"bench-{name}",
-        topic_prefix=f"bench-{name}.",
-        redis_prefix=f"bench-{name}",
+        app_id=f"bench-{mode.key}",
+        topic_prefix=f"bench-{mode.key}.",
+        redis_prefix=f"bench-{mode.key}",
         partitions=PARTITIONS,
-        web_port=free_port(),
-        alerts_file=tmp / f"{name}.jsonl",
-        data_dir=tmp / f"{name}-worker",
+        alerts_file=tmp / f"{mode.key}.jsonl",
+        watchlist=watchlist,
     )
     ensure_topics(base)
     processes = [
-        base.model_copy(update={"stages": stage, "web_port": free_port()}) for stage in stages
+        base.model_copy(
+            update={"stages": stage, "web_port": free_port(), "data_dir": tmp / f"{mode.key}-{i}"}
+        )
+        for i, stage in enumerate(mode.stages)
     ]
-    workers = [WorkerProcess(s, tmp / f"{name}-{i}").start() for i, s in enumerate(processes)]
     ports = [s.web_port for s in processes]
+    one_group = len(mode.stages) > 1 and set(mode.stages) == {"all"}
+    workers, startup_s = start_workers(processes, tmp / mode.key, group=one_group)
     try:
-        time.sleep(2)  # past the workers' start-up, which is not what is measured
-        cpu_before = [cpu_s(w.pid) for w in workers] + [cpu_s(pid) for pid in servers]
+        ready_rss = max(rss_mb(w.pid) for w in workers if w.pid is not None)
+        pids = [w.pid for w in workers] + servers
+        cpu_before = [cpu_s(pid) for pid in pids]
         began = time.perf_counter()
         with Publisher(base) as publisher:
             for i in range(COUNT):
@@ -123,55 +223,42 @@ def run(
                 publisher.article(article)
             stream_goes_on(publisher, start + timedelta(seconds=30 * COUNT))
         published = time.perf_counter() - began
-        tagged_s = None
-        while True:
-            m: dict[str, float] = {}
-            for port in ports:
-                for k, v in metrics(port).items():
-                    m[k] = m.get(k, 0.0) + v
+        tagged_s: float | None = None
+        progress: list[tuple[float, float]] = []  # (seconds, mentions counted)
+
+        def done() -> bool:
+            nonlocal tagged_s
+            m = totals(ports)
+            now = time.perf_counter() - began
             tagged = m.get("raqib_articles_processed_total", 0)
+            counted = m.get("raqib_mentions_counted_total", 0)
+            progress.append((now, counted))
             if tagged_s is None and tagged >= COUNT:
-                tagged_s = time.perf_counter() - began
-            if tagged >= COUNT and m.get("raqib_mentions_counted_total", 0) >= expected:
-                break
-            time.sleep(0.2)
+                tagged_s = now
+            return tagged >= COUNT and counted >= expected
+
+        wait_until(done, TIMEOUT_S, f"{mode.label}: every mention of {COUNT} articles counted")
         pipeline_s = time.perf_counter() - began
-        cpu_after = [cpu_s(w.pid) for w in workers] + [cpu_s(pid) for pid in servers]
-        rss = [rss_mb(w.pid) for w in workers if w.pid is not None]
+        cpu = [cpu_s(pid) - before for pid, before in zip(pids, cpu_before, strict=True)]
+        peak = max(peak_rss_mb(w.pid) for w in workers if w.pid is not None)
     finally:
-        for worker in workers:
-            worker.stop()
+        stop_workers(workers)
+    mentions = progress[-1][1]
+    t10 = next(t for t, n in progress if n >= 0.1 * mentions)
+    t90 = next(t for t, n in progress if n >= 0.9 * mentions)
     return {
+        "startup_s": startup_s,
         "published_s": published,
         "tagged_s": tagged_s or pipeline_s,
         "pipeline_s": pipeline_s,
-        "mentions": m["raqib_mentions_counted_total"],
-        "rss_mb": max(rss, default=0.0),
-        "worker_cpu_s": sum(cpu_after[: len(workers)]) - sum(cpu_before[: len(workers)]),
-        **{
-            f"cpu_s:{stage}": cpu_after[i] - cpu_before[i]
-            for i, stage in enumerate(stages)
-            if len(stages) > 1
-        },
-        "server_cpu_s": sum(cpu_after[len(workers) :]) - sum(cpu_before[len(workers) :]),
+        "steady_per_s": 0.8 * COUNT / (t90 - t10) if t90 > t10 else float("nan"),
+        "mentions": mentions,
+        "ready_rss_mb": ready_rss,
+        "peak_rss_mb": peak,
+        "worker_cpu_s": sum(cpu[: len(workers)]),
+        "server_cpu_s": sum(cpu[len(workers) :]),
+        **{f"cpu_s:{s}": c for s, c in zip(mode.stages, cpu, strict=False) if s != "all"},
     }
-
-
-def cpu_s(pid: int | None) -> float:
-    """CPU time (user + system) a live process has used so far, in seconds (Linux): what
-    a stage costs, much less moved than wall time by what else the machine runs."""
-    if pid is None:
-        return 0.0
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def rss_mb(pid: int) -> float:
-    """A process's resident memory (Linux), in MB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
 
 
 def raw_consume(bootstrap: str, topic: str) -> tuple[float, int]:
@@ -206,6 +293,7 @@ def faust_floor(bootstrap: str, topic: str, sends: int, tmp: Path) -> dict[str, 
     try:
         deadline = time.monotonic() + 300
         first: tuple[float, float, int] | None = None
+        read = 0
         while time.monotonic() < deadline:
             read = int(done_file.read_text() or 0) if done_file.exists() else 0
             if read and first is None:
@@ -225,46 +313,48 @@ def faust_floor(bootstrap: str, topic: str, sends: int, tmp: Path) -> dict[str, 
 
 
 def main() -> int:
-    modes = [["all"], ["tag", "count"]]
+    wanted = os.environ.get("BENCH_PIPELINE_MODES", ",".join(m.key for m in MODES)).split(",")
+    modes = [m for m in MODES if m.key in wanted]
     with tempfile.TemporaryDirectory() as tmp, embedded_stack(Path(tmp)) as (broker, redis):
-        results = {
-            "+".join(mode): run(
-                Path(tmp), broker.bootstrap, redis.url, mode, [broker.pid, redis.pid]
-            )
-            for mode in modes
-        }
-        consume_s, size = raw_consume(broker.bootstrap, "bench-all.articles")
-        floors = {
-            sends: faust_floor(broker.bootstrap, "bench-all.articles", sends, Path(tmp))
-            for sends in (0, 5)
-        }
+        servers = [broker.pid, redis.pid]
+        results = {m.label: run(Path(tmp), broker.bootstrap, redis.url, m, servers) for m in modes}
+        topic = f"bench-{modes[0].key}.articles"
+        consume_s, size = raw_consume(broker.bootstrap, topic)
+        floors = {sends: faust_floor(broker.bootstrap, topic, sends, Path(tmp)) for sends in (0, 5)}
+    ceiling = COUNT / consume_s
     print(
         f"{COUNT} articles ({size / COUNT / 1024:.1f} KB each), {PARTITIONS} partitions, "
-        f"{os.cpu_count()} cores"
+        f"{os.cpu_count()} cores; raw consume + JSON decode (ceiling): {ceiling:,.0f} articles/s"
     )
-    print(f"  raw consume + JSON decode          {COUNT / consume_s:8.0f} articles/s (ceiling)")
+    print(
+        f"  {'worker':30} {'start-up':>8} {'publish':>8} {'tagged':>7} {'end to end':>10} "
+        f"{'steady':>7} {'of ceiling':>10} {'mentions/s':>10} {'RSS ready':>9} {'peak':>6}"
+    )
+    for label, r in results.items():
+        print(
+            f"  {label:30} {r['startup_s']:7.1f}s {COUNT / r['published_s']:8.0f} "
+            f"{COUNT / r['tagged_s']:7.0f} {COUNT / r['pipeline_s']:10.0f} "
+            f"{r['steady_per_s']:7.0f} {COUNT / r['pipeline_s'] / ceiling:10.1%} "
+            f"{r['mentions'] / r['pipeline_s']:10.0f} {r['ready_rss_mb']:7.0f}MB "
+            f"{r['peak_rss_mb']:4.0f}MB"
+        )
+    print(
+        "  (articles/s; RSS: the largest process, peak = VmHWM; goal: RSS <= 300 MB with the "
+        "default watchlist)"
+    )
+    print("  CPU per 1,000 articles (seconds):")
+    per = 1000 / COUNT
+    for label, r in results.items():
+        stages = "".join(f", {k[6:]} {v * per:.2f}" for k, v in r.items() if k.startswith("cpu_s:"))
+        print(
+            f"  {label:30} workers {r['worker_cpu_s'] * per:.2f}{stages}; "
+            f"broker + Redis {r['server_cpu_s'] * per:.2f}"
+        )
     for sends, floor in floors.items():
-        what = "reads only" if not sends else f"reads, sends {sends} per article"
+        what = "only reads them" if not sends else f"reads, sends {sends} per article"
         print(
-            f"  a Faust agent that {what:<26} {floor['per_s']:8.0f} articles/s,"
-            f" CPU {floor['cpu_per_1000']:.2f} s per 1,000 articles"
-        )
-    for mode, r in results.items():
-        label = "one process" if mode == "all" else "tag + count processes"
-        print(f"  {label:<22} publish (acks=all) {COUNT / r['published_s']:8.0f} articles/s")
-        print(f"  {label:<22} tagged             {COUNT / r['tagged_s']:8.0f} articles/s")
-        print(
-            f"  {label:<22} end to end         {COUNT / r['pipeline_s']:8.0f} articles/s "
-            f"({consume_s / r['pipeline_s']:.1%} of the ceiling), "
-            f"{r['mentions'] / r['pipeline_s']:.0f} mentions/s; largest RSS {r['rss_mb']:.0f} MB"
-        )
-        per = 1000 / COUNT
-        stages = "".join(
-            f"; {k[6:]} {v * per:.2f} s" for k, v in r.items() if k.startswith("cpu_s:")
-        )
-        print(
-            f"  {label:<22} CPU per 1,000 articles: workers {r['worker_cpu_s'] * per:.2f} s,"
-            f" broker + Redis {r['server_cpu_s'] * per:.2f} s{stages}"
+            f"  a Faust agent that {what:<25} {floor['cpu_per_1000']:.2f} "
+            f"({floor['per_s']:,.0f} articles/s): the floor under a stage"
         )
     return 0
 
