@@ -25,7 +25,7 @@ What is measured, all on this machine's wall clock (``time.time()``):
   the stream has its own time);
 * delivered: a webhook receiver in the bench gets the notification carrying the event,
   routed by a route of its own (``group_by: [alert_id]``, ``group_wait`` of
-  ``BENCH_GROUP_WAIT``, 0s by default): the router delivers what is due on a 1 s timer,
+  ``BENCH_GROUP_WAIT``, 0s by default): the router delivers what is due on a quarter-second timer,
   and every notification of a channel in turn.
 
 Samples: articles published after ``BENCH_WARMUP_S`` (3) and within ``BENCH_DURATION_S``
