@@ -39,6 +39,7 @@ bench: $(STAMP)
 	$(BIN)/python tests/bench/bench_tagger.py
 	$(BIN)/python tests/bench/bench_pipeline.py
 	$(BIN)/python tests/bench/bench_latency.py
+	$(BIN)/python tests/bench/bench_redis_memory.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build *.egg-info

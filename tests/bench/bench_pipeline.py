@@ -9,8 +9,9 @@ measured is throughput, not the fixed wait for the end of a stream to be declare
 (``RAQIB_ALIGN_IDLE_S``) before its last articles may be judged. Modes:
 
 * one ``raqib worker`` process (every stage);
-* two ``raqib worker`` processes in one consumer group, every stage each (the group
-  settled on both before the first publish);
+* two and four ``raqib worker`` processes in one consumer group, every stage each (the
+  group settled on all before the first publish; four on two cores only shows what
+  sharing costs — see the README's capacity model);
 * a tag process beside a count process (``raqib worker --stages tag|count``);
 * one process with a synthetic 10,000-entity watchlist (the default one plus made-up
   Arabic names of people and organisations, each with a short alias).
@@ -25,7 +26,9 @@ started one after the other, each until its ``/readyz`` answers, and the group s
 the resident memory once ready and its peak during the run (``VmHWM``, the largest
 process), and the steady rate: articles/s while the count went from 10 % to 90 % of the
 mentions. ``BENCH_ARTICLES`` sets N (2,000); ``BENCH_PIPELINE_MODES`` picks modes by their
-keys (``one,two,pair,big``).
+keys (``one,two,four,pair,big``). For the first mode, what a capacity plan needs besides:
+the bytes per article on each topic and the Redis commands per article (INFO commandstats:
+those sent, and those the scripts ran).
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ from typing import Any
 import yaml
 from benchkit import ROOT, peak_rss_mb, rss_mb, start_workers, stop_workers, totals, wait_until
 from kafka import KafkaConsumer, TopicPartition
+from redis import Redis as SyncRedis
 
 from processors.mentions import partition_of
 from processors.normalize import normalize_ar
@@ -77,6 +81,7 @@ class Mode:
 MODES = (
     Mode("one", "1 worker", ("all",)),
     Mode("two", "2 workers, one group", ("all", "all")),
+    Mode("four", "4 workers, one group", ("all", "all", "all", "all")),
     Mode("pair", "tag + count processes", ("tag", "count")),
     Mode("big", f"1 worker, {SYNTHETIC_ENTITIES:,} entities", ("all",), synthetic=True),
 )
@@ -180,6 +185,36 @@ def cpu_s(pid: int | None) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def redis_calls(url: str) -> dict[str, int]:
+    """Calls per Redis command so far (INFO commandstats)."""
+    client = SyncRedis.from_url(url)
+    try:
+        stats = client.info("commandstats")
+    finally:
+        client.close()
+    return {name.removeprefix("cmdstat_"): int(v["calls"]) for name, v in stats.items()}
+
+
+def topic_bytes(bootstrap: str, topics: list[str]) -> dict[str, int]:
+    """The bytes of every message value on each topic (read to its end)."""
+    consumer = KafkaConsumer(bootstrap_servers=bootstrap, consumer_timeout_ms=2000)
+    sizes: dict[str, int] = {}
+    try:
+        for topic in topics:
+            parts = [TopicPartition(topic, p) for p in consumer.partitions_for_topic(topic) or ()]
+            consumer.assign(parts)
+            consumer.seek_to_beginning(*parts)
+            ends = consumer.end_offsets(parts)
+            size = 0
+            while any(consumer.position(tp) < end for tp, end in ends.items()):
+                for records in consumer.poll(timeout_ms=500).values():
+                    size += sum(len(r.value or b"") for r in records)
+            sizes[topic] = size
+    finally:
+        consumer.close()
+    return sizes
+
+
 def run(
     tmp: Path, broker_bootstrap: str, redis_url: str, mode: Mode, servers: list[int | None]
 ) -> dict[str, float]:
@@ -214,6 +249,7 @@ def run(
         ready_rss = max(rss_mb(w.pid) for w in workers if w.pid is not None)
         pids = [w.pid for w in workers] + servers
         cpu_before = [cpu_s(pid) for pid in pids]
+        calls_before = redis_calls(redis_url)
         began = time.perf_counter()
         with Publisher(base) as publisher:
             for i in range(COUNT):
@@ -240,6 +276,7 @@ def run(
         wait_until(done, TIMEOUT_S, f"{mode.label}: every mention of {COUNT} articles counted")
         pipeline_s = time.perf_counter() - began
         cpu = [cpu_s(pid) - before for pid, before in zip(pids, cpu_before, strict=True)]
+        calls = redis_calls(redis_url)
         peak = max(peak_rss_mb(w.pid) for w in workers if w.pid is not None)
     finally:
         stop_workers(workers)
@@ -258,6 +295,7 @@ def run(
         "worker_cpu_s": sum(cpu[: len(workers)]),
         "server_cpu_s": sum(cpu[len(workers) :]),
         **{f"cpu_s:{s}": c for s, c in zip(mode.stages, cpu, strict=False) if s != "all"},
+        **{f"redis:{k}": n - calls_before.get(k, 0) for k, n in calls.items()},
     }
 
 
@@ -321,6 +359,8 @@ def main() -> int:
         topic = f"bench-{modes[0].key}.articles"
         consume_s, size = raw_consume(broker.bootstrap, topic)
         floors = {sends: faust_floor(broker.bootstrap, topic, sends, Path(tmp)) for sends in (0, 5)}
+        names = Settings(topic_prefix=f"bench-{modes[0].key}.").topic_names
+        sizes = topic_bytes(broker.bootstrap, [names.articles, names.mentions, names.tagged])
     ceiling = COUNT / consume_s
     print(
         f"{COUNT} articles ({size / COUNT / 1024:.1f} KB each), {PARTITIONS} partitions, "
@@ -350,6 +390,17 @@ def main() -> int:
             f"  {label:30} workers {r['worker_cpu_s'] * per:.2f}{stages}; "
             f"broker + Redis {r['server_cpu_s'] * per:.2f}"
         )
+    first = results[modes[0].label]
+    sent = {k[6:]: n for k, n in first.items() if k.startswith("redis:") and n}
+    scripted = ("set", "hset", "get", "expire", "incrby")
+    commands = sum(n for k, n in sent.items() if k not in scripted)
+    print(
+        f"  {modes[0].label}, per article: Redis commands sent {commands / COUNT:.1f} "
+        f"(evalsha {sent.get('evalsha', 0) / COUNT:.1f}); run by the scripts "
+        + ", ".join(f"{k} {sent.get(k, 0) / COUNT:.1f}" for k in scripted)
+        + " (mostly inside the scripts); bytes on "
+        + ", ".join(f"{t.split('.', 1)[1]} {n / COUNT:,.0f}" for t, n in sizes.items())
+    )
     for sends, floor in floors.items():
         what = "only reads them" if not sends else f"reads, sends {sends} per article"
         print(
