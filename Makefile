@@ -37,6 +37,7 @@ integration: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python tests/bench/bench_tagger.py
+	$(BIN)/python tests/bench/bench_count.py
 	$(BIN)/python tests/bench/bench_pipeline.py
 	$(BIN)/python tests/bench/bench_latency.py
 	$(BIN)/python tests/bench/bench_redis_memory.py
