@@ -87,6 +87,9 @@ def test_restart_mid_episode_resolves_the_same_alert(
         seen = alerts(settings, lambda s: hatami(s, "resolved"))
     finally:
         second.stop()
-    assert len(hatami(seen, "firing")) == 1  # no new episode after the restart
+    # no new episode after the restart: the same alert_id throughout (the firing event may
+    # be sent again, if the worker stopped between sending it and writing its episode: a
+    # replay, which the router drops by (alert_id, status))
+    assert {a["alert_id"] for a in hatami(seen, "firing")} == {firing["alert_id"]}
     (resolved,) = hatami(seen, "resolved")
     assert resolved["alert_id"] == firing["alert_id"]
