@@ -35,6 +35,10 @@ from raqib.settings import Settings
 log = logging.getLogger(__name__)
 
 PROBE_TIMEOUT_S = 1.0
+OUTAGE_AFTER_S = 0.5
+"""Redis failing for this long is an outage, logged; a failure answered sooner is a blip (a
+pooled connection Redis closed when it restarted, met once and replaced), counted in
+``raqib_processing_errors_total{stage="redis"}`` but not logged."""
 EXIT_AGENT_DIED = 70
 """The worker's exit status when an agent died (EX_SOFTWARE): restart me."""
 
@@ -55,23 +59,29 @@ class Health:
 
     outage_since: float | None = None
     """When this process last found Redis gone (None while it answers): one outage, one
-    warning when it begins and one line when it ends, whichever stage meets it."""
+    warning once it has lasted ``OUTAGE_AFTER_S`` and one line when it ends, whichever
+    stage meets it."""
+    outage_logged: bool = False
 
     def redis_failed(self, where: str, exc: BaseException | None) -> None:
         """A stage could not reach Redis (it retries); say so once per outage."""
         self.redis_ok = False
+        now = time.monotonic()
         if self.outage_since is None:
-            self.outage_since = time.monotonic()
+            self.outage_since = now
+        if not self.outage_logged and now - self.outage_since >= OUTAGE_AFTER_S:
+            self.outage_logged = True
             log.warning("redis unavailable at %s (%s); retrying until it is back", where, exc)
 
     def redis_answered(self) -> float | None:
-        """A stage reached Redis; the outage's length if this ends one."""
+        """A stage reached Redis; the outage's (or blip's) length if this ends one."""
         self.redis_ok = True
         if self.outage_since is None:
             return None
         stalled = time.monotonic() - self.outage_since
-        self.outage_since = None
-        log.warning("redis is back after %.1fs", stalled)
+        if self.outage_logged:
+            log.warning("redis is back after %.1fs", stalled)
+        self.outage_since, self.outage_logged = None, False
         return stalled
 
     async def probe(self) -> None:

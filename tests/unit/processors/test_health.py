@@ -64,3 +64,31 @@ def test_views_report_liveness_and_readiness() -> None:
         ("/healthz", 503),
     ]
     assert '"route": "RuntimeError: x"' in seen[-1][2]
+
+
+def test_a_redis_outage_is_logged_once_and_a_blip_not_at_all(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """After Redis restarts, a stage may meet a pooled connection it closed: one failure,
+    answered at the next try. That is no outage; 30 s of failures is one, logged once when
+    it has lasted OUTAGE_AFTER_S and once when it ends, whatever the stages meeting it."""
+    clock = [100.0]
+    monkeypatch.setattr("processors.health.time.monotonic", lambda: clock[0])
+    health = Health()
+    caplog.set_level("WARNING", logger="processors.health")
+
+    health.redis_failed("flush[0]", ConnectionError("Connection closed by server."))
+    clock[0] += 0.1
+    assert health.redis_answered() == pytest.approx(0.1)
+    assert caplog.messages == [] and health.redis_ok
+
+    for where in ("count[0]", "router", "count[0]", "count[1]"):
+        health.redis_failed(where, ConnectionError("refused"))
+        clock[0] += 10
+    assert not health.redis_ok
+    clock[0] += 0.5
+    assert health.redis_answered() == pytest.approx(40.5)
+    assert caplog.messages == [
+        "redis unavailable at router (refused); retrying until it is back",
+        "redis is back after 40.5s",
+    ]
