@@ -13,7 +13,7 @@ from typing import Literal
 from alerts import spike_stats
 from processors.counts import MINUTE_TTL_S, RedisCounts
 from raqib.counting import HOUR, MINUTE
-from raqib.redis_cluster import AsyncRedis
+from raqib.redis_cluster import AsyncRedis, pipe_mget
 
 Order = Literal["count", "ratio"]
 BASELINE_HOURS = 24
@@ -70,15 +70,13 @@ async def leaders(
         return None
     last = max(max(minutes) for minutes in buckets.values())
     first = last - int(window.total_seconds() // MINUTE) + 1
-    counts = RedisCounts(redis, prefix)
     last_hour = first * MINUTE // HOUR - 1
     gap_first = (last_hour + 1) * HOUR // MINUTE
-    gap = (gap_first, first - 1) if first > gap_first else None
+    hours = range(last_hour - BASELINE_HOURS + 1, last_hour + 1)
+    shown = {s: minutes for s, minutes in buckets.items() if max(minutes) >= first}
+    windows = await _windows(RedisCounts(redis, prefix), shown, first, last, gap_first, hours)
     rows: list[Row] = []
-    for subject in sorted(s for s, minutes in buckets.items() if max(minutes) >= first):
-        observed, baseline = await counts.window(
-            subject, (first, last), (last_hour - BASELINE_HOURS + 1, last_hour), gap
-        )
+    for subject, (observed, baseline) in sorted(windows.items()):
         if observed == 0:
             continue
         stats = spike_stats(
@@ -98,3 +96,35 @@ async def leaders(
         end=datetime.fromtimestamp((last + 1) * MINUTE, tz=UTC),
         rows=rows[:limit],
     )
+
+
+async def _windows(
+    counts: RedisCounts,
+    buckets: dict[str, set[int]],
+    first: int,
+    last: int,
+    gap_first: int,
+    hours: range,
+) -> dict[str, tuple[int, int]]:
+    """Per subject, its mentions in minutes ``first..last`` and in its baseline (the hours,
+    then the minutes ``gap_first..first - 1`` of the part hour): only the minute buckets
+    the SCAN found are read, every subject's in one pipeline (one round trip per node)."""
+    asked: list[tuple[str, list[bool]]] = []  # subject, per bucket read: in the window?
+    async with counts.redis.pipeline(transaction=False) as pipe:
+        for subject, minutes in sorted(buckets.items()):
+            in_window = []
+            for minute in sorted(m for m in minutes if gap_first <= m <= last):
+                pipe.hlen(counts.key(subject, "m", minute))
+                in_window.append(minute >= first)
+            pipe_mget(pipe, [counts.key(subject, "h", hour) for hour in hours])
+            asked.append((subject, in_window))
+        replies = iter(await pipe.execute())
+    found: dict[str, tuple[int, int]] = {}
+    for subject, in_window in asked:
+        observed = before = 0
+        for window in in_window:
+            n = int(next(replies))
+            observed, before = (observed + n, before) if window else (observed, before + n)
+        before += sum(int(v) for v in next(replies) if v is not None)
+        found[subject] = observed, before
+    return found
