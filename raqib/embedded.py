@@ -27,6 +27,7 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 from raqib.exceptions import EmbeddedServerError
 from raqib.settings import Settings
@@ -48,7 +49,28 @@ def _die_with_parent() -> None:
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-class ChildServer:
+class Started:
+    """``with server:`` starts it and stops it (by pid) whatever happens inside."""
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class ChildServer(Started):
     """A server process with a port, a log file and a readiness probe."""
 
     name = "server"
@@ -78,7 +100,7 @@ class ChildServer:
     def ready(self) -> bool:
         raise NotImplementedError
 
-    def start(self) -> ChildServer:
+    def start(self) -> Self:
         """Start and wait until the server answers; raise with its log tail if it does not."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("wb") as log:
@@ -122,17 +144,6 @@ class ChildServer:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
-
-    def __enter__(self) -> ChildServer:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 class EmbeddedBroker(ChildServer):
@@ -297,7 +308,7 @@ class ClusterNode(EmbeddedRedis):
             client.close()
 
 
-class EmbeddedRedisCluster:
+class EmbeddedRedisCluster(Started):
     """A Redis Cluster on loopback for the tests: ``nodes`` primaries without replicas,
     joined by ``redis-cli --cluster create`` as an operator joins theirs; ``url`` names the
     first node, as ``RAQIB_REDIS`` names one node of a cluster.
@@ -315,7 +326,7 @@ class EmbeddedRedisCluster:
     def url(self) -> str:
         return self.nodes[0].url
 
-    def start(self) -> EmbeddedRedisCluster:
+    def start(self) -> Self:
         """Start the nodes, assign them the slots, and wait until every node says ok."""
         try:
             for node in self.nodes:
@@ -360,17 +371,6 @@ class EmbeddedRedisCluster:
         """Stop every node by pid; idempotent."""
         for node in self.nodes:
             node.stop()
-
-    def __enter__(self) -> EmbeddedRedisCluster:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
 
 
 class WorkerProcess(ChildServer):

@@ -12,9 +12,10 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import pytest
 import yaml
@@ -35,17 +36,32 @@ def require(condition: bool, reason: str) -> None:
     pytest.skip(reason)
 
 
+class _Server(Protocol):
+    def start(self) -> Any: ...
+    def stop(self) -> None: ...
+
+
+S = TypeVar("S", bound=_Server)
+
+
+@contextmanager
+def running(server: S, what: str) -> Iterator[S]:
+    """``server`` started (or the test failed in CI, skipped elsewhere, naming ``what`` and
+    why) and stopped by pid whatever the test does: what every server fixture needs."""
+    try:
+        server.start()
+    except (EmbeddedServerError, OSError) as exc:
+        require(False, f"{what}: {exc}")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture(scope="session")
 def kafka_broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
-    broker = EmbeddedBroker(tmp_path_factory.mktemp("broker"))
-    try:
-        broker.start()
-    except (EmbeddedServerError, OSError) as exc:
-        require(False, f"embedded Kafka broker: {exc}")
-    try:
-        yield broker
-    finally:
-        broker.stop()
+    with running(EmbeddedBroker(tmp_path_factory.mktemp("broker")), "embedded Kafka broker") as b:
+        yield b
 
 
 SHARED_REDIS = pytest.StashKey[EmbeddedRedis]()
@@ -55,17 +71,12 @@ SHARED_REDIS = pytest.StashKey[EmbeddedRedis]()
 def redis_server(
     tmp_path_factory: pytest.TempPathFactory, pytestconfig: pytest.Config
 ) -> Iterator[EmbeddedRedis]:
-    server = EmbeddedRedis(tmp_path_factory.mktemp("redis"))
-    try:
-        server.start()
-    except (EmbeddedServerError, OSError) as exc:
-        require(False, f"embedded Redis: {exc}")
-    pytestconfig.stash[SHARED_REDIS] = server
-    try:
-        yield server
-    finally:
-        del pytestconfig.stash[SHARED_REDIS]
-        server.stop()
+    with running(EmbeddedRedis(tmp_path_factory.mktemp("redis")), "embedded Redis") as server:
+        pytestconfig.stash[SHARED_REDIS] = server
+        try:
+            yield server
+        finally:
+            del pytestconfig.stash[SHARED_REDIS]
 
 
 @pytest.fixture(scope="module")
@@ -73,14 +84,8 @@ def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Embedded
     """A Redis Cluster of three nodes (``redis-cli --cluster create``), one per test module:
     a module may restart a node, and the next starts from an empty cluster."""
     cluster = EmbeddedRedisCluster(tmp_path_factory.mktemp("redis-cluster"))
-    try:
-        cluster.start()
-    except (EmbeddedServerError, OSError) as exc:
-        require(False, f"embedded Redis Cluster: {exc}")
-    try:
-        yield cluster
-    finally:
-        cluster.stop()
+    with running(cluster, "embedded Redis Cluster") as started:
+        yield started
 
 
 @pytest.fixture(scope="module", autouse=True)

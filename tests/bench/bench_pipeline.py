@@ -46,7 +46,16 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from benchkit import ROOT, peak_rss_mb, rss_mb, start_workers, stop_workers, totals, wait_until
+from benchkit import (
+    ROOT,
+    cpu_s,
+    peak_rss_mb,
+    rss_mb,
+    start_workers,
+    stop_workers,
+    totals,
+    wait_until,
+)
 from kafka import KafkaConsumer, TopicPartition
 from redis import Redis as SyncRedis
 
@@ -175,14 +184,6 @@ def stream_goes_on(publisher: Publisher, after: datetime) -> None:
                 "published_at": (after + timedelta(minutes=1)).isoformat(),
             }
         )
-
-
-def cpu_s(pid: int | None) -> float:
-    """CPU time (user + system) a live process has used so far, in seconds (Linux)."""
-    if pid is None:
-        return 0.0
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def redis_calls(url: str) -> dict[str, int]:
@@ -328,23 +329,24 @@ def faust_floor(bootstrap: str, topic: str, sends: int, tmp: Path) -> dict[str, 
          str(done_file)],
         cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
+    first: tuple[float, float, int] | None = None  # when, CPU used, articles read
+
+    def done() -> bool:
+        nonlocal first
+        read = int(done_file.read_text() or 0) if done_file.exists() else 0
+        if read and first is None:
+            first = time.perf_counter(), cpu_s(process.pid), read
+        return read >= COUNT
+
     try:
-        deadline = time.monotonic() + 300
-        first: tuple[float, float, int] | None = None
-        read = 0
-        while time.monotonic() < deadline:
-            read = int(done_file.read_text() or 0) if done_file.exists() else 0
-            if read and first is None:
-                first = time.perf_counter(), cpu_s(process.pid), read
-            if read >= COUNT and first is not None:
-                seconds = time.perf_counter() - first[0]
-                articles = read - first[2]
-                return {
-                    "per_s": articles / seconds if seconds > 0 else float("inf"),
-                    "cpu_per_1000": (cpu_s(process.pid) - first[1]) / max(articles, 1) * 1000,
-                }
-            time.sleep(0.05)
-        raise TimeoutError(f"the Faust floor read {read} of {COUNT} articles in 300 s")
+        wait_until(done, TIMEOUT_S, f"a Faust agent reading {COUNT} articles", every_s=0.05)
+        assert first is not None  # noqa: S101 - set once anything was read
+        seconds = time.perf_counter() - first[0]
+        articles = int(done_file.read_text()) - first[2]
+        return {
+            "per_s": articles / seconds if seconds > 0 else float("inf"),
+            "cpu_per_1000": (cpu_s(process.pid) - first[1]) / max(articles, 1) * 1000,
+        }
     finally:
         process.kill()
         process.wait()

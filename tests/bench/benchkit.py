@@ -8,6 +8,7 @@ is on ``sys.path``).
 from __future__ import annotations
 
 import math
+import os
 import re
 import time
 import urllib.request
@@ -130,6 +131,15 @@ def rss_mb(pid: int) -> float:
 def peak_rss_mb(pid: int) -> float:
     """A process's peak resident memory so far (Linux ``VmHWM``), in MB."""
     return _status_kb(pid, "VmHWM") / 1024
+
+
+def cpu_s(pid: int | None) -> float:
+    """CPU time (user + system) a live process has used so far, in seconds (Linux): what
+    a stage costs, much less moved than wall time by what else the machine runs."""
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def wait_until(done: Callable[[], bool], timeout_s: float, what: str, every_s: float = 0.2) -> None:

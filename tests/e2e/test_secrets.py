@@ -34,10 +34,9 @@ from redis.exceptions import RedisError
 from producers.publisher import Publisher
 from raqib.cli import main
 from raqib.embedded import EmbeddedRedis, WorkerProcess, free_port
-from raqib.exceptions import EmbeddedServerError
 from raqib.settings import Settings
 from raqib.topics import ensure_topics
-from tests.conftest import require
+from tests.conftest import running
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -89,15 +88,10 @@ class AclRedis(EmbeddedRedis):
 
 @pytest.fixture(scope="module")
 def acl_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[AclRedis]:
-    server = AclRedis(tmp_path_factory.mktemp("acl-redis"))
-    try:
-        server.start()
-    except (EmbeddedServerError, OSError) as exc:
-        require(False, f"redis-server with ACL users: {exc}")
-    try:
-        yield server
-    finally:
-        server.stop()
+    with running(
+        AclRedis(tmp_path_factory.mktemp("acl-redis")), "redis-server with ACL users"
+    ) as s:
+        yield s
 
 
 def _settings(kafka: Any, redis_url: str, tmp: Path, **values: Any) -> Settings:

@@ -24,10 +24,9 @@ from alerts.channels import render
 from alerts.channels.alertmanager import AlertmanagerChannel, AlertmanagerConfig
 from alerts.channels.base import Context, DeliveryError
 from raqib.embedded import ChildServer, free_port
-from raqib.exceptions import EmbeddedServerError
 from raqib.notifications import Notification
 from raqib.settings import Settings
-from tests.conftest import require
+from tests.conftest import require, running
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(90)]
 
@@ -82,15 +81,8 @@ def alertmanager(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Alertmana
         shutil.which("prometheus-alertmanager") is not None or Path(BINARY).exists(),
         "prometheus-alertmanager (apt-get install prometheus-alertmanager)",
     )
-    server = Alertmanager(tmp_path_factory.mktemp("alertmanager"))
-    try:
-        server.start()
-    except (EmbeddedServerError, OSError) as exc:
-        require(False, f"Alertmanager: {exc}")
-    try:
+    with running(Alertmanager(tmp_path_factory.mktemp("alertmanager")), "Alertmanager") as server:
         yield server
-    finally:
-        server.stop()
 
 
 def channel(url: str, **options: Any) -> AlertmanagerChannel:
