@@ -352,6 +352,9 @@ class MemoryCounts:
     """A minute's articles: what was kept of the mention when counted here (put into an
     :class:`Evidence` only when an alert shows it), or the evidence read from Redis."""
     by_hour: dict[str, dict[int, int]] = field(default_factory=lambda: defaultdict(dict))
+    subjects_at: dict[int, set[str]] = field(default_factory=lambda: defaultdict(set))
+    """Per minute, the subjects with a bucket of it: dropping old minutes touches those
+    buckets only, not every subject's."""
 
     async def prepare(
         self,
@@ -373,8 +376,7 @@ class MemoryCounts:
     def add(self, mention: Mention, *, in_hour: bool = True) -> None:
         """Count a mention already known to be new (a mirror's owner checked it); with
         ``in_hour=False`` in its minute only (its hour's count already holds it)."""
-        minutes = self.by_minute[mention.subject]
-        bucket = minutes.setdefault(minute_of(mention.event_time), {})
+        bucket = self.bucket(mention.subject, minute_of(mention.event_time))
         if mention.article_id not in bucket:
             bucket[mention.article_id] = Kept(
                 mention.title[:300],
@@ -389,11 +391,22 @@ class MemoryCounts:
             hour = hour_of(mention.event_time)
             hours[hour] = hours.get(hour, 0) + 1
 
+    def bucket(self, subject: str, minute: int) -> dict[str, Evidence | Kept]:
+        """A subject's bucket of a minute, made (and indexed) when first needed."""
+        minutes = self.by_minute[subject]
+        bucket = minutes.get(minute)
+        if bucket is None:
+            bucket = minutes[minute] = {}
+            self.subjects_at[minute].add(subject)
+        return bucket
+
     def drop_minutes_before(self, minute: int) -> None:
         """Forget minute buckets no rule can read any more (a long-running mirror)."""
-        for buckets in self.by_minute.values():
-            for old in [m for m in buckets if m < minute]:
-                del buckets[old]
+        for old in [m for m in self.subjects_at if m < minute]:
+            for subject in self.subjects_at.pop(old):
+                buckets = self.by_minute.get(subject)
+                if buckets is not None:
+                    buckets.pop(old, None)
 
     def drop(self, subjects: Iterable[str]) -> None:
         """Forget these subjects entirely."""
@@ -481,7 +494,10 @@ class MirroredCounts:
     again from Redis when next met, so the bound costs round trips, never exactness.
     """
 
-    PRUNE_EVERY = 1000
+    PRUNE_MINUTES = 10
+    """How far (event time) the oldest minute a batch reads moves before the minutes behind
+    it are dropped: a mirror holds the rules' reach and no more than this beyond, however
+    fast a backlog is read."""
     MAX_SUBJECTS = 50_000
 
     def __init__(self, redis: RedisCounts, max_subjects: int = MAX_SUBJECTS) -> None:
@@ -497,7 +513,7 @@ class MirroredCounts:
         self._attempted: set[tuple[str, str]] = set()
         """What a recording that failed part way may have written after its subjects were
         loaded: told ``REPLAY`` on the retry, but in no count loaded."""
-        self._batches = 0
+        self._pruned_before: int | None = None
         self.replayed = 0
         self.replay_from: dict[int, int] = {}
         """Per partition, the first offset read since this mirror began: what Redis holds
@@ -537,20 +553,27 @@ class MirroredCounts:
             raise
         for m, flag in zip(batch, flags, strict=True):
             self._new.setdefault((m.subject, m.article_id), []).append(flag)
-        self._batches += 1
-        if self._batches % self.PRUNE_EVERY == 0 and minutes:
-            self.mirror.drop_minutes_before(min(minutes))
+        if minutes:
+            self._prune(min(minutes))
+
+    def _prune(self, oldest_read: int) -> None:
+        """Drop the minutes before the oldest one this batch reads (rules read no further
+        back than their reach from a watermark, and watermarks do not go back)."""
+        if self._pruned_before is None:
+            self._pruned_before = oldest_read
+        elif oldest_read >= self._pruned_before + self.PRUNE_MINUTES:
+            self.mirror.drop_minutes_before(oldest_read)
+            self._pruned_before = oldest_read
 
     def _mirror_loaded(self, subject: str, found: Loaded, ahead: dict[int, int]) -> None:
         """Mirror what Redis holds of a subject, less what was counted from messages at or
         after this batch's (a crash between counting and committing): those are counted
         again, in order, as their messages are replayed, so that each is judged against
         exactly what came before it — as in the run that did not crash."""
-        minutes_of = self.mirror.by_minute[subject]
         hours_of = self.mirror.by_hour[subject]
         hours_of.update(found.hours)
         for minute, bucket in found.minutes.items():
-            kept = minutes_of.setdefault(minute, {})
+            kept = self.mirror.bucket(subject, minute)
             for article, evidence in bucket.items():
                 where = found.stamps.get((minute, article))
                 if where is not None and where[0] in ahead and where[1] >= ahead[where[0]]:
@@ -566,6 +589,7 @@ class MirroredCounts:
         self._mirrored.clear()
         self._new.clear()
         self._attempted.clear()
+        self._pruned_before = None
 
     async def record(self, mention: Mention) -> Recorded:
         """What Redis said of this mention in :meth:`prepare`; counted in the mirror if new

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from raqib import heap
 from raqib.exceptions import ConfigError, RaqibError
 from raqib.producer_cli import COMMANDS as PRODUCER_COMMANDS
 from raqib.redaction import redact
@@ -91,6 +92,7 @@ def worker(
         raise click.ClickException(str(exc)) from None
     # redirect_stdouts=False: the console channel writes to the terminal, not into the log
     worker_ = faust.Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False)
+    heap.settle()
     try:
         worker_.execute_from_commandline()
     except SystemExit as exc:
@@ -228,6 +230,7 @@ def backfill(
 
     limits = Limits(message_bytes=settings.max_message_bytes)
     lines = (value for _, value in items(list(paths)))
+    heap.settle()
     processes = processes or os.cpu_count() or 1
 
     async def run(counted: Backfilled | None) -> Backfilled:

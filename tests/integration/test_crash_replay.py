@@ -19,8 +19,9 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from alerts import RedisEpisodes, RuleEngine, RulesFile, steps_of
-from processors.counts import MirroredCounts, RedisCounts, stamp_of
+from alerts import MemoryEpisodes, RedisEpisodes, RuleEngine, RulesFile, steps_of
+from processors.counts import MemoryCounts, MirroredCounts, RedisCounts, stamp_of
+from raqib.counting import minute_of
 from raqib.messages import Alert, Mention
 
 pytestmark = pytest.mark.integration
@@ -130,3 +131,40 @@ def test_a_replay_after_a_crash_fires_what_the_clean_run_fired(
     assert {e[0] for e in _events(clean)}, "the stream must fire alerts"
     assert deduped == _events(clean)
     assert replayed == 0, "every mention counted before the crash is a replay, judged again"
+
+
+def test_a_mirror_keeps_the_rules_reach_and_fires_what_the_backtest_fires(
+    redis_server: Any, unique: str
+) -> None:
+    """Thirty hours read in batches: the mirror drops the minutes no rule reads any more as
+    event time moves on (a backlog read at full speed must not hold a day of snippets),
+    and the alerts, evidence included, are those of the in-memory engine `raqib backtest`
+    runs."""
+    stream = _stream()
+
+    async def go() -> tuple[list[Alert], list[Alert], list[int]]:
+        redis = Redis.from_url(redis_server.url)
+        try:
+            engine = _engine(redis, unique)
+            mirror = engine.counts
+            assert isinstance(mirror, MirroredCounts)
+            spans: list[int] = []
+            live: list[Alert] = []
+            for i in range(0, len(stream), 4):
+                steps = steps_of(stream[i : i + 4])
+                before = engine.watermark or steps[0][0]  # the batch reads back from here
+                await engine.prepare(steps)
+                live.extend((await engine.evaluate(steps)).alerts)
+                await engine.flush()
+                held = [m for minutes in mirror.mirror.by_minute.values() for m in minutes]
+                spans.append(minute_of(before) - min(held))
+            backtest = RuleEngine(RULES, MemoryCounts(), MemoryEpisodes(), lambda s: (s, s))
+            return live, await backtest.on_batch(stream), spans
+        finally:
+            await redis.aclose()
+
+    live, expected, spans = asyncio.run(go())
+    assert any(a.status == "firing" for a in expected)
+    assert [a.model_dump() for a in live] == [a.model_dump() for a in expected]
+    reach = 10 + 60 + MirroredCounts.PRUNE_MINUTES  # the window, its part hour, the slack
+    assert max(spans[len(spans) // 2 :]) <= reach, "the mirror holds the rules' reach"
