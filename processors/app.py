@@ -41,6 +41,11 @@ from raqib.security import faust_credentials, redis_client
 from raqib.settings import Settings
 from raqib.topics import partitions_of
 
+STREAM_BUFFER = 1024
+"""Messages a stream buffers ahead of its agent (Faust's default is 4,096): a ``mentions``
+message bundles up to 64 KB of batches, so this bounds what the count stage's consumer
+holds to ~64 MB; a stream reads far fewer messages than this per batch."""
+
 
 def create_app(
     settings: Settings,
@@ -78,6 +83,7 @@ def create_app(
         broker_heartbeat_interval=1,
         broker_rebalance_timeout=6,
         stream_wait_empty=False,
+        stream_buffer_maxsize=STREAM_BUFFER,
         producer_max_request_size=settings.max_message_bytes,
         datadir=str(settings.data_dir),
         store="memory://",

@@ -37,7 +37,7 @@ from processors.counts import MirroredCounts, RedisCounts, stamp_of
 from processors.health import Health
 from processors.metrics import Metrics
 from processors.pipeline import Pipeline
-from raqib.messages import Alert, decode_batch, dumps
+from raqib.messages import Alert, decode_mentions, dumps
 from raqib.redis_cluster import REDIS_ERRORS, AsyncRedis
 from raqib.settings import Settings
 
@@ -76,6 +76,26 @@ class InOrderAcks:
                 break
             self._done.discard(first)
             self._read.pop(first).ack()
+
+
+class Held:
+    """A ``mentions`` message in the aligner, which holds each of its batches (a bundle
+    carries many, :func:`raqib.messages.join_batches`): acknowledged once all are judged."""
+
+    __slots__ = ("event", "left")
+
+    def __init__(self, event: faust.EventT, batches: int) -> None:
+        self.event = event
+        self.left = batches
+
+    @property
+    def message(self) -> faust.types.Message:
+        return self.event.message
+
+    def judged(self) -> bool:
+        """One of its batches is judged: whether that was the last."""
+        self.left -= 1
+        return self.left <= 0
 
 
 class CountStage:
@@ -201,19 +221,32 @@ class CountStage:
         acks = self.in_order(msg.partition)
         acks.read(token)  # held: committed only once judged (judge_released)
         try:
-            batch = decode_batch(value)
+            batches = decode_mentions(value)
         except ValueError:  # not ours (ValidationError is one): log it, count it, go on
             log.exception("unreadable mentions at %s[%d]@%d", msg.topic, msg.partition, msg.offset)
             self.metrics.errors.labels("count").inc()
             acks.done(token)
             return
         seq = stamp_of(msg.partition, msg.offset)
-        for mention in batch.mentions:
-            mention.seq = seq
         self.began_at(msg.partition, msg.offset)
-        self.aligner(msg.partition).add(batch, token)
-        if batch.idle:  # never held: nothing to judge, nothing to replay
+        held = Held(token, len(batches))
+        aligner = self.aligner(msg.partition)
+        for batch in batches:
+            for mention in batch.mentions:
+                mention.seq = seq
+            aligner.add(batch, held)
+            if batch.idle:  # never held: nothing to judge, nothing to replay
+                held.judged()
+        if held.left <= 0:
             acks.done(token)
+
+    def judged(self, partition: int, run: Sequence[Released]) -> None:
+        """A run was judged and recorded: acknowledge the messages it finished."""
+        acks = self.in_order(partition)
+        for r in run:
+            held = cast(Held, r.token)
+            if held.judged():
+                acks.done(held.event)
 
     async def judge_released(self, send: Callable[[list[Alert]], Awaitable[None]]) -> None:
         """Judge, send (``send`` returns once the broker has every event) and record what
@@ -245,9 +278,7 @@ class CountStage:
                 if moved():  # sent, not recorded: the replay re-sends, routing drops repeats
                     return
                 await self.record(partition)
-                acks = self.in_order(partition)
-                for r in run:
-                    acks.done(r.token)
+                self.judged(partition, run)
                 _latencies(self.metrics, run, fired=bool(alerts))
                 await asyncio.sleep(0)  # let the web views and heartbeats run
             self._aligned(partition, aligner)

@@ -33,11 +33,20 @@ from processors.outputs import HEADROOM_BYTES, DeadLetter, dead_letter, fit_tagg
 from processors.pipeline import Budget, Pipeline
 from raqib.exceptions import InvalidArticle
 from raqib.limits import Limits
-from raqib.messages import EPOCH, Article, MentionBatch, encode_batch, parse_article
+from raqib.messages import (
+    BUNDLE_OVERHEAD,
+    EPOCH,
+    Article,
+    MentionBatch,
+    encode_batch,
+    join_batches,
+    parse_article,
+)
 
 log = logging.getLogger(__name__)
 
 TAG_BATCH = 200
+BUNDLE_BYTES = 64 * 1024
 BATCH_WITHIN_S = 0.02
 UNANSWERED_LOG_S = 60.0
 """How long the agent waits to fill a batch: the latency a quiet stream pays."""
@@ -93,6 +102,13 @@ class TagStage:
     @property
     def max_output_bytes(self) -> int:
         return self.limits.message_bytes - HEADROOM_BYTES
+
+    @property
+    def bundle_bytes(self) -> int:
+        """The most a ``mentions`` message of several articles' batches holds: enough to
+        share a message's cost among dozens of articles, small enough that what the count
+        stage's consumer buffers stays small."""
+        return min(BUNDLE_BYTES, self.max_output_bytes)
 
     def process(self, raw: bytes, received: datetime | None, origin: int = 0) -> Tagged | Rejected:
         """``origin``: the ``articles`` partition it came from, which every mention batch
@@ -218,6 +234,38 @@ class QuietOrigins:
         return idle
 
 
+Outgoing = tuple[int, bytes, bytes, float]
+"""A ``mentions`` message to send: partition, key, value, receipt time (epoch seconds)."""
+
+
+def bundled(sends: Sequence[Outgoing], max_bytes: int) -> list[Outgoing]:
+    """A batch of articles' mention batches as few messages per partition as fit in
+    ``max_bytes`` (:func:`raqib.messages.join_batches`), each partition's in the order
+    given, so each origin's articles stay in order. A message is keyed as its first
+    batch and stamped with the earliest receipt it carries: the latency the count stage
+    reports is its oldest article's."""
+    by_partition: dict[int, list[Outgoing]] = {}
+    for send in sends:
+        by_partition.setdefault(send[0], []).append(send)
+    out: list[Outgoing] = []
+
+    def flush(group: list[Outgoing]) -> None:
+        value = join_batches([value for _, _, value, _ in group])
+        out.append((group[0][0], group[0][1], value, min(r for *_, r in group)))
+
+    for group_of_partition in by_partition.values():
+        group: list[Outgoing] = []
+        size = BUNDLE_OVERHEAD
+        for send in group_of_partition:
+            if group and size + len(send[2]) + 1 > max_bytes:
+                flush(group)
+                group, size = [], BUNDLE_OVERHEAD
+            group.append(send)
+            size += len(send[2]) + 1
+        flush(group)
+    return out
+
+
 def received_at(event: faust.EventT) -> datetime:
     """When a message was received: its broker timestamp, but never later than this
     consumer's clock (a producer's clock can be as wrong as an article's)."""
@@ -276,18 +324,14 @@ def attach_tag_agent(
             done = await loop.run_in_executor(executor, stage.process_many, items)
             # Buffered sends: the producer is flushed before offsets are committed, so a
             # crash re-reads the articles rather than losing their mentions.
+            outgoing: list[Outgoing] = []
             for event, raw, (outcome, seconds) in zip(events, raws, done, strict=True):
                 if isinstance(outcome, Rejected):
                     send_dead_letter(event, raw, outcome)
                     continue
                 tagged.send_soon(key=outcome.key, value=outcome.value)
-                # Mentions carry their article's receipt time as their timestamp (as Kafka
-                # Streams forwards an input's timestamp): the count stage's latency clock.
                 received = received_at(event).timestamp()
-                for partition, key, value in outcome.mentions:
-                    mentions.send_soon(
-                        key=key, value=value, partition=partition, timestamp=received
-                    )
+                outgoing.extend((p, k, v, received) for p, k, v in outcome.mentions)
                 for what in outcome.trimmed:
                     metrics.trimmed.labels(what).inc()
                 metrics.articles.inc()
@@ -297,6 +341,10 @@ def attach_tag_agent(
                 for topic_id in outcome.topic_ids:
                     metrics.mentions_by_topic.labels(topic_id).inc()
                 metrics.processing_seconds.observe(seconds)
+            # Mentions carry their articles' receipt time as their timestamp (as Kafka
+            # Streams forwards an input's timestamp): the count stage's latency clock.
+            for partition, key, value, received in bundled(outgoing, stage.bundle_bytes):
+                mentions.send_soon(key=key, value=value, partition=partition, timestamp=received)
             for event, (outcome, _) in zip(events, done, strict=True):
                 partition = event.message.partition
                 if isinstance(outcome, Tagged):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, TypeVar
 
@@ -322,11 +322,42 @@ def encode_batch(batch: MentionBatch) -> bytes:
     return to_json(wire)
 
 
-def decode_batch(raw: bytes | str) -> MentionBatch:
-    """Read a ``mentions`` message (either form); a ``ValueError`` (``ValidationError``
-    is one) if it is not one. The article's fields are validated once for all its
-    mentions, each entry's own three by type."""
+BUNDLE_OPEN, BUNDLE_CLOSE = b'{"bundle":[', b"]}"
+BUNDLE_OVERHEAD = len(BUNDLE_OPEN) + len(BUNDLE_CLOSE)
+
+
+def join_batches(values: Sequence[bytes]) -> bytes:
+    """Encoded batches (:func:`encode_batch`) of one ``mentions`` partition as one message,
+    in order, without encoding them again: ``{"bundle": [batch, ...]}``, or a lone batch as
+    it is. A message costs the producer and the consumer far more than its bytes, so the
+    tag stage sends a partition one message per batch of articles, not one per article.
+    Its size is the values' plus ``BUNDLE_OVERHEAD`` and a comma between two."""
+    if len(values) == 1:
+        return values[0]
+    return BUNDLE_OPEN + b",".join(values) + BUNDLE_CLOSE
+
+
+def decode_mentions(raw: bytes | str) -> list[MentionBatch]:
+    """Read a ``mentions`` message: one batch (:func:`decode_batch`) or a bundle of them
+    (:func:`join_batches`), in order; a ``ValueError`` if it is neither."""
     data = from_json(raw)
+    if isinstance(data, dict) and "bundle" in data:
+        batches = data["bundle"]
+        if not isinstance(batches, list) or len(data) != 1:
+            raise ValueError('a mentions bundle is {"bundle": [batch, ...]} and nothing else')
+        return [_batch_of(batch) for batch in batches]
+    return [_batch_of(data)]
+
+
+def decode_batch(raw: bytes | str) -> MentionBatch:
+    """Read a ``mentions`` message of one batch (either form); a ``ValueError``
+    (``ValidationError`` is one) if it is not one."""
+    return _batch_of(from_json(raw))
+
+
+def _batch_of(data: object) -> MentionBatch:
+    """A batch from its decoded JSON. The article's fields are validated once for all its
+    mentions, each entry's own three by type."""
     if not isinstance(data, dict):
         raise ValueError(f"a mentions message is a JSON object, not {type(data).__name__}")
     entries = data.pop("entries", None) or []

@@ -33,7 +33,7 @@ from processors.health import Health
 from processors.mentions import partition_of
 from processors.metrics import Metrics
 from processors.pipeline import Pipeline
-from processors.tag_agent import Tagged, TagStage
+from processors.tag_agent import Tagged, TagStage, bundled
 from processors.topics import load_topics
 from processors.watchlist import load_watchlist
 from producers.scenario import expand
@@ -113,17 +113,22 @@ def tagged_origins() -> list[list[Tagged]]:
 
 def mentions_logs(rng: random.Random) -> list[list[bytes]]:
     """The ``mentions`` partitions as the tag stage writes them: the two ``articles``
-    partitions read in random turns, and now and then a restart that sends again what
-    was read since the last commit; at the end every origin's idle marker."""
+    partitions read in random turns (each turn's batches bundled per partition), and now
+    and then a restart that sends again what was read since the last commit; at the end
+    every origin's idle marker."""
     tagged = tagged_origins()
     logs: list[list[bytes]] = [[] for _ in range(PARTITIONS)]
     read, committed = [0] * ORIGINS, [0] * ORIGINS
     while any(read[o] < len(tagged[o]) for o in range(ORIGINS)):
         origin = rng.choice([o for o in range(ORIGINS) if read[o] < len(tagged[o])])
         take = rng.randint(1, 30)
-        for outcome in tagged[origin][read[origin] : read[origin] + take]:
-            for partition, _, value in outcome.mentions:
-                logs[partition].append(value)
+        sends = [
+            (partition, key, value, 0.0)
+            for outcome in tagged[origin][read[origin] : read[origin] + take]
+            for partition, key, value in outcome.mentions
+        ]  # a tag batch: bundled per partition, now and then split by size
+        for partition, _, value, _ in bundled(sends, rng.choice([3_000, 20_000, 64 * 1024])):
+            logs[partition].append(value)
         read[origin] = min(len(tagged[origin]), read[origin] + take)
         if rng.random() < 0.3:
             committed[origin] = read[origin]
@@ -163,7 +168,7 @@ async def count_with_crashes(
         try:
             while any(at < len(log) for at, log in zip(offsets, logs, strict=True)):
                 for partition, log in enumerate(logs):
-                    end = min(len(log), offsets[partition] + drill.rng.randint(0, 150))
+                    end = min(len(log), offsets[partition] + drill.rng.randint(0, 40))
                     for at in range(offsets[partition], end):
                         token = Token(Message(partition, at), acked[partition])
                         stage.read(token, log[at])  # type: ignore[arg-type]
@@ -191,7 +196,7 @@ def test_crashes_anywhere_fire_what_the_backtest_fires(
     settings = Settings(
         redis=redis_server.url, partitions=PARTITIONS, redis_prefix=unique, app_id=unique
     )
-    drill = Drill(rng, crash_p=0.04)
+    drill = Drill(rng, crash_p=0.1)
 
     async def run() -> None:
         redis = Redis.from_url(redis_server.url)

@@ -13,11 +13,21 @@ from pathlib import Path
 import pytest
 
 from processors.pipeline import Pipeline
-from processors.tag_agent import Tagged, TagStage
+from processors.tag_agent import Tagged, TagStage, bundled
 from processors.topics import load_topics
 from processors.watchlist import load_watchlist
 from producers.seeds import load_seed_dir
-from raqib.messages import EPOCH, Mention, MentionBatch, decode_batch, dumps, encode_batch
+from raqib.messages import (
+    BUNDLE_OVERHEAD,
+    EPOCH,
+    Mention,
+    MentionBatch,
+    decode_batch,
+    decode_mentions,
+    dumps,
+    encode_batch,
+    join_batches,
+)
 
 SEEDS = Path(__file__).resolve().parents[3] / "seeds"
 
@@ -79,3 +89,52 @@ def test_a_mention_of_other_fields_travels_whole() -> None:
 def test_what_is_not_a_mentions_message_is_a_value_error(raw: bytes) -> None:
     with pytest.raises(ValueError):
         decode_batch(raw)
+
+
+def test_a_bundle_is_its_batches_in_order_and_a_lone_batch_goes_as_it_is(
+    sent: list[bytes],
+) -> None:
+    bundle = join_batches(sent)
+    assert (
+        bundle.startswith(b'{"bundle":[')
+        and len(bundle) == sum(map(len, sent)) + len(sent) - 1 + BUNDLE_OVERHEAD
+    )
+    assert decode_mentions(bundle) == [decode_batch(value) for value in sent]
+    assert join_batches(sent[:1]) == sent[0]
+    assert decode_mentions(sent[0]) == [decode_batch(sent[0])]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [b'{"bundle": {"article_id": "a"}}', b'{"bundle": [[]]}', b'{"bundle": [], "x": 1}'],
+)
+def test_what_is_not_a_bundle_is_a_value_error(raw: bytes) -> None:
+    with pytest.raises(ValueError):
+        decode_mentions(raw)
+
+
+def test_a_tag_batch_goes_as_few_messages_per_partition_as_fit(sent: list[bytes]) -> None:
+    """Each partition's batches in order, split where the next would not fit, each
+    message stamped with the earliest receipt it carries."""
+    sends = [(i % 3, f"k{i}".encode(), value, 100.0 - i) for i, value in enumerate(sent)]
+    limit = max(map(len, sent)) * 3
+    out = bundled(sends, limit)
+    assert all(len(value) <= limit for _, _, value, _ in out)
+    for partition in range(3):
+        mine = [s for s in sends if s[0] == partition]
+        messages = [m for m in out if m[0] == partition]
+        assert 1 < len(messages) < len(mine)
+        assert [b for m in messages for b in decode_mentions(m[2])] == [
+            decode_batch(s[2]) for s in mine
+        ]
+        assert messages[0][1] == mine[0][1]
+        assert [m[3] for m in messages] == sorted((m[3] for m in messages), reverse=True)
+    assert bundled(sends, 10**9) == [
+        (
+            p,
+            sends[p][1],
+            join_batches([s[2] for s in sends if s[0] == p]),
+            min(s[3] for s in sends if s[0] == p),
+        )
+        for p in range(3)
+    ]
