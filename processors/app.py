@@ -32,11 +32,10 @@ from processors.lag import attach_lag_timer
 from processors.metrics import Metrics
 from processors.pipeline import Pipeline
 from processors.route_agent import attach_route_agent, build_router
-from processors.tag_agent import TagStage, attach_tag_agent
+from processors.tag_agent import TagRunner, attach_tag_agent, tag_stage
 from processors.topics import load_topics
 from processors.transport import App
 from processors.watchlist import load_watchlist
-from raqib.limits import Limits
 from raqib.security import faust_credentials, redis_client
 from raqib.settings import Settings
 from raqib.topics import partitions_of
@@ -103,17 +102,10 @@ def create_app(
             ("alerts_dlq", names.alerts_dlq),
         )
     }
-    limits = Limits(message_bytes=settings.max_message_bytes)
+    runner: TagRunner | None = None
     if tagging:
-        tag_stage = TagStage(
-            pipeline,
-            settings.partitions,
-            limits=limits,
-            budget_s=settings.article_budget_s,
-            idle_after_s=settings.align_idle_s,
-        )
-        tag_stage.warm_up()
-        attach_tag_agent(app, tag_stage, topics, metrics, health)
+        runner = TagRunner(tag_stage(settings, pipeline), settings)
+        attach_tag_agent(app, runner, topics, metrics, health)
     count_stage = CountStage(settings, redis, rules, pipeline, metrics, health)
     router = build_router(
         settings, channels, pipeline, redis, RouterMetrics.create(registry), topics["alerts_dlq"]
@@ -141,6 +133,8 @@ def create_app(
 
     @app.on_before_shutdown.connect
     async def _close(app: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        if runner is not None:
+            runner.close()
         await router.close()
         await redis.aclose()
 

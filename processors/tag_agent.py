@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import multiprocessing
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import cast
@@ -31,6 +32,8 @@ from processors.mentions import batches
 from processors.metrics import Metrics
 from processors.outputs import HEADROOM_BYTES, DeadLetter, dead_letter, fit_tagged
 from processors.pipeline import Budget, Pipeline
+from processors.topics import load_topics
+from processors.watchlist import load_watchlist
 from raqib.exceptions import InvalidArticle
 from raqib.limits import Limits
 from raqib.messages import (
@@ -42,6 +45,7 @@ from raqib.messages import (
     join_batches,
     parse_article,
 )
+from raqib.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +76,10 @@ class Rejected:
 
     reason: str
     kind: str
+
+
+TagOutcome = tuple[Tagged | Rejected, float]
+"""What became of one article, and the seconds it took."""
 
 
 @dataclass
@@ -145,16 +153,88 @@ class TagStage:
             topic_ids=frozenset(t.id for t in result.topics),
         )
 
-    def process_many(
-        self, items: Sequence[tuple[bytes, datetime | None, int]]
-    ) -> list[tuple[Tagged | Rejected, float]]:
-        """A batch, in order, each with the seconds it took (run in the tag thread)."""
-        out: list[tuple[Tagged | Rejected, float]] = []
+    def process_many(self, items: Sequence[tuple[bytes, datetime | None, int]]) -> list[TagOutcome]:
+        """A batch, in order, each with the seconds it took (run by a :class:`TagRunner`)."""
+        out: list[TagOutcome] = []
         for raw, received, origin in items:
             started = time.perf_counter()
             outcome = self.process(raw, received, origin)
             out.append((outcome, time.perf_counter() - started))
         return out
+
+
+_child_stage: TagStage | None = None
+"""The tag stage of a tag process (:class:`TagRunner`), built when it starts."""
+
+
+def _start_child(settings: Settings) -> None:
+    """In a new tag process: build and warm the tag stage the worker would build."""
+    global _child_stage  # noqa: PLW0603 - one stage per tag process, made once
+    _child_stage = tag_stage(settings)
+    _child_stage.warm_up()
+
+
+def _tag_in_child(items: Sequence[tuple[bytes, datetime | None, int]]) -> list[TagOutcome]:
+    if _child_stage is None:
+        raise RuntimeError("the tag process has no tag stage")
+    return _child_stage.process_many(items)
+
+
+def tag_stage(settings: Settings, pipeline: Pipeline | None = None) -> TagStage:
+    """The tag stage of a worker with these settings (its pipeline read from the files they
+    name unless given)."""
+    if pipeline is None:
+        watchlist = load_watchlist(settings.watchlist)
+        pipeline = Pipeline(
+            watchlist,
+            load_topics(settings.topics, watchlist),
+            pair_entities=settings.pair_entities,
+        )
+    return TagStage(
+        pipeline,
+        settings.partitions,
+        limits=Limits(message_bytes=settings.max_message_bytes),
+        budget_s=settings.article_budget_s,
+        idle_after_s=settings.align_idle_s,
+    )
+
+
+class TagRunner:
+    """Where the tag stage's work runs, a batch at a time: a thread of the worker, or a
+    child process (``RAQIB_TAG_PROCESS``). In a thread, its Python holds the worker's GIL
+    while the count stage waits for it (numba releases it only in the kernels), so the
+    two stages share one core; a child process has an interpreter of its own, and the
+    worker's event loop only sends what comes back. The child is spawned (a fresh
+    interpreter: the worker has threads by then) and builds its own tag stage from the
+    settings; a child that dies stops the agent, and so the worker, whose orchestrator
+    restarts it — as a crash of the worker itself would."""
+
+    def __init__(self, stage: TagStage, settings: Settings | None = None) -> None:
+        self.stage = stage
+        self.executor: Executor
+        self._work: Callable[[Sequence[tuple[bytes, datetime | None, int]]], list[TagOutcome]]
+        if settings is not None and settings.tag_process:
+            self.executor = ProcessPoolExecutor(
+                1,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_start_child,
+                initargs=(settings,),
+            )
+            self._work = _tag_in_child
+            self.executor.submit(len, ())  # start the child now: it loads while Faust starts
+        else:
+            stage.warm_up()
+            self.executor = ThreadPoolExecutor(1, thread_name_prefix="raqib-tag")
+            self._work = stage.process_many
+
+    async def process_many(
+        self, items: Sequence[tuple[bytes, datetime | None, int]]
+    ) -> list[TagOutcome]:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.executor, self._work, items)
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
 
 
 @dataclass
@@ -279,14 +359,14 @@ def where(event: faust.EventT) -> dict[str, str]:
 
 def attach_tag_agent(
     app: faust.App,
-    stage: TagStage,
+    runner: TagRunner,
     topics: dict[str, faust.TopicT],
     metrics: Metrics,
     health: Health,
 ) -> None:
     """Register the ``tag`` agent on ``app``."""
     tagged, mentions, dlq = topics["tagged"], topics["mentions"], topics["dlq"]
-    executor = ThreadPoolExecutor(1, thread_name_prefix="raqib-tag")
+    stage = runner.stage
     quiet = QuietOrigins(stage.idle_after_s)
     unanswered = [float("-inf")]  # when a failed idle check was last logged
     articles_topic = topics["articles"].get_topic_name()
@@ -308,7 +388,6 @@ def attach_tag_agent(
     @app.agent(topics["articles"], name="tag")
     @health.supervised("tag")
     async def tag(stream: faust.StreamT[bytes]) -> None:
-        loop = asyncio.get_running_loop()
         taken = cast(Stream, stream).take_events(TAG_BATCH, within=BATCH_WITHIN_S)
         async for events in taken:
             raws = [
@@ -321,7 +400,7 @@ def attach_tag_agent(
             for event in events:
                 quiet.read(event.message.partition, event.message.offset)
                 quiet.taken(event.message.partition)
-            done = await loop.run_in_executor(executor, stage.process_many, items)
+            done = await runner.process_many(items)
             # Buffered sends: the producer is flushed before offsets are committed, so a
             # crash re-reads the articles rather than losing their mentions.
             outgoing: list[Outgoing] = []

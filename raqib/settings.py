@@ -119,6 +119,12 @@ class Settings(BaseModel):
         description="RAQIB_STAGES: all, tag (articles -> mentions) or count (mentions -> "
         "counts -> alerts -> channels); a tag process and a count process use a core each",
     )
+    tag_process: bool = Field(
+        default_factory=lambda: (os.cpu_count() or 1) > 1,
+        description="RAQIB_TAG_PROCESS: tag articles in a child process of the worker, so "
+        "that tagging and counting each use a core (default: true with two cores or more; "
+        "false tags in a thread of the worker)",
+    )
     web_bind: str = Field("127.0.0.1", min_length=1, description="RAQIB_WEB_BIND: /metrics address")
     watchlist: Path | None = Field(None, description="RAQIB_WATCHLIST: watchlist.yaml")
     rules: Path | None = Field(None, description="RAQIB_RULES: rules.yaml")
@@ -230,9 +236,9 @@ class Settings(BaseModel):
             raise ValueError(f"expected a redis:// URL, got {redact(value)!r}")
         return value
 
-    @field_validator("redis_cluster", mode="before")
+    @field_validator("redis_cluster", "tag_process", mode="before")
     @classmethod
-    def _flag(cls, value: object) -> object:
+    def _flag(cls, value: object, info: ValidationInfo) -> object:
         """true/false (also 1/0, yes/no, on/off, any case); anything else names the variable."""
         if not isinstance(value, str):
             return value
@@ -241,7 +247,8 @@ class Settings(BaseModel):
             return True
         if word in _FALSE:
             return False
-        raise ValueError(f"RAQIB_REDIS_CLUSTER must be true or false, got {value!r}")
+        name = f"{ENV_PREFIX}{(info.field_name or '').upper()}"
+        raise ValueError(f"{name} must be true or false, got {value!r}")
 
     @field_validator("kafka_security_protocol", "kafka_sasl_mechanism", mode="before")
     @classmethod

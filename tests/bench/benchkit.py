@@ -7,6 +7,7 @@ is on ``sys.path``).
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import re
@@ -123,23 +124,42 @@ def _status_kb(pid: int, field: str) -> float:
     return 0.0
 
 
+def family(pid: int) -> list[int]:
+    """A process and its descendants (a worker's tag process), live now (Linux)."""
+    out, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        out.append(current)
+        with contextlib.suppress(OSError):
+            for task in Path(f"/proc/{current}/task").iterdir():
+                todo.extend(int(c) for c in (task / "children").read_text().split())
+    return out
+
+
 def rss_mb(pid: int) -> float:
-    """A process's resident memory now (Linux), in MB."""
-    return _status_kb(pid, "VmRSS") / 1024
+    """The resident memory now of a process or of the largest of its children (Linux),
+    in MB: what each process of a worker needs."""
+    return max(_status_kb(p, "VmRSS") for p in family(pid)) / 1024
 
 
 def peak_rss_mb(pid: int) -> float:
-    """A process's peak resident memory so far (Linux ``VmHWM``), in MB."""
-    return _status_kb(pid, "VmHWM") / 1024
+    """The peak resident memory so far (Linux ``VmHWM``) of a process or of the largest of
+    its children, in MB."""
+    return max(_status_kb(p, "VmHWM") for p in family(pid)) / 1024
 
 
 def cpu_s(pid: int | None) -> float:
-    """CPU time (user + system) a live process has used so far, in seconds (Linux): what
-    a stage costs, much less moved than wall time by what else the machine runs."""
+    """CPU time (user + system) a live process and its children have used so far, in
+    seconds (Linux): what a stage costs, much less moved than wall time by what else the
+    machine runs."""
     if pid is None:
         return 0.0
-    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    total = 0
+    for member in family(pid):
+        with contextlib.suppress(OSError):  # a child that just exited
+            fields = Path(f"/proc/{member}/stat").read_text().rpartition(")")[2].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def wait_until(done: Callable[[], bool], timeout_s: float, what: str, every_s: float = 0.2) -> None:
