@@ -57,6 +57,7 @@ from benchkit import (
     ROOT,
     BenchTimeout,
     Histogram,
+    cpu_s,
     histogram,
     percentile,
     start_workers,
@@ -232,6 +233,8 @@ class Result:
     firing: int
     resolved: int
     startup_s: float
+    cpu_ms_per_article: float
+    """Worker CPU (children included) over the window per article sent in it."""
 
 
 def run(tmp: Path, bootstrap: str, redis_url: str, mode: str, rate: float) -> Result:
@@ -274,10 +277,12 @@ def run(tmp: Path, bootstrap: str, redis_url: str, mode: str, rate: float) -> Re
         time.sleep(max(0.0, measured_from - time.time()))
         counted_before = histogram(ports, LATENCY, {"stage": "counted"})
         sent_before, before = len(pacer.sent), totals(ports)
+        cpu_before = sum(cpu_s(w.pid) for w in workers)
         alerted_before = histogram(ports, LATENCY, {"stage": "alerted"})
         time.sleep(max(0.0, measured_to - time.time()))
         window = [s for s in pacer.sent if measured_from <= s[1] < measured_to]
         sent_close, at_close = len(pacer.sent), totals(ports)
+        cpu_ms = (sum(cpu_s(w.pid) for w in workers) - cpu_before) * 1000
         tag_kept = _grew(before, at_close, "raqib_articles_processed_total") / max(
             1, sent_close - sent_before
         )
@@ -328,6 +333,7 @@ def run(tmp: Path, bootstrap: str, redis_url: str, mode: str, rate: float) -> Re
         topic_own_delay=[seen - stamp for _, seen, stamp in traced.values()],
         delivered=[delivered[k] - sent_at[v[0]] for k, v in traced.items() if k in delivered],
         undelivered=sum(1 for k in traced if k not in delivered),
+        cpu_ms_per_article=cpu_ms / max(1, sent_close - sent_before),
         untraced=untraced,
         firing=sum(1 for _, status in traced if status == "firing"),
         resolved=sum(1 for _, status in traced if status == "resolved"),
@@ -381,7 +387,8 @@ def report(r: Result) -> None:
         f"\n{label}: {r.sent} articles at {r.rate:.1f}/s (publisher late p99 "
         f"{ms(r.late_p99_s)}), {PARTITIONS} partitions, {os.cpu_count()} cores, start-up "
         f"{r.startup_s:.1f} s; over the window it tagged {r.tag_kept:.0%} of the articles "
-        f"sent and counted {r.count_kept:.0%} of the mentions published"
+        f"sent and counted {r.count_kept:.0%} of the mentions published; worker CPU "
+        f"{r.cpu_ms_per_article:.2f} ms per article"
     )
     if min(r.tag_kept, r.count_kept) < SATURATED_BELOW:
         print("  SATURATED: the worker falls behind this load; its latencies grow with the run")
