@@ -158,8 +158,9 @@ def _is_ticker(line: str) -> bool:
 
 def _keep(kept: list[tuple[int, int]], body: str, start: int, end: int) -> None:
     """Keep body[start:end] without its surrounding whitespace, if anything is left."""
-    lead = len(body[start:end]) - len(body[start:end].lstrip())
-    trail = len(body[start:end]) - len(body[start:end].rstrip())
+    line = body[start:end]
+    lead = len(line) - len(line.lstrip())
+    trail = len(line) - len(line.rstrip())
     if end - trail > start + lead:
         kept.append((start + lead, end - trail))
 

@@ -166,6 +166,7 @@ def _automaton(
                 terminal.append(-1)
             state = nxt
         terminal[state] = index
+    children, terminal = _breadth_first(children, terminal)
     size = len(children)
     delta = np.zeros((size, width), dtype=np.int32)
     fail = [0] * size
@@ -192,6 +193,21 @@ def _automaton(
         flat.extend(out)
         ends[state] = len(flat)
     return delta, starts, ends, np.array(flat or [0], dtype=np.int64)
+
+
+def _breadth_first(
+    children: list[dict[int, int]], terminal: list[int]
+) -> tuple[list[dict[int, int]], list[int]]:
+    """The trie's states renumbered by depth: the shallow states, where a scan spends most
+    of its steps (news is mostly words no name starts like), get neighbouring rows of the
+    transition table, which then stay in the cache (numbered as inserted, a scan of the
+    default watchlist missed the cache on most characters: the table is 2 MB)."""
+    order = [0]
+    for state in order:  # grows as it is read: a breadth-first walk
+        order.extend(children[state].values())
+    number = {old: new for new, old in enumerate(order)}
+    renumbered = [{a: number[c] for a, c in children[old].items()} for old in order]
+    return renumbered, [terminal[old] for old in order]
 
 
 @numba.njit(cache=True, nogil=True)  # type: ignore[misc]

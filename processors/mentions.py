@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections import Counter
 from functools import lru_cache
 from itertools import combinations
+from operator import itemgetter
 from typing import TypeVar
 
 import numba
@@ -38,6 +39,9 @@ from raqib.messages import (
     Mention,
     MentionBatch,
     TaggedArticle,
+    as_utc,
+    trusted,
+    trusted_many,
 )
 
 PAIR_ENTITIES = 6
@@ -47,14 +51,20 @@ M = TypeVar("M", bound=BaseModel)
 def subjects(article: TaggedArticle, *, pair_entities: int = PAIR_ENTITIES) -> list[str]:
     """Distinct subjects of an article: entities in order of first mention, pairs, topics,
     the source."""
-    counted = Counter(entity.id for entity in article.entities)  # keeps first-mention order
+    counted = Counter([entity.id for entity in article.entities])  # keeps first-mention order
     found = [f"entity:{ident}" for ident in counted]
-    main = sorted(ident for ident, _ in counted.most_common(pair_entities))
+    main = sorted(ident for ident, _ in _most_common(counted, pair_entities))
     found.extend(f"pair:{a}+{b}" for a, b in combinations(main, 2))
     found.extend(f"topic:{topic.id}" for topic in article.topics)
     if article.source.strip():
         found.append(f"source:{article.source.strip()}")
     return found
+
+
+def _most_common(counted: Counter[str], n: int) -> list[tuple[str, int]]:
+    """``counted.most_common(n)`` (the first counted first among ties), as the sort that
+    ``heapq.nlargest`` stands for: for a few dozen entities the sort is quicker."""
+    return sorted(counted.items(), key=itemgetter(1), reverse=True)[: max(n, 0)]
 
 
 SNIPPET_CONTEXT = 80
@@ -82,15 +92,9 @@ def snippets(text: str, spans: list[tuple[int, int]]) -> list[tuple[str, int, in
         return []
     codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
     bounds = np.asarray(spans, dtype=np.int64).reshape(-1, 2)
-    windows = _windows(codes, _BLANK, bounds, SNIPPET_CONTEXT, SNIPPET_WORD_REACH).tolist()
-    found = []
-    for (start, _), (first, last, flat, lead, name) in zip(spans, windows, strict=True):
-        raw = text[first:last]
-        if flat:
-            found.append((raw, start - first, name))
-        else:
-            found.append((" ".join(raw.split()), lead, lead + name))
-    return found
+    flat, cuts = _windows(codes, _BLANK, bounds, SNIPPET_CONTEXT, SNIPPET_WORD_REACH)
+    lines = flat.tobytes().decode("utf-32-le", "surrogatepass")
+    return [(lines[a:b], lead, name) for a, b, lead, name in cuts.tolist()]
 
 
 _BLANK = np.array([chr(code).isspace() for code in range(0x3001)], dtype=np.bool_)
@@ -104,13 +108,16 @@ def _windows(
     spans: npt.NDArray[np.int64],
     context: int,
     reach: int,
-) -> npt.NDArray[np.int64]:
-    """Per span: the window [first, last); whether it is flat already (no blank but single
-    spaces inside it); else the length of the flattened text before the name (a blank
-    right before the name kept as one space) and of the flattened name; when flat, the
-    name's end in the window."""
+) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.int64]]:
+    """Every span's snippet, blanks flattened (``" ".join(text[first:last].split())`` of its
+    window [first, last)), one after another in one array of code points; and per span
+    where its snippet is in that array and where the name is in the snippet: as in the
+    window when the window is flat already (no blank but single spaces inside it), else the
+    length of the flattened text before the name (a blank right before the name kept as
+    one space) and of the flattened name."""
     n = codes.shape[0]
-    out = np.empty((spans.shape[0], 5), dtype=np.int64)
+    windows = np.empty((spans.shape[0], 2), dtype=np.int64)
+    size = 0
     for k in range(spans.shape[0]):
         start, end = spans[k, 0], spans[k, 1]
         first = max(0, start - context)
@@ -121,27 +128,53 @@ def _windows(
             first -= 1  # do not cut a word
         while last < n and not _is_blank(codes[last], blank) and last - end < context + reach:
             last += 1
-        flat = True
-        after_space = True  # a leading blank is not flat
+        windows[k, 0], windows[k, 1] = first, last
+        size += max(last - first, 0)
+    flat = np.empty(size, dtype=np.uint32)
+    out = np.empty((spans.shape[0], 4), dtype=np.int64)
+    at = 0
+    for k in range(spans.shape[0]):
+        start, end = spans[k, 0], spans[k, 1]
+        first, last = windows[k, 0], windows[k, 1]
+        out[k, 0] = at
+        began = pending = False
         for i in range(first, last):
             if _is_blank(codes[i], blank):
-                if codes[i] != 32 or after_space:
-                    flat = False
-                    break
-                after_space = True
+                pending = began
             else:
-                after_space = False
-        if flat and last > first and codes[last - 1] == 32:
-            flat = False
-        out[k, 0], out[k, 1], out[k, 2] = first, last, flat
-        if flat:
-            out[k, 3], out[k, 4] = start - first, end - first
+                if pending:
+                    flat[at] = 32  # SPACE
+                    at += 1
+                    pending = False
+                flat[at] = codes[i]
+                at += 1
+                began = True
+        out[k, 1] = at
+        if _is_flat(codes, blank, first, last):
+            out[k, 2], out[k, 3] = start - first, end - first
             continue
         lead = _flat_length(codes, blank, first, start)
         if lead > 0 and start > first and _is_blank(codes[start - 1], blank):
             lead += 1
-        out[k, 3], out[k, 4] = lead, _flat_length(codes, blank, start, end)
-    return out
+        out[k, 2], out[k, 3] = lead, lead + _flat_length(codes, blank, start, end)
+    return flat[:at], out
+
+
+@numba.njit(cache=True, nogil=True)  # type: ignore[misc]
+def _is_flat(
+    codes: npt.NDArray[np.uint32], blank: npt.NDArray[np.bool_], first: int, last: int
+) -> bool:
+    """Whether text[first:last] is its own flattening: no blank but single spaces between
+    words (none leading or trailing)."""
+    after_space = True  # a leading blank is not flat
+    for i in range(first, last):
+        if _is_blank(codes[i], blank):
+            if codes[i] != 32 or after_space:
+                return False
+            after_space = True
+        else:
+            after_space = False
+    return not (last > first and codes[last - 1] == 32)
 
 
 @numba.njit(cache=True, nogil=True)  # type: ignore[misc]
@@ -167,10 +200,6 @@ def _flat_length(
     return letters + words - 1 if words else 0
 
 
-_new = BaseModel.__new__
-_set = object.__setattr__
-
-
 def mentions(article: TaggedArticle, *, pair_entities: int = PAIR_ENTITIES) -> list[Mention]:
     """The mention events to publish on topic ``mentions``, keyed by subject: an entity's
     carries a snippet around its first mention (the evidence an alert shows).
@@ -194,21 +223,24 @@ def mentions(article: TaggedArticle, *, pair_entities: int = PAIR_ENTITIES) -> l
         source=article.source,
         title=article.title,
         url=article.url,
-    ).__dict__
-    out = []
+    )
+    article_id, event_time, source = shared.article_id, shared.event_time, shared.source
+    title, url = shared.title, shared.url
+    rows = []
     for subject in subjects(article, pair_entities=pair_entities):
+        snippet, highlight = "", None
         context = first.get(subject)
-        values = shared.copy()
-        values["subject"] = subject
         if context:
-            values["snippet"], values["highlight"] = context[0], context[1:]
-        event = _new(Mention)
-        _set(event, "__dict__", values)  # as trusted() does, without a call per event
-        _set(event, "__pydantic_fields_set__", set(MENTION_FIELDS))
-        _set(event, "__pydantic_extra__", None)
-        _set(event, "__pydantic_private__", None)
-        out.append(event)
-    return out
+            snippet, highlight = context[0], context[1:]
+        rows.append({  # the fields in the model's order, as validation builds them
+            "subject": subject, "article_id": article_id, "event_time": event_time,
+            "source": source, "title": title, "url": url, "snippet": snippet,
+            "highlight": highlight, "seq": None,
+        })  # fmt: skip
+    return trusted_many(Mention, rows, _MENTION_SET)
+
+
+_MENTION_SET = frozenset(MENTION_FIELDS)
 
 
 @lru_cache(maxsize=200_000)
@@ -228,12 +260,15 @@ MENTION_OVERHEAD_BYTES = 128
 """JSON field names, the event time and punctuation of one serialized mention."""
 
 
-def _size_bound(mention: Mention) -> int:
-    """An upper bound of a mention's serialized size (UTF-8 takes at most 4 bytes a
-    character), cheap enough to take for every mention."""
-    chars = len(mention.subject) + len(mention.article_id) + len(mention.source)
-    chars += len(mention.title) + len(mention.url) + len(mention.snippet)
-    return 4 * chars + MENTION_OVERHEAD_BYTES
+def _size_bounds(events: list[Mention]) -> list[int]:
+    """An upper bound of each mention's serialized size (UTF-8 takes at most 4 bytes a
+    character), cheap enough to take for every mention (one call for all of them)."""
+    return [
+        4 * (len(m["subject"]) + len(m["article_id"]) + len(m["source"]))
+        + 4 * (len(m["title"]) + len(m["url"]) + len(m["snippet"]))
+        + MENTION_OVERHEAD_BYTES
+        for m in [event.__dict__ for event in events]
+    ]
 
 
 def batches(
@@ -251,9 +286,8 @@ def batches(
     """
     grouped: dict[int, list[list[Mention]]] = {}
     sizes: dict[int, int] = {}
-    for event in events:
+    for event, size in zip(events, _size_bounds(events), strict=True):
         partition = partition_of(event.subject, partitions)
-        size = _size_bound(event)
         chunks = grouped.get(partition)
         if chunks is None:
             grouped[partition] = [[event]]
@@ -264,8 +298,21 @@ def batches(
             sizes[partition] = 0
         chunks[-1].append(event)
         sizes[partition] += size
-    return [
-        (p, MentionBatch(article_id=chunk[0].article_id, mentions=chunk))
-        for p, chunks in grouped.items()
-        for chunk in chunks
-    ]
+    return [(p, _batch(chunk)) for p, chunks in grouped.items() for chunk in chunks]
+
+
+_BATCH_SET = frozenset({"article_id", "mentions", "event_time"})
+
+
+def _batch(chunk: list[Mention]) -> MentionBatch:
+    """``MentionBatch(article_id=chunk[0].article_id, mentions=chunk)`` without validating
+    the mentions again: its validators' result (the first mention's time, in UTC)."""
+    first = chunk[0]
+    values = {
+        "article_id": first.article_id,
+        "mentions": chunk,
+        "event_time": as_utc(first.event_time),
+        "origin": None,
+        "idle": False,
+    }
+    return trusted(MentionBatch, values, _BATCH_SET)

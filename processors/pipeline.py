@@ -29,6 +29,7 @@ from raqib.messages import (
     TaggedArticle,
     TopicMatch,
     trusted,
+    trusted_many,
 )
 
 
@@ -83,12 +84,7 @@ class Pipeline:
         )
         if budget is not None:
             budget.check("topic matching")
-        tagged = TaggedArticle(
-            **article.model_dump(),
-            clean_body=cleaned.text,
-            entities=entity_messages(tags),
-            topics=found,
-        )
+        tagged = tagged_article(article, cleaned.text, entity_messages(tags), found)
         return tagged, mentions(tagged, pair_entities=self.pair_entities)
 
     def tag_text(self, text: str, *, clean: bool = True) -> tuple[list[Tag], list[TopicMatch]]:
@@ -127,30 +123,54 @@ class Pipeline:
         return ident, ident
 
 
-_ENTITY_FIELDS = frozenset(EntityMention.model_fields)
-_ENTITY_VALUES = dict.fromkeys(EntityMention.model_fields)
-"""A :class:`Tag`'s fields are the message's, in the same order (tests/unit/processors/
-test_pipeline.py holds them to it)."""
+_ARTICLE_FIELDS = tuple(Article.model_fields)
+_TAGGED_SET = frozenset((*_ARTICLE_FIELDS, "clean_body", "entities", "topics"))
+
+
+def tagged_article(
+    article: Article, clean_body: str, entities: list[EntityMention], topics: list[TopicMatch]
+) -> TaggedArticle:
+    """``TaggedArticle(**article.model_dump(), clean_body=..., entities=..., topics=...)``
+    without validating again what was validated or built here: the article's fields as they
+    are (``extra`` copied as ``model_dump`` copies it), the tagger's and matcher's messages."""
+    fields = article.__dict__
+    values = {name: fields[name] for name in _ARTICLE_FIELDS}
+    if values["extra"]:
+        values["extra"] = article.model_dump(include={"extra"})["extra"]
+    else:
+        values["extra"] = {}
+    values |= {
+        "clean_body": clean_body,
+        "entities": entities,
+        "topics": topics,
+        "trimmed": [],
+        "entities_total": None,
+    }
+    return trusted(TaggedArticle, values, _TAGGED_SET)
+
+
+_ENTITY_SET = frozenset(EntityMention.model_fields)
 
 
 def entity_messages(tags: list[Tag]) -> list[EntityMention]:
     """The tags as messages: :meth:`Tag.to_message` without validating again what the
-    tagger built (strings and ints already, the field ``title`` or ``body``)."""
+    tagger built (strings and ints already, the field ``title`` or ``body``), and without a
+    call per tag (an article names dozens of entities). A :class:`Tag`'s fields are the
+    message's, in the same order (tests/unit/processors/test_pipeline.py holds them to it)."""
     if not all(tag.field in ("title", "body") for tag in tags):
         return [tag.to_message() for tag in tags]
-    out = []
-    for tag in tags:
-        values = _ENTITY_VALUES.copy()
-        (
-            values["id"],
-            values["type"],
-            values["name"],
-            values["name_en"],
-            values["wikidata"],
-            values["surface"],
-            values["start"],
-            values["end"],
-            values["field"],
-        ) = tag
-        out.append(trusted(EntityMention, values, set(_ENTITY_FIELDS)))
-    return out
+    rows = [
+        {
+            "id": ident,
+            "type": kind,
+            "name": name,
+            "name_en": name_en,
+            "wikidata": wikidata,
+            "surface": surface,
+            "start": start,
+            "end": end,
+            "field": field_,
+        }
+        for ident, kind, name, name_en, wikidata, surface, start, end, field_ in tags
+    ]
+    return trusted_many(EntityMention, rows, _ENTITY_SET)

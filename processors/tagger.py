@@ -133,6 +133,7 @@ class _FieldHits:
     starts: list[int]  # original text
     ends: list[int]
     norm_starts: list[int]  # normalized text, for finding a hit's sentence
+    ambiguous: bool  # whether any hit is of an ambiguous alias
 
 
 def _is_arabic(text: str) -> bool:
@@ -169,7 +170,8 @@ class Tagger:
         self._skip = np.array([p.skip for p in self._patterns], dtype=np.int64)
         self._infos = [p.info for p in self._patterns]
         self._ambiguous = [p.ambiguous for p in self._patterns]
-        self._entities = [p.entity for p in self._patterns]
+        self._ambiguous_keys = np.array(self._ambiguous, dtype=np.bool_)
+        self._ids = [p.entity.id for p in self._patterns]
         prefix_sets = sorted({p.prefixes for p in self._patterns}, key=sorted)
         class_of = {prefixes: i for i, prefixes in enumerate(prefix_sets)}
         self._matcher = Matcher(
@@ -249,7 +251,14 @@ class Tagger:
             *self._matcher.tables,
         )
         return _FieldHits(
-            field, text, norm, keys.tolist(), o_starts.tolist(), o_ends.tolist(), starts.tolist()
+            field,
+            text,
+            norm,
+            keys.tolist(),
+            o_starts.tolist(),
+            o_ends.tolist(),
+            starts.tolist(),
+            bool(self._ambiguous_keys[keys].any()),
         )
 
     def tag(self, *, title: str = "", body: str = "", cleaned: Cleaned | None = None) -> list[Tag]:
@@ -259,9 +268,8 @@ class Tagger:
             for name, text, keep in (("title", title, None), ("body", body, cleaned))
             if text
         ]
-        ambiguous = self._ambiguous
         dropped: set[tuple[int, int]] = set()
-        if any(ambiguous[k] for f in fields for k in f.keys):
+        if any(f.ambiguous for f in fields):
             dropped = self._resolve(fields)
         infos = self._infos
         new = tuple.__new__  # Tag's own __new__ is Python code; this is the same tuple, faster
@@ -291,25 +299,25 @@ class Tagger:
         unambiguously elsewhere in the article: its sentence's bounds, then the strong hits
         inside them (hits are in text order, so two bisections find them).
         """
-        ambiguous, entities = self._ambiguous, self._entities
-        strong = {entities[k].id for f in fields for k in f.keys if not ambiguous[k]}
+        ambiguous, entity_ids = self._ambiguous, self._ids
+        strong = {entity_ids[k] for f in fields for k in f.keys if not ambiguous[k]}
         dropped: set[tuple[int, int]] = set()
         for n, f in enumerate(fields):
             needy = [
-                i for i, k in enumerate(f.keys) if ambiguous[k] and entities[k].id not in strong
+                i for i, k in enumerate(f.keys) if ambiguous[k] and entity_ids[k] not in strong
             ]
             if not needy:
                 continue
             ends = [m.end() for m in _SENTENCE_END.finditer(f.norm)]
             where = [f.norm_starts[i] for i, k in enumerate(f.keys) if not ambiguous[k]]
-            ids = [entities[k].id for k in f.keys if not ambiguous[k]]
+            ids = [entity_ids[k] for k in f.keys if not ambiguous[k]]
             # Decided once per entity and sentence: a long sentence repeating an ambiguous
             # alias would otherwise be read again for every repeat (quadratic time).
             counts: dict[tuple[str, int], bool] = {}
             for i in needy:
                 index = bisect_right(ends, f.norm_starts[i])
                 lo = ends[index - 1] if index > 0 else 0
-                entity_id = entities[f.keys[i]].id
+                entity_id = entity_ids[f.keys[i]]
                 known = counts.get((entity_id, lo))
                 if known is None:
                     hi = ends[index] if index < len(ends) else len(f.norm)

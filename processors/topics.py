@@ -52,7 +52,7 @@ from processors.wordforms import (
 )
 from raqib.config import line_of, load_model_text, packaged_text, read_text
 from raqib.exceptions import ConfigError
-from raqib.messages import EntityMention, TopicMatch
+from raqib.messages import EntityMention, TopicMatch, trusted
 
 log = logging.getLogger(__name__)
 
@@ -183,6 +183,9 @@ class _Leaves:
         for topic in topics:
             for node in _leaves(topic.match):
                 self.bit(node)
+        # the same bits by key alone, looked up per article without building tuples
+        self.entity_bits = {k: b for (k, kw), b in self.bits.items() if not kw}
+        self.keyword_bits = {k: b for (k, kw), b in self.bits.items() if kw}
 
     def bit(self, node: EntityTerm | TypeTerm | KeywordTerm) -> int:
         """The bit of a leaf (numbered on first sight); 0 for a keyword with no word in it,
@@ -208,27 +211,45 @@ class _Leaves:
         self.leaves.append(_Leaf(key, label, isinstance(node, KeywordTerm)))
         return 1 << (len(self.leaves) - 1)
 
-    def mask(self, entities: dict[str, list[int]], keywords: dict[str, list[int]]) -> int:
+    def mask(self, named: Named, keywords: dict[str, list[int]]) -> int:
         """The leaves that hold in a field, from the entities and keywords found in it."""
-        bits, mask = self.bits, 0
-        for key in entities:
-            mask |= bits.get((key, False), 0)
+        entity_bits, keyword_bits, mask = self.entity_bits, self.keyword_bits, 0
+        for ident, kind in named:
+            mask |= entity_bits.get(ident, 0) | entity_bits.get(f"type:{kind}", 0)
         for key in keywords:
-            mask |= bits[key, True]
+            mask |= keyword_bits[key]
+        return mask
+
+    def keyword_mask(self, keywords: dict[str, list[int]]) -> int:
+        """The keyword leaves that hold in a field."""
+        keyword_bits, mask = self.keyword_bits, 0
+        for key in keywords:
+            mask |= keyword_bits[key]
         return mask
 
 
 @dataclass(slots=True)
 class _Place:
     """Where a condition is looked for: the body, the title, or both (word indices counted
-    from the field's start), with every entity and keyword found in it, and their mask."""
+    from the field's start), with every entity and keyword found in it, and their mask.
 
-    entities: dict[str, list[int]]
+    Entities are kept as found (``named``: the words of ``title + "\\n" + body``, one
+    grouping per field here); their positions in this place, by entity id and by type, are
+    worked out the first time a ``within`` asks: each word less ``shift``, floored at 0,
+    and capped at ``cap`` (the body after a title; the title's last word)."""
+
+    named: tuple[Named, ...]
     keywords: dict[str, list[int]]
     mask: int
+    shift: int = 0
+    cap: int | None = None
+    by_entity: dict[str, list[int]] | None = None
 
-    def collect(self, mask: int, leaves: list[_Leaf], evidence: list[str], out: list[int]) -> bool:
-        """Whether any of the leaves in ``mask`` holds here; their evidence and positions."""
+    def collect(
+        self, mask: int, leaves: list[_Leaf], evidence: list[str], out: list[int] | None
+    ) -> bool:
+        """Whether any of the leaves in ``mask`` holds here; their evidence, and their
+        positions unless ``out`` is None (no ``within`` above will look at them)."""
         mask &= self.mask
         if not mask:
             return False
@@ -237,7 +258,14 @@ class _Place:
             mask ^= low
             leaf = leaves[low.bit_length() - 1]
             evidence.append(leaf.label)
-            out.extend((self.keywords if leaf.keyword else self.entities)[leaf.key])
+            if out is None:
+                continue
+            if leaf.keyword:
+                out.extend(self.keywords[leaf.key])
+            else:
+                if self.by_entity is None:
+                    self.by_entity = _by_entity(self.named, self.shift, self.cap)
+                out.extend(self.by_entity[leaf.key])
         return True
 
 
@@ -248,7 +276,10 @@ class _Article:
 
 
 Check = Callable[[_Article, _Place, list[str]], Positions]
-"""A compiled condition: where it holds in a place, appending the evidence it looked at."""
+"""A compiled condition: where it holds in a place (in no order: only a ``within`` looks at
+positions, and it sorts them), appending the evidence it looked at. A condition compiled
+without ``placed`` (no ``within`` above it) gives [] where it holds: its positions would
+never be read."""
 
 Clause = tuple[int, int]
 """Leaves one of which a condition needs, in the place looked at and in the title (masks):
@@ -276,7 +307,9 @@ class TopicMatcher:
         self._leaves = _Leaves(topics.topics)
         self._vocabulary = Vocabulary(self._leaves.keywords)
         self._compiled = [
-            _Compiled(t, _compile(t.match, self._leaves), _needs(t.match, self._leaves, False))
+            _Compiled(
+                t, _compile(t.match, self._leaves, False), _needs(t.match, self._leaves, False)
+            )
             for t in topics.topics
         ]
 
@@ -288,16 +321,16 @@ class TopicMatcher:
         places = [body_at, title_at, whole] if title and body else [body_at, title_at]
         article = _Article(title=title_at, whole=whole)
         found: list[TopicMatch] = []
+        in_title = title_at.mask
         for compiled in self._compiled:
             needs = compiled.needs
             for where in places:
-                if needs is not None and not all(
-                    here & where.mask or there & title_at.mask for here, there in needs
-                ):
+                if needs is not None and not _possible(needs, where.mask, in_title):
                     continue
                 evidence: list[str] = []
                 if compiled.check(article, where, evidence) is not None:
-                    found.append(TopicMatch(id=compiled.topic.id, evidence=sorted(set(evidence))))
+                    values = {"id": compiled.topic.id, "evidence": sorted(set(evidence))}
+                    found.append(trusted(TopicMatch, values, values))
                     break
         return found
 
@@ -312,11 +345,11 @@ class TopicMatcher:
         keywords, starts = found.keywords, found.starts
         split = int(np.searchsorted(starts, len(title))) if title else 0
         leaves = self._leaves
-        body_named, title_named, both = _named(starts, title, split, mentions)
-        in_body, in_title = _by_entity(body_named), _by_entity(title_named)
+        in_body, in_title = _named(starts, len(title) + 1 if title else 0, mentions)
+        last = max(split - 1, 0)
         if not title:
-            body_at = whole = _Place(in_body, keywords, leaves.mask(in_body, keywords))
-            title_at = _Place(in_title, {}, leaves.mask(in_title, {}))
+            body_at = whole = _Place((in_body,), keywords, leaves.mask(in_body, keywords))
+            title_at = _Place((in_title,), {}, leaves.mask(in_title, {}), cap=last)
             return body_at, title_at, whole
         body_words, title_words = {}, {}
         for keyword, at in keywords.items():
@@ -325,11 +358,19 @@ class TopicMatcher:
                 body_words[keyword] = [i - split for i in at if i >= split]
             if at[0] < split - tail:
                 title_words[keyword] = [i for i in at if i < split - tail]
-        body_at = _Place(in_body, body_words, leaves.mask(in_body, body_words))
-        title_at = _Place(in_title, title_words, leaves.mask(in_title, title_words))
-        in_both = _by_entity(both)
-        whole = _Place(in_both, keywords, leaves.mask(in_both, keywords))
+        body_at = _Place((in_body,), body_words, leaves.mask(in_body, body_words), shift=split)
+        title_at = _Place((in_title,), title_words, leaves.mask(in_title, title_words), cap=last)
+        entities = leaves.mask(in_body, {}) | leaves.mask(in_title, {})
+        whole = _Place((in_title, in_body), keywords, entities | leaves.keyword_mask(keywords))
         return body_at, title_at, whole
+
+
+def _possible(needs: list[Clause], mask: int, in_title: int) -> bool:
+    """Whether each clause has a leaf in ``mask`` (the place) or in ``in_title``."""
+    for here, there in needs:
+        if not (here & mask or there & in_title):
+            return False
+    return True
 
 
 Named = dict[tuple[str, str], list[int]]
@@ -337,52 +378,49 @@ Named = dict[tuple[str, str], list[int]]
 
 
 def _named(
-    starts: npt.NDArray[np.int64],
-    title: str,
-    split: int,
-    mentions: Sequence[EntityMention | EntityTag],
-) -> tuple[Named, Named, Named]:
-    """Where the body, the title and both together name each entity, by word index: the
-    word each mention starts in (the body's offsets shifted past ``title + "\\n"``)."""
-    shift = len(title) + 1 if title else 0
-    named = [(m.id, str(m.type), m.field) for m in mentions]
-    offsets = [m.start + shift if m.field == "body" else m.start for m in mentions]
+    starts: npt.NDArray[np.int64], shift: int, mentions: Sequence[EntityMention | EntityTag]
+) -> tuple[Named, Named]:
+    """Where the body and the title name each entity: the word of ``title + "\\n" + body``
+    each mention starts in (the body's offsets shifted by ``shift``, past the title)."""
     body: Named = {}
     heading: Named = {}
-    both: Named = {}
-    last = max(split - 1, 0)
-    for (ident, kind, field_), word in zip(named, word_at(starts, offsets), strict=True):
-        if field_ == "body":  # as if the body were read alone: its first word at 0
-            here, at = body, max(word - split, 0)
+    offsets = [m.start + shift if m.field == "body" else m.start for m in mentions]
+    for m, word in zip(mentions, word_at(starts, offsets), strict=True):
+        field_ = m.field
+        if field_ == "body":
+            here = body
         elif field_ == "title":
-            here, at = heading, min(word, last)
+            here = heading
         else:
             continue
-        key = (ident, kind)
+        key = (m.id, m.type)
         found = here.get(key)
         if found is None:
-            here[key] = [at]
-        else:
-            found.append(at)
-        found = both.get(key)
-        if found is None:
-            both[key] = [word]
+            here[key] = [word]
         else:
             found.append(word)
-    return body, heading, both
+    return body, heading
 
 
-def _by_entity(named: Named) -> dict[str, list[int]]:
-    """Positions by entity id and by ``type:<TYPE>`` (the order within a list is moot:
-    positions are only ever sorted, or tested for being there)."""
+def _by_entity(named: tuple[Named, ...], shift: int, cap: int | None) -> dict[str, list[int]]:
+    """Positions by entity id and by ``type:<TYPE>``, each word less ``shift`` (floored at 0)
+    and capped at ``cap`` (the order within a list is moot: positions are only ever sorted,
+    or tested for being there)."""
     found: dict[str, list[int]] = {}
-    for (ident, kind), at in named.items():
-        for key in (ident, f"type:{kind}"):
-            have = found.get(key)
-            if have is None:
-                found[key] = list(at)
+    for field_ in named:
+        for (ident, kind), words in field_.items():
+            if cap is not None:
+                at = [min(w, cap) for w in words]
+            elif shift:
+                at = [max(w - shift, 0) for w in words]
             else:
-                have.extend(at)
+                at = words
+            for key in (ident, f"type:{kind}"):
+                have = found.get(key)
+                if have is None:
+                    found[key] = list(at)
+                else:
+                    have.extend(at)
     return found
 
 
@@ -415,29 +453,33 @@ def _key(node: EntityTerm | TypeTerm) -> str:
     return node.entity if isinstance(node, EntityTerm) else f"type:{node.type.value}"
 
 
-def _compile(node: Any, leaves: _Leaves) -> Check:
+def _compile(node: Any, leaves: _Leaves, placed: bool) -> Check:
     """A condition as nested closures, so an article is not walked through ``isinstance``
     chains. The tree's order of evaluation is kept where it shows: an ``all`` stops at its
     first failing part (the evidence of the parts before it stays). The leaves of an
     ``any`` or a ``none`` are tried together, as a mask: each part of an ``any`` is
     evaluated whatever the others give, and evidence is a set, so order there is moot (and
-    a part listed twice counts once: positions are compared, never counted)."""
-    compile_kind: Callable[[Any, _Leaves], Check] = _COMPILERS[type(node)]
-    return compile_kind(node, leaves)
+    a part listed twice counts once: positions are compared, never counted). ``placed``:
+    whether a ``within`` above will read the positions (else none are gathered)."""
+    compile_kind: Callable[[Any, _Leaves, bool], Check] = _COMPILERS[type(node)]
+    return compile_kind(node, leaves, placed)
 
 
-def _leaf(node: EntityTerm | TypeTerm | KeywordTerm, leaves: _Leaves) -> Check:
+def _leaf(node: EntityTerm | TypeTerm | KeywordTerm, leaves: _Leaves, placed: bool) -> Check:
     bit, table = leaves.bit(node), leaves.leaves
 
     def leaf(article: _Article, where: _Place, evidence: list[str]) -> Positions:
         positions: list[int] = []
         return positions if where.collect(bit, table, evidence, positions) else None
 
-    return leaf
+    def leaf_unplaced(article: _Article, where: _Place, evidence: list[str]) -> Positions:
+        return [] if where.collect(bit, table, evidence, None) else None
+
+    return leaf if placed else leaf_unplaced
 
 
-def _in_title(node: InTitle, leaves: _Leaves) -> Check:
-    child = _compile(node.title, leaves)
+def _in_title(node: InTitle, leaves: _Leaves, placed: bool) -> Check:
+    child = _compile(node.title, leaves, placed)
 
     def in_title(article: _Article, where: _Place, evidence: list[str]) -> Positions:
         return child(article, article.title, evidence)
@@ -445,40 +487,41 @@ def _in_title(node: InTitle, leaves: _Leaves) -> Check:
     return in_title
 
 
-def _split(parts: Sequence[Any], leaves: _Leaves) -> tuple[int, list[Check]]:
+def _split(parts: Sequence[Any], leaves: _Leaves, placed: bool) -> tuple[int, list[Check]]:
     """The mask of the leaves among ``parts``, and the other parts compiled."""
     mask, others = 0, []
     for part in parts:
         if isinstance(part, EntityTerm | TypeTerm | KeywordTerm):
             mask |= leaves.bit(part)
         else:
-            others.append(_compile(part, leaves))
+            others.append(_compile(part, leaves, placed))
     return mask, others
 
 
-def _any_of(node: AnyOf, leaves: _Leaves) -> Check:
-    (mask, others), table = _split(node.any, leaves), leaves.leaves
+def _any_of(node: AnyOf, leaves: _Leaves, placed: bool) -> Check:
+    (mask, others), table = _split(node.any, leaves, placed), leaves.leaves
 
     def any_of(article: _Article, where: _Place, evidence: list[str]) -> Positions:
-        merged: list[int] = []
+        merged: list[int] | None = [] if placed else None
         hit = where.collect(mask, table, evidence, merged)
         for other in others:
             got = other(article, where, evidence)
             if got is not None:
                 hit = True
-                merged.extend(got)
-        return sorted(merged) if hit else None
+                if merged is not None:
+                    merged.extend(got)
+        return (merged or []) if hit else None
 
     return any_of
 
 
-def _none_of(node: NoneOf, leaves: _Leaves) -> Check:
-    (mask, others), table = _split(node.none, leaves), leaves.leaves
+def _none_of(node: NoneOf, leaves: _Leaves, placed: bool) -> Check:
+    (mask, others), table = _split(node.none, leaves, False), leaves.leaves
 
     def none_of(article: _Article, where: _Place, evidence: list[str]) -> Positions:
         scratch: list[str] = []  # excluded anywhere in the article, not just here
         whole = article.whole
-        if whole.collect(mask, table, scratch, []) or any(
+        if whole.collect(mask, table, scratch, None) or any(
             other(article, whole, scratch) is not None for other in others
         ):
             return None
@@ -487,8 +530,9 @@ def _none_of(node: NoneOf, leaves: _Leaves) -> Check:
     return none_of
 
 
-def _all_of(node: AllOf, leaves: _Leaves) -> Check:
-    required, within = [_compile(c, leaves) for c in node.all], node.within
+def _all_of(node: AllOf, leaves: _Leaves, placed: bool) -> Check:
+    within = node.within
+    required = [_compile(c, leaves, placed or within is not None) for c in node.all]
 
     def all_of(article: _Article, where: _Place, evidence: list[str]) -> Positions:
         groups: list[list[int]] = []
@@ -500,12 +544,12 @@ def _all_of(node: AllOf, leaves: _Leaves) -> Check:
                 groups.append(got)
         if within is not None and groups and not _within(groups, within):
             return None
-        return sorted(p for g in groups for p in g)
+        return [p for g in groups for p in g] if placed else []
 
     return all_of
 
 
-_COMPILERS: dict[type, Callable[[Any, _Leaves], Check]] = {
+_COMPILERS: dict[type, Callable[[Any, _Leaves, bool], Check]] = {
     EntityTerm: _leaf,
     TypeTerm: _leaf,
     KeywordTerm: _leaf,
@@ -517,20 +561,23 @@ _COMPILERS: dict[type, Callable[[Any, _Leaves], Check]] = {
 
 
 def _within(groups: list[list[int]], span: int) -> bool:
-    """Is there one position from each group, all within ``span`` words? (sliding window)"""
-    events = sorted((p, g) for g, positions in enumerate(groups) for p in positions)
+    """Is there one position from each group, all within ``span`` words? (sliding window
+    over the positions in order, each written ``position * groups + group``: ints sort
+    several times faster than (position, group) pairs)"""
     need = len(groups)
+    events = sorted([p * need + g for g, positions in enumerate(groups) for p in positions])
     counts = [0] * need
     covered = 0
     left = 0
-    for pos, group in events:
+    for event in events:
+        group = event % need
         if counts[group] == 0:
             covered += 1
         counts[group] += 1
         while covered == need:
-            if pos - events[left][0] <= span:
+            if event // need - events[left] // need <= span:
                 return True
-            g = events[left][1]
+            g = events[left] % need
             counts[g] -= 1
             if counts[g] == 0:
                 covered -= 1

@@ -227,13 +227,15 @@ class Vocabulary:
     def find(self, text: str) -> Found:
         """Where each keyword starts in ``text``, by word index, and where each word starts."""
         norm, offsets = normalize_with_offsets(text)
-        starts, ends, heh = _words(offsets.codes, offsets.sources, offsets.original_codes, _ALNUM())
-        ids = self._table.lookup(offsets.codes, starts, ends, heh)
-        unknown = np.flatnonzero(ids < 0)
-        if len(unknown):
-            self._learn(norm, offsets.codes, starts, ends, heh, ids, unknown)
-        keys, at = _keywords(
-            ids,
+        table = self._table
+        starts, ends, heh, ids, known, keys, at, written = _read(
+            offsets.codes,
+            offsets.sources,
+            offsets.original_codes,
+            _ALNUM(),
+            table.slots,
+            table.entries,
+            table.pool,
             self._set_ptr,
             self._set_reading,
             self._first_ptr,
@@ -241,6 +243,17 @@ class Vocabulary:
             self._rest_ptr,
             self._rest_reading,
         )
+        if not known:  # words never seen: read in Python, then the keywords looked for
+            self._learn(norm, offsets.codes, starts, ends, heh, ids, np.flatnonzero(ids < 0))
+            keys, at = _keywords(
+                ids,
+                self._set_ptr,
+                self._set_reading,
+                self._first_ptr,
+                self._first_keyword,
+                self._rest_ptr,
+                self._rest_reading,
+            )
         found: dict[str, list[int]] = {}
         names = self.names
         for k, i in zip(keys.tolist(), at.tolist(), strict=True):
@@ -250,7 +263,7 @@ class Vocabulary:
                 found[name] = [i]
             else:
                 have.append(i)
-        return Found(offsets.sources[starts], found)
+        return Found(written, found)
 
     def _learn(
         self,
@@ -313,41 +326,17 @@ def _csr(rows: list[list[int]]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.i
 
 class _WordTable:
     """Distinct words (their code points, and whether the final ه is real) and the number of
-    what each reads as: an open-addressing hash table in arrays, for the compiled pass."""
+    what each reads as: an open-addressing hash table in arrays, for the compiled pass. An
+    entry is one row (hash, where its code points start in the pool, length and real-ه
+    flag, value), so a lookup reads one row, not one element of five arrays (the table
+    outgrows the cache: the scattered arrays cost a cache miss each per word)."""
 
     def __init__(self, slots: int = 1 << 16) -> None:
-        self.slots = np.zeros(slots, dtype=np.int64)  # entry + 1; 0: empty
-        self.hashes = np.zeros(slots // 2, dtype=np.uint64)
-        self.offsets = np.zeros(slots // 2, dtype=np.int64)
-        self.lengths = np.zeros(slots // 2, dtype=np.int64)
-        self.real = np.zeros(slots // 2, dtype=np.bool_)
-        self.values = np.zeros(slots // 2, dtype=np.int64)
+        self.slots = np.zeros(slots, dtype=np.int32)  # entry + 1; 0: empty
+        self.entries = np.zeros((slots // 2, _ENTRY), dtype=np.int64)
         self.pool = np.zeros(slots * 4, dtype=np.uint32)
         self.size = 0
         self.used = 0  # of the pool
-
-    def lookup(
-        self,
-        codes: npt.NDArray[np.uint32],
-        starts: npt.NDArray[np.int64],
-        ends: npt.NDArray[np.int64],
-        heh: npt.NDArray[np.bool_],
-    ) -> npt.NDArray[np.int64]:
-        """The value of each word, -1 for a word not in the table."""
-        found: npt.NDArray[np.int64] = _lookup(
-            codes,
-            starts,
-            ends,
-            heh,
-            self.slots,
-            self.hashes,
-            self.offsets,
-            self.lengths,
-            self.real,
-            self.values,
-            self.pool,
-        )
-        return found
 
     def add(
         self, codes: npt.NDArray[np.uint32], start: int, end: int, real: bool, value: int
@@ -361,14 +350,9 @@ class _WordTable:
             )
         n = self.size
         self.pool[self.used : self.used + end - start] = codes[start:end]
-        self.hashes[n] = _hash(codes, start, end, real)
-        self.offsets[n], self.lengths[n], self.real[n], self.values[n] = (
-            self.used,
-            end - start,
-            real,
-            value,
-        )
-        _place(self.slots, self.hashes, n)
+        key = _key(end - start, real)
+        self.entries[n] = (_hash(codes, start, end, real), self.used, key, value)
+        _place(self.slots, self.entries, n)
         self.size += 1
         self.used += end - start
 
@@ -376,36 +360,44 @@ class _WordTable:
         """Twice the slots: the entries copied first, the new slots filled, then swapped in
         (a lookup running meanwhile reads the old arrays or the new ones, never half)."""
         grown = len(self.slots) * 2
-        for name in ("hashes", "offsets", "lengths", "real", "values"):
-            old = getattr(self, name)
-            new = np.zeros(grown // 2, dtype=old.dtype)
-            new[: len(old)] = old
-            setattr(self, name, new)
-        slots = np.zeros(grown, dtype=np.int64)
+        entries = np.zeros((grown // 2, _ENTRY), dtype=np.int64)
+        entries[: len(self.entries)] = self.entries
+        self.entries = entries
+        slots = np.zeros(grown, dtype=np.int32)
         for n in range(self.size):
-            _place(slots, self.hashes, n)
+            _place(slots, self.entries, n)
         self.slots = slots
 
 
+_ENTRY = 4
+"""An entry's columns: hash, pool offset, key (length and real-ه flag), value."""
+_HASH, _OFFSET, _KEY, _VALUE = range(_ENTRY)
 _FNV_OFFSET = np.uint64(0xCBF29CE484222325)
 _FNV_PRIME = np.uint64(0x100000001B3)
+_HASH_BITS = np.uint64(0x7FFFFFFFFFFFFFFF)
 
 
 @numba.njit(cache=True, nogil=True)  # type: ignore[misc]
-def _hash(codes: npt.NDArray[np.uint32], start: int, end: int, real: bool) -> np.uint64:
-    """FNV-1a over a word's code points and its real-ه flag."""
+def _hash(codes: npt.NDArray[np.uint32], start: int, end: int, real: bool) -> np.int64:
+    """FNV-1a over a word's code points and its real-ه flag (63 bits: an entry's column)."""
     h = _FNV_OFFSET
     for i in range(start, end):
         h = (h ^ np.uint64(codes[i])) * _FNV_PRIME
-    return (h ^ np.uint64(real)) * _FNV_PRIME
+    return np.int64(((h ^ np.uint64(real)) * _FNV_PRIME) & _HASH_BITS)
 
 
 @numba.njit(cache=True, nogil=True)  # type: ignore[misc]
-def _place(slots: npt.NDArray[np.int64], hashes: npt.NDArray[np.uint64], entry: int) -> None:
-    mask = np.uint64(slots.shape[0] - 1)
-    at = hashes[entry] & mask
+def _key(length: int, real: bool) -> int:
+    """A word's length and real-ه flag in one number."""
+    return length * 2 + int(real)
+
+
+@numba.njit(cache=True, nogil=True)  # type: ignore[misc]
+def _place(slots: npt.NDArray[np.int32], entries: npt.NDArray[np.int64], entry: int) -> None:
+    mask = slots.shape[0] - 1
+    at = entries[entry, _HASH] & mask
     while slots[at] != 0:
-        at = (at + np.uint64(1)) & mask
+        at = (at + 1) & mask
     slots[at] = entry + 1
 
 
@@ -415,34 +407,76 @@ def _lookup(
     starts: npt.NDArray[np.int64],
     ends: npt.NDArray[np.int64],
     heh: npt.NDArray[np.bool_],
-    slots: npt.NDArray[np.int64],
-    hashes: npt.NDArray[np.uint64],
-    offsets: npt.NDArray[np.int64],
-    lengths: npt.NDArray[np.int64],
-    real: npt.NDArray[np.bool_],
-    values: npt.NDArray[np.int64],
+    slots: npt.NDArray[np.int32],
+    entries: npt.NDArray[np.int64],
     pool: npt.NDArray[np.uint32],
 ) -> npt.NDArray[np.int64]:
-    mask = np.uint64(slots.shape[0] - 1)
+    mask = slots.shape[0] - 1
     found = np.full(starts.shape[0], -1, dtype=np.int64)
     for w in range(starts.shape[0]):
         start, end = starts[w], ends[w]
         h = _hash(codes, start, end, heh[w])
+        key = _key(end - start, heh[w])
         at = h & mask
         while slots[at] != 0:
             entry = slots[at] - 1
-            if hashes[entry] == h and lengths[entry] == end - start and real[entry] == heh[w]:
+            if entries[entry, _HASH] == h and entries[entry, _KEY] == key:
                 same = True
-                base = offsets[entry]
+                base = entries[entry, _OFFSET]
                 for k in range(end - start):
                     if pool[base + k] != codes[start + k]:
                         same = False
                         break
                 if same:
-                    found[w] = values[entry]
+                    found[w] = entries[entry, _VALUE]
                     break
-            at = (at + np.uint64(1)) & mask
+            at = (at + 1) & mask
     return found
+
+
+@numba.njit(cache=True, nogil=True)  # type: ignore[misc]
+def _read(
+    codes: npt.NDArray[np.uint32],
+    sources: npt.NDArray[np.int64],
+    original: npt.NDArray[np.uint32],
+    alnum: npt.NDArray[np.bool_],
+    slots: npt.NDArray[np.int32],
+    entries: npt.NDArray[np.int64],
+    pool: npt.NDArray[np.uint32],
+    set_ptr: npt.NDArray[np.int64],
+    set_reading: npt.NDArray[np.int64],
+    first_ptr: npt.NDArray[np.int64],
+    first_keyword: npt.NDArray[np.int64],
+    rest_ptr: npt.NDArray[np.int64],
+    rest_reading: npt.NDArray[np.int64],
+) -> tuple[
+    npt.NDArray[np.int64],
+    npt.NDArray[np.int64],
+    npt.NDArray[np.bool_],
+    npt.NDArray[np.int64],
+    bool,
+    npt.NDArray[np.int64],
+    npt.NDArray[np.int64],
+    npt.NDArray[np.int64],
+]:
+    """A text's words (:func:`_words`), what the table says each reads as (-1: not known),
+    whether it knew them all, and if so the keywords found (:func:`_keywords`); where each
+    word starts in the text as written. One call instead of three (each call from Python
+    costs microseconds of argument checks)."""
+    starts, ends, heh = _words(codes, sources, original, alnum)
+    ids = _lookup(codes, starts, ends, heh, slots, entries, pool)
+    known = True
+    for i in range(ids.shape[0]):
+        if ids[i] < 0:
+            known = False
+            break
+    if known:
+        keys, at = _keywords(
+            ids, set_ptr, set_reading, first_ptr, first_keyword, rest_ptr, rest_reading
+        )
+    else:
+        keys, at = np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64)
+    return starts, ends, heh, ids, known, keys, at, sources[starts]
 
 
 @numba.njit(cache=True, nogil=True)  # type: ignore[misc]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -111,37 +110,34 @@ def worker(
     show_default=True,
     help="skip page chrome (menus, tickers, teasers) as the worker does",
 )
-def tag(files: tuple[str, ...], watchlist: Path | None, topics: Path | None, clean: bool) -> None:
-    """Print the entities and topics found in each FILE (or - for stdin) as one JSON line.
+@click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(min=0),
+    default=0,
+    show_default=True,
+    help="processes tagging a long list of files at once (0: one per core)",
+)
+def tag(
+    files: tuple[str, ...], watchlist: Path | None, topics: Path | None, clean: bool, jobs: int
+) -> None:
+    """Print the entities and topics found in each FILE (or - for stdin) as one JSON line,
+    in the order given.
 
     Offsets index the file's text as read (UTF-8): text[start:end] == surface.
     """
+    import gc
+
+    from raqib.tag_files import load_numba_quietly, tag_files
+
+    load_numba_quietly()
     settings = _settings(watchlist=watchlist, topics=topics)
     pipeline = _pipeline(settings)
-    for name in files:
-        if name == "-":
-            text = sys.stdin.read()
-        else:
-            try:
-                text = Path(name).read_text(encoding="utf-8")
-            except (OSError, UnicodeDecodeError) as exc:
-                raise click.ClickException(f"{name}: {exc}") from exc
-        tags, found = pipeline.tag_text(text, clean=clean)
-        entities = [
-            {
-                "id": t.id,
-                "type": t.type,
-                "name": t.name,
-                "wikidata": t.wikidata,
-                "surface": t.surface,
-                "start": t.start,
-                "end": t.end,
-            }
-            for t in tags
-        ]
-        topics_out = [t.model_dump() for t in found]
-        line = {"file": name, "entities": entities, "topics": topics_out}
-        click.echo(json.dumps(line, ensure_ascii=False))
+    for lines in tag_files(pipeline, files, clean=clean, jobs=jobs):
+        click.echo(lines)
+    # the interpreter's last collections would walk every object start-up made (numba's
+    # registries: a third of a second after the last line); none of them needs collecting
+    gc.freeze()
 
 
 def _pipeline(settings: Settings) -> Pipeline:

@@ -420,7 +420,12 @@ MENTION_FIELDS = (
 """The fields a mention is built with (``seq`` is left unset, as the count stage expects)."""
 
 _new = BaseModel.__new__
-_set = object.__setattr__
+# BaseModel's slots, set straight through their descriptors (a sixth quicker per instance
+# than object.__setattr__, which looks each one up first)
+_set_dict = BaseModel.__dict__["__dict__"].__set__
+_set_fields_set = BaseModel.__dict__["__pydantic_fields_set__"].__set__
+_set_extra = BaseModel.__dict__["__pydantic_extra__"].__set__
+_set_private = BaseModel.__dict__["__pydantic_private__"].__set__
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -430,11 +435,27 @@ def trusted(model: type[M], values: dict[str, Any], fields_set: Iterable[str]) -
     ``model_construct`` does, without its per-field loop. Only for values raqib builds
     itself or validated once for many; input is always validated."""
     instance = _new(model)
-    _set(instance, "__dict__", values)
-    _set(instance, "__pydantic_fields_set__", set(fields_set))
-    _set(instance, "__pydantic_extra__", None)
-    _set(instance, "__pydantic_private__", None)
+    _set_dict(instance, values)
+    _set_fields_set(instance, set(fields_set))
+    _set_extra(instance, None)
+    _set_private(instance, None)
     return instance
+
+
+def trusted_many(
+    model: type[M], rows: Iterable[dict[str, Any]], fields_set: frozenset[str]
+) -> list[M]:
+    """:func:`trusted` of each of ``rows`` (each its own ``fields_set``), without a call per
+    instance: for what a stage builds per mention, dozens an article."""
+    out = []
+    for values in rows:
+        instance = _new(model)
+        _set_dict(instance, values)
+        _set_fields_set(instance, set(fields_set))
+        _set_extra(instance, None)
+        _set_private(instance, None)
+        out.append(instance)
+    return out
 
 
 class Evidence(BaseModel):

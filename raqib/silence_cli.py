@@ -12,8 +12,6 @@ import click
 
 from raqib.durations import parse_duration
 from raqib.redaction import redact
-from raqib.redis_cluster import REDIS_ERRORS
-from raqib.security import redis_client
 from raqib.settings import Settings
 
 if TYPE_CHECKING:
@@ -23,8 +21,11 @@ T = TypeVar("T")
 
 
 def _with_silences(work: Callable[[Silences], Awaitable[T]]) -> T:
-    """Run ``work`` against the silences in RAQIB_REDIS; errors become clean exits."""
+    """Run ``work`` against the silences in RAQIB_REDIS; errors become clean exits. (redis
+    is imported here: every ``raqib`` command loads this module, few talk to Redis.)"""
     from alerts import Silences
+    from raqib.redis_cluster import REDIS_ERRORS
+    from raqib.security import redis_client
 
     try:
         settings = Settings.from_env()

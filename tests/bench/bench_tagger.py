@@ -40,12 +40,12 @@ import yaml
 from processors.clean import clean_body
 from processors.mentions import batches, mentions
 from processors.normalize import normalize_ar
-from processors.pipeline import Pipeline, entity_messages
+from processors.pipeline import Pipeline, entity_messages, tagged_article
 from processors.tagger import Tagger
 from processors.topics import load_topics
 from processors.watchlist import Entity, EntityType, Names, Watchlist, load_watchlist
 from producers.seeds import load_seed_dir
-from raqib.messages import Article, TaggedArticle
+from raqib.messages import Article
 
 ROOT = Path(__file__).resolve().parents[2]
 TARGET_BYTES = 10 * 1024 * 1024
@@ -248,12 +248,7 @@ def stage_steps(pipeline: Pipeline, articles: list[Article]) -> dict[str, float]
         body = cleaned.masked(article.body)
         found = pipeline.matcher.match(title=article.title, body=body, entities=tags)
         t3 = clock()
-        tagged = TaggedArticle(
-            **article.model_dump(),
-            clean_body=cleaned.text,
-            entities=entity_messages(tags),
-            topics=found,
-        )
+        tagged = tagged_article(article, cleaned.text, entity_messages(tags), found)
         t4 = clock()
         events = mentions(tagged)
         t5 = clock()

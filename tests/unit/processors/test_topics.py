@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from processors.tagger import Tagger
-from processors.topics import TopicMatcher, load_topics
+from processors.topics import TopicMatcher, _within, load_topics
 from processors.watchlist import load_watchlist
 from raqib.exceptions import ConfigError
 
@@ -156,3 +156,18 @@ def test_decorating_a_keyword_never_loses_its_topic(
     """Proclitics, the article, a suffix, diacritics and tatweel: still the keyword هدنة."""
     word = "".join(ch + marks[i] for i, ch in enumerate("".join(form)))
     assert topics(matcher, small_tagger, f"قال المتحدث إن {word} صامدة حتى الآن.") == ["truce"]
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.lists(st.lists(st.integers(0, 200), min_size=1, max_size=8), min_size=1, max_size=5),
+    st.integers(1, 80),
+)
+def test_within_is_one_position_of_each_group_in_a_window(
+    groups: list[list[int]], span: int
+) -> None:
+    """The sliding window says what its definition says: some window [a, a + span] holds a
+    position of every group."""
+    starts = {p for positions in groups for p in positions}
+    expected = any(all(any(a <= p <= a + span for p in g) for g in groups) for a in starts)
+    assert _within(groups, span) == expected
