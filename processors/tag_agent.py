@@ -16,6 +16,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
@@ -170,8 +172,27 @@ _child_stage: TagStage | None = None
 def _start_child(settings: Settings) -> None:
     """In a new tag process: build and warm the tag stage the worker would build."""
     global _child_stage  # noqa: PLW0603 - one stage per tag process, made once
+    _exit_with_parent()
     _child_stage = tag_stage(settings)
     _child_stage.warm_up()
+
+
+PARENT_CHECK_S = 1.0
+
+
+def _exit_with_parent() -> None:
+    """A tag process ends with its worker, however the worker ends (``kill -9``, the OOM
+    killer): it would wait forever for work, and hold its memory, since the queue it reads
+    never reports the worker gone (it holds a copy of the worker's end of the queue). An
+    orphan is adopted by another process: its parent id changes."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_CHECK_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="raqib-tag-parent", daemon=True).start()
 
 
 def _tag_in_child(items: Sequence[tuple[bytes, datetime | None, int]]) -> list[TagOutcome]:

@@ -6,6 +6,10 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
 from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,7 +20,8 @@ from processors.tag_agent import Rejected, Tagged, TagRunner, tag_stage
 from producers.seeds import load_seed_dir
 from raqib.settings import Settings
 
-SEEDS = Path(__file__).resolve().parents[3] / "seeds"
+ROOT = Path(__file__).resolve().parents[3]
+SEEDS = ROOT / "seeds"
 RECEIVED = datetime(2025, 3, 1, 12, tzinfo=UTC)
 
 
@@ -60,3 +65,50 @@ def test_a_tag_process_that_dies_is_an_error_not_a_hang() -> None:
 
     with pytest.raises(BrokenProcessPool):
         asyncio.run(go())
+
+
+def test_a_tag_process_ends_with_its_worker_however_the_worker_ends() -> None:
+    """``kill -9`` of the worker: its tag process (and multiprocessing's resource tracker,
+    which waits for it) must not live on, waiting for work that never comes."""
+    script = (
+        "import sys, time\n"
+        "from processors.tag_agent import TagRunner, tag_stage\n"
+        "from raqib.settings import Settings\n"
+        "s = Settings(tag_process=True)\n"
+        "runner = TagRunner(tag_stage(s), s)\n"
+        "runner.executor.submit(len, ()).result()\n"
+        "print('started', flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    worker = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, cwd=ROOT, text=True
+    )
+    try:
+        assert worker.stdout is not None and worker.stdout.readline().strip() == "started"
+        children = _children(worker.pid)
+        assert children, "the worker has its tag process"
+        worker.send_signal(signal.SIGKILL)
+        worker.wait(10)
+        deadline = time.monotonic() + 15
+        while (alive := [c for c in children if _alive(c)]) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert alive == []
+    finally:
+        worker.kill()
+        worker.wait(10)
+
+
+def _children(pid: int) -> list[int]:
+    return [
+        int(child)
+        for task in Path(f"/proc/{pid}/task").iterdir()
+        for child in (task / "children").read_text().split()
+    ]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    return "\nState:\tZ" not in status  # a zombie has ended; its parent has not reaped it
