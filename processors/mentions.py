@@ -35,7 +35,6 @@ from pydantic import BaseModel
 from raqib.messages import (
     EPOCH,
     MENTION_FIELDS,
-    EntityMention,
     Mention,
     MentionBatch,
     TaggedArticle,
@@ -88,10 +87,19 @@ def snippets(text: str, spans: list[tuple[int, int]]) -> list[tuple[str, int, in
     each side, reaching up to ``SNIPPET_WORD_REACH`` further not to cut a word, every run
     of blanks written as one space. Where each window starts and ends, and where the name
     lies once blanks are flattened, are worked out in one compiled pass over the text."""
+    return _snippets_within(text, [(start, end, 0, len(text)) for start, end in spans])
+
+
+def _snippets_within(
+    text: str, spans: list[tuple[int, int, int, int]]
+) -> list[tuple[str, int, int]]:
+    """:func:`snippets` of (start, end, lo, hi) rows: each span's window kept inside its
+    own [lo, hi) of ``text`` (so that the title's and the body's snippets, from ``title +
+    body``, take one compiled call)."""
     if not spans:
         return []
     codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-    bounds = np.asarray(spans, dtype=np.int64).reshape(-1, 2)
+    bounds = np.asarray(spans, dtype=np.int64).reshape(-1, 4)
     flat, cuts = _windows(codes, _BLANK, bounds, SNIPPET_CONTEXT, SNIPPET_WORD_REACH)
     lines = flat.tobytes().decode("utf-32-le", "surrogatepass")
     return [(lines[a:b], lead, name) for a, b, lead, name in cuts.tolist()]
@@ -110,23 +118,24 @@ def _windows(
     reach: int,
 ) -> tuple[npt.NDArray[np.uint32], npt.NDArray[np.int64]]:
     """Every span's snippet, blanks flattened (``" ".join(text[first:last].split())`` of its
-    window [first, last)), one after another in one array of code points; and per span
-    where its snippet is in that array and where the name is in the snippet: as in the
-    window when the window is flat already (no blank but single spaces inside it), else the
-    length of the flattened text before the name (a blank right before the name kept as
-    one space) and of the flattened name."""
-    n = codes.shape[0]
+    window [first, last), kept inside the span's [lo, hi)), one after another in one array
+    of code points; and per span where its snippet is in that array and where the name is
+    in the snippet: as in the window when the window is flat already (no blank but single
+    spaces inside it), else the length of the flattened text before the name (a blank right
+    before the name kept as one space) and of the flattened name."""
     windows = np.empty((spans.shape[0], 2), dtype=np.int64)
     size = 0
     for k in range(spans.shape[0]):
-        start, end = spans[k, 0], spans[k, 1]
-        first = max(0, start - context)
-        last = min(n, end + context)
+        start, end, lo, hi = spans[k, 0], spans[k, 1], spans[k, 2], spans[k, 3]
+        first = max(lo, start - context)
+        last = min(hi, end + context)
         while (
-            first > 0 and not _is_blank(codes[first - 1], blank) and start - first < context + reach
+            first > lo
+            and not _is_blank(codes[first - 1], blank)
+            and start - first < context + reach
         ):
             first -= 1  # do not cut a word
-        while last < n and not _is_blank(codes[last], blank) and last - end < context + reach:
+        while last < hi and not _is_blank(codes[last], blank) and last - end < context + reach:
             last += 1
         windows[k, 0], windows[k, 1] = first, last
         size += max(last - first, 0)
@@ -207,15 +216,16 @@ def mentions(article: TaggedArticle, *, pair_entities: int = PAIR_ENTITIES) -> l
     The fields every event of the article shares are validated once (the event time made
     UTC, the title and url cut); each event then only adds its subject and snippet, which
     need no validation: the same events, built in a fraction of the time."""
-    named: dict[str, EntityMention] = {}  # each entity's first mention
-    for entity in article.entities:
-        if entity.id not in named:
-            named[entity.id] = entity
-    first: dict[str, tuple[str, int, int]] = {}
-    for in_title, text in ((True, article.title), (False, article.body)):
-        here = [(i, e) for i, e in named.items() if (e.field == "title") == in_title]
-        cut = snippets(text, [(e.start, e.end) for _, e in here])
-        first.update((f"entity:{i}", context) for (i, _), context in zip(here, cut, strict=True))
+    named = {e.id: e for e in reversed(article.entities)}  # each entity's first mention
+    split, size = len(article.title), len(article.title) + len(article.body)
+    spans = [
+        (e.start, e.end, 0, split)
+        if e.field == "title"
+        else (e.start + split, e.end + split, split, size)
+        for e in named.values()
+    ]
+    cut = _snippets_within(article.title + article.body, spans)
+    first = {f"entity:{i}": context for i, context in zip(named, cut, strict=True)}
     shared = Mention(
         subject="",
         article_id=article.id,
@@ -224,19 +234,15 @@ def mentions(article: TaggedArticle, *, pair_entities: int = PAIR_ENTITIES) -> l
         title=article.title,
         url=article.url,
     )
-    article_id, event_time, source = shared.article_id, shared.event_time, shared.source
-    title, url = shared.title, shared.url
+    base = shared.__dict__  # the fields in the model's order, as validation builds them
     rows = []
     for subject in subjects(article, pair_entities=pair_entities):
-        snippet, highlight = "", None
+        row = base.copy()  # the same keys, so the same order
+        row["subject"] = subject
         context = first.get(subject)
         if context:
-            snippet, highlight = context[0], context[1:]
-        rows.append({  # the fields in the model's order, as validation builds them
-            "subject": subject, "article_id": article_id, "event_time": event_time,
-            "source": source, "title": title, "url": url, "snippet": snippet,
-            "highlight": highlight, "seq": None,
-        })  # fmt: skip
+            row["snippet"], row["highlight"] = context[0], context[1:]
+        rows.append(row)
     return trusted_many(Mention, rows, _MENTION_SET)
 
 

@@ -186,7 +186,9 @@ def _as_array(table: list[str | None]) -> np.ndarray:
 
 
 _DELETE = np.uint32(0xFFFFFFFF)
-_ARRAY = _as_array(_TABLE)
+CODE_MAP = _as_array(_TABLE)
+"""The normalization over the Basic Multilingual Plane, code point to code point (or
+deleted), for :func:`map_codes` in other modules' compiled passes."""
 _CODE_POINTS = 0x110000
 
 
@@ -308,14 +310,14 @@ def normalize_with_offsets(text: str) -> tuple[str, OffsetMap]:
     ``str.translate`` on news text, and the index map comes for free.
     """
     codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
-    kept, sources, expands = _map_codes(codes, _ARRAY)
+    kept, sources, expands = map_codes(codes, CODE_MAP)
     if expands:
         return _normalize_expanding(text)
     return kept.tobytes().decode("utf-32-le"), OffsetMap(text, sources, kept, codes)
 
 
 @numba.njit(cache=True, nogil=True)  # type: ignore[misc]
-def _map_codes(codes: np.ndarray, table: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
+def map_codes(codes: np.ndarray, table: np.ndarray) -> tuple[np.ndarray, np.ndarray, bool]:
     """One pass: map each code point through ``table``, drop deleted ones and the second
     and later spaces of a run; return the kept code points and their original indices,
     and whether the text has presentation forms (one character may become two: the
@@ -359,7 +361,7 @@ def normalize_lines(text: str) -> tuple[list[str], list[tuple[int, int]]]:
     (['قال', 'ايران اليوم'], [(0, 4), (6, 19)])
     """
     codes = _code_points(text)
-    kept, starts, ends, expands = _map_lines(codes, _ARRAY, _IS_BREAK)
+    kept, starts, ends, expands = _map_lines(codes, CODE_MAP, _IS_BREAK)
     spans = list(zip(starts.tolist(), ends.tolist(), strict=True))
     if expands:  # presentation forms: one character may become two
         return [normalize_ar(text[s:e]) for s, e in spans], spans
@@ -371,7 +373,7 @@ def normalize_lines(text: str) -> tuple[list[str], list[tuple[int, int]]]:
 def _map_lines(
     codes: np.ndarray, table: np.ndarray, breaks: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, bool]:
-    """:func:`_map_codes` line by line: each line's content mapped, its runs of spaces
+    """:func:`map_codes` line by line: each line's content mapped, its runs of spaces
     collapsed, a LINE FEED after it; and the [start, end) of each line's content."""
     n = codes.shape[0]
     kept = np.empty(n + 1, dtype=np.uint32)

@@ -26,7 +26,14 @@ import numpy.typing as npt
 
 from processors.clean import Cleaned
 from processors.matcher import Matcher, scan
-from processors.normalize import ATTACHED_MASK, normalize_ar, normalize_with_offsets, span_arrays
+from processors.normalize import (
+    ATTACHED_MASK,
+    CODE_MAP,
+    map_codes,
+    normalize_ar,
+    normalize_with_offsets,
+    span_arrays,
+)
 from processors.watchlist import Entity, EntityType, Watchlist, names_of
 from raqib.exceptions import ConfigError
 from raqib.messages import EntityMention
@@ -128,7 +135,7 @@ class _FieldHits:
 
     field: str
     text: str
-    norm: str
+    codes: npt.NDArray[np.uint32]  # the normalized text (decoded only to resolve ambiguity)
     keys: list[int]  # index into the tagger's patterns
     starts: list[int]  # original text
     ends: list[int]
@@ -236,29 +243,46 @@ class Tagger:
             )
 
     def _field_hits(self, text: str, field: str, keep: Cleaned | None) -> _FieldHits:
-        """The chosen matches of one field, mapped back to the text as written."""
-        norm, offsets = normalize_with_offsets(text)
+        """The chosen matches of one field, mapped back to the text as written: normalized
+        and scanned in one compiled call."""
         kept = keep.bounds() if keep is not None else _EVERYTHING
-        keys, starts, o_starts, o_ends = _chosen(
-            offsets.codes,
-            offsets.sources,
-            offsets.original_codes,
+        original = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+        blocker, skip, tables = self._blocker, self._skip, self._matcher.tables
+        codes, keys, starts, o_starts, o_ends, ambiguous, expands = _normalized_chosen(
+            original,
+            CODE_MAP,
             ATTACHED_MASK,
-            self._blocker,
-            self._skip,
+            blocker,
+            skip,
+            self._ambiguous_keys,
             kept,
             keep is not None,
-            *self._matcher.tables,
+            *tables,
         )
+        if expands:  # presentation forms: one character may become two, normalized in Python
+            _, offsets = normalize_with_offsets(text)
+            codes = offsets.codes
+            keys, starts, o_starts, o_ends = _chosen(
+                codes,
+                offsets.sources,
+                original,
+                ATTACHED_MASK,
+                blocker,
+                skip,
+                kept,
+                keep is not None,
+                *tables,
+            )
+            ambiguous = bool(self._ambiguous_keys[keys].any())
         return _FieldHits(
             field,
             text,
-            norm,
+            codes,
             keys.tolist(),
             o_starts.tolist(),
             o_ends.tolist(),
             starts.tolist(),
-            bool(self._ambiguous_keys[keys].any()),
+            ambiguous,
         )
 
     def tag(self, *, title: str = "", body: str = "", cleaned: Cleaned | None = None) -> list[Tag]:
@@ -308,7 +332,8 @@ class Tagger:
             ]
             if not needy:
                 continue
-            ends = [m.end() for m in _SENTENCE_END.finditer(f.norm)]
+            norm = f.codes.tobytes().decode("utf-32-le")
+            ends = [m.end() for m in _SENTENCE_END.finditer(norm)]
             where = [f.norm_starts[i] for i, k in enumerate(f.keys) if not ambiguous[k]]
             ids = [entity_ids[k] for k in f.keys if not ambiguous[k]]
             # Decided once per entity and sentence: a long sentence repeating an ambiguous
@@ -320,12 +345,12 @@ class Tagger:
                 entity_id = entity_ids[f.keys[i]]
                 known = counts.get((entity_id, lo))
                 if known is None:
-                    hi = ends[index] if index < len(ends) else len(f.norm)
+                    hi = ends[index] if index < len(ends) else len(norm)
                     known = counts[entity_id, lo] = bool(
                         self._context[entity_id].intersection(
                             ids[bisect_left(where, lo) : bisect_left(where, hi)]
                         )
-                        or ((cue := self._cue(entity_id)) and cue.search(f.norm, lo, hi))
+                        or ((cue := self._cue(entity_id)) and cue.search(norm, lo, hi))
                     )
                 if not known:
                     dropped.add((n, i))
@@ -384,6 +409,45 @@ def _chosen(
         inside[i] = row >= 0 and o_ends[i] <= kept[row, 1]
     held = np.flatnonzero(inside)
     return keys[held], starts[held], o_starts[held], o_ends[held]
+
+
+@numba.njit(cache=True, nogil=True)  # type: ignore[misc]
+def _normalized_chosen(
+    original: npt.NDArray[np.uint32],
+    table: npt.NDArray[np.uint32],
+    attached: npt.NDArray[np.bool_],
+    blocker: npt.NDArray[np.bool_],
+    skip: npt.NDArray[np.int64],
+    ambiguous: npt.NDArray[np.bool_],
+    kept: npt.NDArray[np.int64],
+    cleaned: bool,
+    *tables: npt.NDArray[Any],
+) -> tuple[
+    npt.NDArray[np.uint32],
+    npt.NDArray[np.int64],
+    npt.NDArray[np.int64],
+    npt.NDArray[np.int64],
+    npt.NDArray[np.int64],
+    bool,
+    bool,
+]:
+    """A field normalized (:func:`map_codes`) and its hits chosen (:func:`_chosen`) in one
+    call, since each call from Python costs microseconds of argument checks; with the
+    normalized code points, and whether any hit is of an ambiguous alias. ``expands``
+    (the last value): the text has presentation forms, and nothing was scanned."""
+    codes, sources, expands = map_codes(original, table)
+    if expands:
+        none = np.empty(0, dtype=np.int64)
+        return codes, none, none, none, none, False, True
+    keys, starts, o_starts, o_ends = _chosen(
+        codes, sources, original, attached, blocker, skip, kept, cleaned, *tables
+    )
+    hit = False
+    for key in keys:
+        if ambiguous[key]:
+            hit = True
+            break
+    return codes, keys, starts, o_starts, o_ends, hit, False
 
 
 def _cue_regex(cues: list[str]) -> re.Pattern[str]:

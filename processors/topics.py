@@ -186,6 +186,7 @@ class _Leaves:
         # the same bits by key alone, looked up per article without building tuples
         self.entity_bits = {k: b for (k, kw), b in self.bits.items() if not kw}
         self.keyword_bits = {k: b for (k, kw), b in self.bits.items() if kw}
+        self.named_bits: dict[tuple[str, str], int] = {}  # (entity id, type) -> its bits
 
     def bit(self, node: EntityTerm | TypeTerm | KeywordTerm) -> int:
         """The bit of a leaf (numbered on first sight); 0 for a keyword with no word in it,
@@ -211,13 +212,17 @@ class _Leaves:
         self.leaves.append(_Leaf(key, label, isinstance(node, KeywordTerm)))
         return 1 << (len(self.leaves) - 1)
 
-    def mask(self, named: Named, keywords: dict[str, list[int]]) -> int:
-        """The leaves that hold in a field, from the entities and keywords found in it."""
-        entity_bits, keyword_bits, mask = self.entity_bits, self.keyword_bits, 0
-        for ident, kind in named:
-            mask |= entity_bits.get(ident, 0) | entity_bits.get(f"type:{kind}", 0)
-        for key in keywords:
-            mask |= keyword_bits[key]
+    def entity_mask(self, named: Named) -> int:
+        """The entity and type leaves that hold in a field, from the entities named in it
+        (each (id, type)'s bits worked out once per process: the watchlist bounds them)."""
+        known, mask = self.named_bits, 0
+        for key in named:
+            bits = known.get(key)
+            if bits is None:
+                ident, kind = key
+                entity_bits = self.entity_bits
+                bits = known[key] = entity_bits.get(ident, 0) | entity_bits.get(f"type:{kind}", 0)
+            mask |= bits
         return mask
 
     def keyword_mask(self, keywords: dict[str, list[int]]) -> int:
@@ -234,16 +239,16 @@ class _Place:
     from the field's start), with every entity and keyword found in it, and their mask.
 
     Entities are kept as found (``named``: the words of ``title + "\\n" + body``, one
-    grouping per field here); their positions in this place, by entity id and by type, are
-    worked out the first time a ``within`` asks: each word less ``shift``, floored at 0,
-    and capped at ``cap`` (the body after a title; the title's last word)."""
+    grouping per field here); the positions of an entity id or a type in this place are
+    worked out the first time a ``within`` asks for them: each word less ``shift``, floored
+    at 0, and capped at ``cap`` (the body after a title; the title's last word)."""
 
     named: tuple[Named, ...]
     keywords: dict[str, list[int]]
     mask: int
     shift: int = 0
     cap: int | None = None
-    by_entity: dict[str, list[int]] | None = None
+    by_key: dict[str, list[int]] | None = None
 
     def collect(
         self, mask: int, leaves: list[_Leaf], evidence: list[str], out: list[int] | None
@@ -263,10 +268,18 @@ class _Place:
             if leaf.keyword:
                 out.extend(self.keywords[leaf.key])
             else:
-                if self.by_entity is None:
-                    self.by_entity = _by_entity(self.named, self.shift, self.cap)
-                out.extend(self.by_entity[leaf.key])
+                out.extend(self._positions(leaf.key))
         return True
+
+    def _positions(self, key: str) -> list[int]:
+        """Where this place names an entity id or ``type:<TYPE>`` (once per key: only a
+        few of the entities named are ever asked for)."""
+        if self.by_key is None:
+            self.by_key = {}
+        found = self.by_key.get(key)
+        if found is None:
+            found = self.by_key[key] = _by_key(self.named, key, self.shift, self.cap)
+        return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -347,9 +360,12 @@ class TopicMatcher:
         leaves = self._leaves
         in_body, in_title = _named(starts, len(title) + 1 if title else 0, mentions)
         last = max(split - 1, 0)
+        named_body, named_title = leaves.entity_mask(in_body), leaves.entity_mask(in_title)
         if not title:
-            body_at = whole = _Place((in_body,), keywords, leaves.mask(in_body, keywords))
-            title_at = _Place((in_title,), {}, leaves.mask(in_title, {}), cap=last)
+            body_at = whole = _Place(
+                (in_body,), keywords, named_body | leaves.keyword_mask(keywords)
+            )
+            title_at = _Place((in_title,), {}, named_title, cap=last)
             return body_at, title_at, whole
         body_words, title_words = {}, {}
         for keyword, at in keywords.items():
@@ -358,10 +374,12 @@ class TopicMatcher:
                 body_words[keyword] = [i - split for i in at if i >= split]
             if at[0] < split - tail:
                 title_words[keyword] = [i for i in at if i < split - tail]
-        body_at = _Place((in_body,), body_words, leaves.mask(in_body, body_words), shift=split)
-        title_at = _Place((in_title,), title_words, leaves.mask(in_title, title_words), cap=last)
-        entities = leaves.mask(in_body, {}) | leaves.mask(in_title, {})
-        whole = _Place((in_title, in_body), keywords, entities | leaves.keyword_mask(keywords))
+        body_mask = named_body | leaves.keyword_mask(body_words)
+        body_at = _Place((in_body,), body_words, body_mask, shift=split)
+        title_mask = named_title | leaves.keyword_mask(title_words)
+        title_at = _Place((in_title,), title_words, title_mask, cap=last)
+        whole_mask = named_body | named_title | leaves.keyword_mask(keywords)
+        whole = _Place((in_title, in_body), keywords, whole_mask)
         return body_at, title_at, whole
 
 
@@ -402,26 +420,23 @@ def _named(
     return body, heading
 
 
-def _by_entity(named: tuple[Named, ...], shift: int, cap: int | None) -> dict[str, list[int]]:
-    """Positions by entity id and by ``type:<TYPE>``, each word less ``shift`` (floored at 0)
-    and capped at ``cap`` (the order within a list is moot: positions are only ever sorted,
-    or tested for being there)."""
-    found: dict[str, list[int]] = {}
+def _by_key(named: tuple[Named, ...], key: str, shift: int, cap: int | None) -> list[int]:
+    """Positions of an entity id or of ``type:<TYPE>``, each word less ``shift`` (floored at
+    0) and capped at ``cap`` (the order within the list is moot: positions are only ever
+    sorted, or tested for being there)."""
+    of_type = key[len("type:") :] if key.startswith("type:") else None
+    at: list[int] = []
     for field_ in named:
         for (ident, kind), words in field_.items():
-            if cap is not None:
-                at = [min(w, cap) for w in words]
-            elif shift:
-                at = [max(w - shift, 0) for w in words]
-            else:
-                at = words
-            for key in (ident, f"type:{kind}"):
-                have = found.get(key)
-                if have is None:
-                    found[key] = list(at)
-                else:
-                    have.extend(at)
-    return found
+            if ident == key:
+                at.extend(words)
+            if kind == of_type:
+                at.extend(words)
+    if cap is not None:
+        return [min(w, cap) for w in at]
+    if shift:
+        return [max(w - shift, 0) for w in at]
+    return at
 
 
 def _needs(node: Any, leaves: _Leaves, title: bool) -> list[Clause] | None:
@@ -516,14 +531,12 @@ def _any_of(node: AnyOf, leaves: _Leaves, placed: bool) -> Check:
 
 
 def _none_of(node: NoneOf, leaves: _Leaves, placed: bool) -> Check:
-    (mask, others), table = _split(node.none, leaves, False), leaves.leaves
+    mask, others = _split(node.none, leaves, False)  # a leaf's evidence is never kept here
 
     def none_of(article: _Article, where: _Place, evidence: list[str]) -> Positions:
         scratch: list[str] = []  # excluded anywhere in the article, not just here
         whole = article.whole
-        if whole.collect(mask, table, scratch, None) or any(
-            other(article, whole, scratch) is not None for other in others
-        ):
+        if mask & whole.mask or any(other(article, whole, scratch) is not None for other in others):
             return None
         return []
 

@@ -17,12 +17,19 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
+from typing import Any
 
 import numba
 import numpy as np
 import numpy.typing as npt
 
-from processors.normalize import alnum_table, normalize_ar, normalize_with_offsets
+from processors.normalize import (
+    CODE_MAP,
+    alnum_table,
+    map_codes,
+    normalize_ar,
+    normalize_with_offsets,
+)
 
 WORD = re.compile(r"\w+")
 INPUT_PATTERNS = (WORD,)
@@ -226,13 +233,9 @@ class Vocabulary:
 
     def find(self, text: str) -> Found:
         """Where each keyword starts in ``text``, by word index, and where each word starts."""
-        norm, offsets = normalize_with_offsets(text)
+        original = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
         table = self._table
-        starts, ends, heh, ids, known, keys, at, written = _read(
-            offsets.codes,
-            offsets.sources,
-            offsets.original_codes,
-            _ALNUM(),
+        tables = (
             table.slots,
             table.entries,
             table.pool,
@@ -243,8 +246,18 @@ class Vocabulary:
             self._rest_ptr,
             self._rest_reading,
         )
+        codes, expands, starts, ends, heh, ids, known, keys, at, written = _read_text(
+            original, CODE_MAP, _ALNUM(), *tables
+        )
+        if expands:  # presentation forms: one character may become two, normalized in Python
+            _, offsets = normalize_with_offsets(text)
+            codes = offsets.codes
+            starts, ends, heh, ids, known, keys, at, written = _read(
+                codes, offsets.sources, original, _ALNUM(), *tables
+            )
         if not known:  # words never seen: read in Python, then the keywords looked for
-            self._learn(norm, offsets.codes, starts, ends, heh, ids, np.flatnonzero(ids < 0))
+            norm = codes.tobytes().decode("utf-32-le")
+            self._learn(norm, codes, starts, ends, heh, ids, np.flatnonzero(ids < 0))
             keys, at = _keywords(
                 ids,
                 self._set_ptr,
@@ -432,6 +445,37 @@ def _lookup(
                     break
             at = (at + 1) & mask
     return found
+
+
+@numba.njit(cache=True, nogil=True)  # type: ignore[misc]
+def _read_text(
+    original: npt.NDArray[np.uint32],
+    code_map: npt.NDArray[np.uint32],
+    alnum: npt.NDArray[np.bool_],
+    *tables: npt.NDArray[Any],
+) -> tuple[
+    npt.NDArray[np.uint32],
+    bool,
+    npt.NDArray[np.int64],
+    npt.NDArray[np.int64],
+    npt.NDArray[np.bool_],
+    npt.NDArray[np.int64],
+    bool,
+    npt.NDArray[np.int64],
+    npt.NDArray[np.int64],
+    npt.NDArray[np.int64],
+]:
+    """A text as written normalized (:func:`map_codes`) and then :func:`_read`, in one call;
+    the normalized code points first, and whether the text has presentation forms (then
+    it was not read: :func:`_read` it normalized in Python)."""
+    codes, sources, expands = map_codes(original, code_map)
+    if expands:
+        none = np.empty(0, dtype=np.int64)
+        return codes, True, none, none, np.empty(0, dtype=np.bool_), none, False, none, none, none
+    starts, ends, heh, ids, known, keys, at, written = _read(
+        codes, sources, original, alnum, *tables
+    )
+    return codes, False, starts, ends, heh, ids, known, keys, at, written
 
 
 @numba.njit(cache=True, nogil=True)  # type: ignore[misc]
