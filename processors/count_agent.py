@@ -58,44 +58,35 @@ class InOrderAcks:
     message just before it is still held (it lets a gap of one offset through, and any
     gap while nothing is committed yet): acknowledged out of order, a held message can
     be committed unjudged and is lost with the next rebalance or crash.
+
+    A message may carry several batches (a bundle, :func:`raqib.messages.join_batches`):
+    it is done once each of its ``parts`` is.
     """
 
     def __init__(self) -> None:
         self._read: dict[int, faust.EventT] = {}  # offset -> event, in the order read
+        self._left: dict[int, int] = {}  # offset -> parts not done yet
         self._done: set[int] = set()
 
-    def read(self, event: faust.EventT) -> None:
+    def read(self, event: faust.EventT, parts: int = 1) -> None:
         event.message.incref()  # Faust's own ack after the batch leaves it unacknowledged
         self._read[event.message.offset] = event
+        self._left[event.message.offset] = parts
 
     def done(self, event: faust.EventT) -> None:
-        self._done.add(event.message.offset)
+        """One part of the message is done (judged, or needs no judging)."""
+        offset = event.message.offset
+        left = self._left.pop(offset, 1) - 1
+        if left > 0:
+            self._left[offset] = left
+            return
+        self._done.add(offset)
         while self._read:
             first = next(iter(self._read))
             if first not in self._done:
                 break
             self._done.discard(first)
             self._read.pop(first).ack()
-
-
-class Held:
-    """A ``mentions`` message in the aligner, which holds each of its batches (a bundle
-    carries many, :func:`raqib.messages.join_batches`): acknowledged once all are judged."""
-
-    __slots__ = ("event", "left")
-
-    def __init__(self, event: faust.EventT, batches: int) -> None:
-        self.event = event
-        self.left = batches
-
-    @property
-    def message(self) -> faust.types.Message:
-        return self.event.message
-
-    def judged(self) -> bool:
-        """One of its batches is judged: whether that was the last."""
-        self.left -= 1
-        return self.left <= 0
 
 
 class CountStage:
@@ -219,34 +210,27 @@ class CountStage:
         judged, a Faust event live) into its partition's aligner."""
         msg = token.message
         acks = self.in_order(msg.partition)
-        acks.read(token)  # held: committed only once judged (judge_released)
         try:
             batches = decode_mentions(value)
         except ValueError:  # not ours (ValidationError is one): log it, count it, go on
             log.exception("unreadable mentions at %s[%d]@%d", msg.topic, msg.partition, msg.offset)
             self.metrics.errors.labels("count").inc()
+            acks.read(token)
             acks.done(token)
             return
+        # held: committed only once each of its batches is judged (judge_released)
+        acks.read(token, parts=max(1, len(batches)))
+        if not batches:
+            acks.done(token)
         seq = stamp_of(msg.partition, msg.offset)
         self.began_at(msg.partition, msg.offset)
-        held = Held(token, len(batches))
         aligner = self.aligner(msg.partition)
         for batch in batches:
             for mention in batch.mentions:
                 mention.seq = seq
-            aligner.add(batch, held)
+            aligner.add(batch, token)
             if batch.idle:  # never held: nothing to judge, nothing to replay
-                held.judged()
-        if held.left <= 0:
-            acks.done(token)
-
-    def judged(self, partition: int, run: Sequence[Released]) -> None:
-        """A run was judged and recorded: acknowledge the messages it finished."""
-        acks = self.in_order(partition)
-        for r in run:
-            held = cast(Held, r.token)
-            if held.judged():
-                acks.done(held.event)
+                acks.done(token)
 
     async def judge_released(self, send: Callable[[list[Alert]], Awaitable[None]]) -> None:
         """Judge, send (``send`` returns once the broker has every event) and record what
@@ -278,7 +262,9 @@ class CountStage:
                 if moved():  # sent, not recorded: the replay re-sends, routing drops repeats
                     return
                 await self.record(partition)
-                self.judged(partition, run)
+                acks = self.in_order(partition)
+                for r in run:
+                    acks.done(r.token)
                 _latencies(self.metrics, run, fired=bool(alerts))
                 await asyncio.sleep(0)  # let the web views and heartbeats run
             self._aligned(partition, aligner)
