@@ -64,11 +64,10 @@ def worker(
     loglevel: str | None,
 ) -> None:
     """Run the stream processor: articles -> tags -> counts -> alerts."""
-    import faust
-
     from alerts.channels import ChannelError
     from processors.app import create_app
     from processors.health import Health
+    from processors.worker import Worker
     from raqib.topics import ensure_topics
 
     settings = _settings(
@@ -90,7 +89,9 @@ def worker(
     except RaqibError as exc:
         raise click.ClickException(str(exc)) from None
     # redirect_stdouts=False: the console channel writes to the terminal, not into the log
-    worker_ = faust.Worker(app, loglevel=settings.log_level, quiet=True, redirect_stdouts=False)
+    worker_ = Worker(
+        app, health=health, loglevel=settings.log_level, quiet=True, redirect_stdouts=False
+    )
     heap.settle()
     try:
         worker_.execute_from_commandline()
