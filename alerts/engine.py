@@ -33,7 +33,7 @@ Example::
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -196,7 +196,7 @@ class _Judgement:
     expected: float
     ratio: float
     p_value: Callable[[], float]  # worked out only for an alert event
-    evidence: list[Evidence]
+    evidence: Callable[[], Awaitable[list[Evidence]]]  # read only for an alert event
     describe: Callable[[], tuple[Window, str, str]]  # window, firing and resolved summaries
 
 
@@ -524,7 +524,7 @@ class RuleEngine:
                 ratio=round(judged.ratio, 6),
                 p_value=judged.p_value(),
                 severity=rule.severity,
-                articles=judged.evidence[-MAX_EVIDENCE:],
+                articles=(await judged.evidence())[-MAX_EVIDENCE:],
                 event_time=wm,
                 summary=firing if event == "firing" else resolved,
                 labels=dict(rule.labels),
@@ -557,11 +557,20 @@ class RuleEngine:
             window_minutes=rule.window_minutes,
             prior_per_minute=rule.prior_per_day / 1440,
         )
-        condition = self._warm(rule, wm) and rule.holds(Observation(stats, baseline))
-        evidence: list[Evidence] = []
-        if condition:
-            evidence = await self.counts.evidence(subject, first_minute, last_minute)
-            condition = len({e.source for e in evidence}) >= rule.min_sources
+        spiked = self._warm(rule, wm) and rule.holds(Observation(stats, baseline))
+        condition = spiked
+        if spiked and rule.min_sources > 1:  # a window that holds has a mention, an outlet
+            enough = rule.min_sources
+            condition = (
+                await self.counts.sources(subject, first_minute, last_minute, enough) >= enough
+            )
+
+        async def evidence() -> list[Evidence]:
+            """The window's articles, shown by an alert event (a resolution that only
+            lacked outlets shows them too)."""
+            if not spiked:
+                return []
+            return await self.counts.evidence(subject, first_minute, last_minute)
 
         def describe() -> tuple[Window, str, str]:
             ar, en = self.names(subject)
@@ -619,9 +628,12 @@ class RuleEngine:
         condition = self._warm(rule, wm) and rule.holds(
             silent_minutes=silent, rate_per_minute=rate, baseline_count=count
         )
-        evidence: list[Evidence] = []
-        if condition:  # the last articles heard, so the operator sees where it stopped
-            evidence = await self.counts.evidence(subject, minute_of(last), minute_of(last))
+
+        async def evidence() -> list[Evidence]:
+            """The last articles heard, so that the operator sees where it stopped."""
+            if not condition:
+                return []
+            return await self.counts.evidence(subject, minute_of(last), minute_of(last))
 
         def describe() -> tuple[Window, str, str]:
             ar, en = self.names(subject)

@@ -312,6 +312,9 @@ class RedisCounts:
         )
         return [shown for _, shown in (read[k] for k in sorted(read, key=lambda k: k[1:]))]
 
+    async def sources(self, subject: str, first: int, last: int, enough: int) -> int:
+        return min(len({e.source for e in await self.evidence(subject, first, last)}), enough)
+
 
 @dataclass
 class Loaded:
@@ -438,6 +441,16 @@ class MemoryCounts:
             if bucket:
                 found.extend(_as_evidence(k, bucket[k]) for k in sorted(bucket))
         return found
+
+    async def sources(self, subject: str, first: int, last: int, enough: int) -> int:
+        buckets = self.by_minute.get(subject, {})
+        seen: set[str] = set()
+        for minute in range(first, last + 1):
+            for kept in buckets.get(minute, {}).values():
+                seen.add(kept.source)
+                if len(seen) >= enough:
+                    return enough
+        return len(seen)
 
 
 class Kept(NamedTuple):
@@ -639,3 +652,6 @@ class MirroredCounts:
 
     async def evidence(self, subject: str, first: int, last: int) -> list[Evidence]:
         return await self.mirror.evidence(subject, first, last)
+
+    async def sources(self, subject: str, first: int, last: int, enough: int) -> int:
+        return await self.mirror.sources(subject, first, last, enough)

@@ -82,3 +82,9 @@ class CountStore(Protocol):
     async def evidence(self, subject: str, first: int, last: int) -> list[Evidence]:
         """The articles counted in minute buckets ``first..last``, oldest first."""
         ...
+
+    async def sources(self, subject: str, first: int, last: int, enough: int) -> int:
+        """Distinct outlets of the articles counted in minute buckets ``first..last``,
+        counted up to ``enough`` at most: whether a window has a rule's ``min_sources``,
+        asked at every verdict that holds, where the evidence is only read for an alert."""
+        ...

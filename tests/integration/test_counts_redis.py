@@ -139,6 +139,7 @@ def test_redis_and_memory_counts_agree(redis_server: Any, unique: str) -> None:
                 out.append(await store.minutes(subject, m0, m0 + 299))
                 out.append(await store.hours(subject, h0, h0 + 5))
                 out.append([e.model_dump() for e in await store.evidence(subject, m0, m0 + 60)])
+                out.extend([await store.sources(subject, m0, m0 + 60, n) for n in (1, 2, 9)])
         return out_r, out_m
 
     from_redis, from_memory = run(go, redis_server.url)
