@@ -23,7 +23,7 @@ from __future__ import annotations
 
 from collections import Counter
 from functools import lru_cache
-from itertools import combinations
+from itertools import chain, combinations
 from operator import itemgetter
 from typing import TypeVar
 
@@ -50,7 +50,12 @@ M = TypeVar("M", bound=BaseModel)
 def subjects(article: TaggedArticle, *, pair_entities: int = PAIR_ENTITIES) -> list[str]:
     """Distinct subjects of an article: entities in order of first mention, pairs, topics,
     the source."""
-    counted = Counter([entity.id for entity in article.entities])  # keeps first-mention order
+    return _subjects(article, [entity.id for entity in article.entities], pair_entities)
+
+
+def _subjects(article: TaggedArticle, ids: list[str], pair_entities: int) -> list[str]:
+    """:func:`subjects`, the ids of the article's entities read already."""
+    counted = Counter(ids)  # keeps first-mention order
     found = [f"entity:{ident}" for ident in counted]
     main = sorted(ident for ident, _ in _most_common(counted, pair_entities))
     found.extend(f"pair:{a}+{b}" for a, b in combinations(main, 2))
@@ -99,7 +104,7 @@ def _snippets_within(
     if not spans:
         return []
     codes = np.frombuffer(text.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-    bounds = np.asarray(spans, dtype=np.int64).reshape(-1, 4)
+    bounds = np.fromiter(chain.from_iterable(spans), np.int64, 4 * len(spans)).reshape(-1, 4)
     flat, cuts = _windows(codes, _BLANK, bounds, SNIPPET_CONTEXT, SNIPPET_WORD_REACH)
     lines = flat.tobytes().decode("utf-32-le", "surrogatepass")
     return [(lines[a:b], lead, name) for a, b, lead, name in cuts.tolist()]
@@ -121,8 +126,9 @@ def _windows(
     window [first, last), kept inside the span's [lo, hi)), one after another in one array
     of code points; and per span where its snippet is in that array and where the name is
     in the snippet: as in the window when the window is flat already (no blank but single
-    spaces inside it), else the length of the flattened text before the name (a blank right
-    before the name kept as one space) and of the flattened name."""
+    spaces inside it: flattening left it as long, and met no other blank), else the length
+    of the flattened text before the name (a blank right before the name kept as one
+    space) and of the flattened name."""
     windows = np.empty((spans.shape[0], 2), dtype=np.int64)
     size = 0
     for k in range(spans.shape[0]):
@@ -146,10 +152,12 @@ def _windows(
         start, end = spans[k, 0], spans[k, 1]
         first, last = windows[k, 0], windows[k, 1]
         out[k, 0] = at
-        began = pending = False
+        began = pending = other = False
         for i in range(first, last):
             if _is_blank(codes[i], blank):
                 pending = began
+                if codes[i] != 32:
+                    other = True
             else:
                 if pending:
                     flat[at] = 32  # SPACE
@@ -159,7 +167,7 @@ def _windows(
                 at += 1
                 began = True
         out[k, 1] = at
-        if _is_flat(codes, blank, first, last):
+        if not other and at - out[k, 0] == last - first:  # flat already
             out[k, 2], out[k, 3] = start - first, end - first
             continue
         lead = _flat_length(codes, blank, first, start)
@@ -167,23 +175,6 @@ def _windows(
             lead += 1
         out[k, 2], out[k, 3] = lead, lead + _flat_length(codes, blank, start, end)
     return flat[:at], out
-
-
-@numba.njit(cache=True, nogil=True)  # type: ignore[misc]
-def _is_flat(
-    codes: npt.NDArray[np.uint32], blank: npt.NDArray[np.bool_], first: int, last: int
-) -> bool:
-    """Whether text[first:last] is its own flattening: no blank but single spaces between
-    words (none leading or trailing)."""
-    after_space = True  # a leading blank is not flat
-    for i in range(first, last):
-        if _is_blank(codes[i], blank):
-            if codes[i] != 32 or after_space:
-                return False
-            after_space = True
-        else:
-            after_space = False
-    return not (last > first and codes[last - 1] == 32)
 
 
 @numba.njit(cache=True, nogil=True)  # type: ignore[misc]
@@ -216,7 +207,8 @@ def mentions(article: TaggedArticle, *, pair_entities: int = PAIR_ENTITIES) -> l
     The fields every event of the article shares are validated once (the event time made
     UTC, the title and url cut); each event then only adds its subject and snippet, which
     need no validation: the same events, built in a fraction of the time."""
-    named = {e.id: e for e in reversed(article.entities)}  # each entity's first mention
+    ids = [e.id for e in article.entities]
+    named = dict(zip(reversed(ids), reversed(article.entities), strict=True))  # first mentions
     split, size = len(article.title), len(article.title) + len(article.body)
     spans = [
         (e.start, e.end, 0, split)
@@ -236,7 +228,7 @@ def mentions(article: TaggedArticle, *, pair_entities: int = PAIR_ENTITIES) -> l
     )
     base = shared.__dict__  # the fields in the model's order, as validation builds them
     rows = []
-    for subject in subjects(article, pair_entities=pair_entities):
+    for subject in _subjects(article, ids, pair_entities):
         row = base.copy()  # the same keys, so the same order
         row["subject"] = subject
         context = first.get(subject)

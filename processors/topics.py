@@ -18,10 +18,9 @@ normalized like the text and match whole words, with proclitics and the article
 (هدنة matches الهدنة, وبالهدنة, هدنه).
 
 Matching an article is one compiled pass over its words that finds every keyword of the
-file (:class:`processors.wordforms.Vocabulary`), then, per field, a mask of the entities and
-keywords found; a topic is evaluated only in a field that has some leaf of each part it
-cannot hold without, and an ``any`` looks only at its leaves that are there. The result is
-the tree walk's, evidence included (tests/unit/processors/test_topic_identity.py).
+file (:class:`processors.wordforms.Vocabulary`), then one compiled call that places the
+entities and keywords found and evaluates every topic (:mod:`processors.conditions`). The
+result is the tree walk's, evidence included (tests/unit/processors/test_topic_identity.py).
 
 >>> topic = Topic.model_validate({"id": "truce", "names": {"ar": "هدنة", "en": "Truce"},
 ...     "match": {"any": [{"keyword": "هدنة"}, {"keyword": "وقف إطلاق النار"}]}})
@@ -33,23 +32,39 @@ the tree walk's, evidence included (tests/unit/processors/test_topic_identity.py
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterator, Sequence
+from itertools import chain, repeat
+from operator import attrgetter
 from pathlib import Path
-from typing import Annotated, Any, NamedTuple, Union
+from typing import Annotated, Any, Union
 
 import numpy as np
 import numpy.typing as npt
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_validator
 
+from processors.conditions import (
+    ALL,
+    ANY,
+    ARG,
+    ELSEWHERE,
+    END,
+    FIRST,
+    IN_BODY,
+    IN_TITLE,
+    KIND,
+    LEAF,
+    MASK,
+    NODE_COLUMNS,
+    NONE,
+    TITLE,
+    TOPIC_COLUMNS,
+    WORD_BITS,
+    match_topics,
+    within,
+)
 from processors.tagger import Tag as EntityTag
 from processors.watchlist import EntityType, Names, Watchlist
-from processors.wordforms import (
-    KeywordParts,
-    Vocabulary,
-    keyword_parts,
-    word_at,
-)
+from processors.wordforms import KeywordParts, Vocabulary, keyword_parts
 from raqib.config import line_of, load_model_text, packaged_text, read_text
 from raqib.exceptions import ConfigError
 from raqib.messages import EntityMention, TopicMatch, trusted
@@ -159,308 +174,235 @@ class TopicsFile(BaseModel):
         return self
 
 
-Positions = list[int] | None
-"""Word indices where a condition holds; [] holds without a place (``none``); None fails."""
-
-
-class _Leaf(NamedTuple):
-    """An entity, type or keyword term, numbered: bit ``1 << n`` stands for it in masks."""
-
-    key: str  # entity id, ``type:<TYPE>``, or the keyword as written
-    label: str  # its evidence
-    keyword: bool
-
-
 class _Leaves:
-    """Every leaf of a topics file, numbered (a mask of leaves is an int), and the keywords
-    each first-word reading can begin."""
+    """Every leaf of a topics file (an entity, type or keyword term), numbered: its number
+    stands for it in the compiled conditions (:mod:`processors.conditions`), its label is
+    its evidence. And the keywords that have words."""
 
     def __init__(self, topics: Sequence[Topic]) -> None:
-        self.leaves: list[_Leaf] = []
-        self.bits: dict[tuple[str, bool], int] = {}  # (key, keyword?) -> its bit
+        self.labels: list[str] = []
+        self.numbers: dict[tuple[str, bool], int] = {}  # (key, keyword?) -> its number
         self.keywords: dict[str, KeywordParts] = {}  # the keywords that have words
-        self.by_reading: dict[str, list[str]] = {}  # first-word reading -> keywords
         for topic in topics:
             for node in _leaves(topic.match):
-                self.bit(node)
-        # the same bits by key alone, looked up per article without building tuples
-        self.entity_bits = {k: b for (k, kw), b in self.bits.items() if not kw}
-        self.keyword_bits = {k: b for (k, kw), b in self.bits.items() if kw}
-        self.named_bits: dict[tuple[str, str], int] = {}  # (entity id, type) -> its bits
+                self.number(node)
 
-    def bit(self, node: EntityTerm | TypeTerm | KeywordTerm) -> int:
-        """The bit of a leaf (numbered on first sight); 0 for a keyword with no word in it,
-        which is never found."""
+    def number(self, node: EntityTerm | TypeTerm | KeywordTerm) -> int:
+        """The number of a leaf (given on first sight); -1 for a keyword with no word in
+        it, which is never found."""
         keyword = isinstance(node, KeywordTerm)
         key = node.keyword if isinstance(node, KeywordTerm) else _key(node)
-        bit = self.bits.get((key, keyword))
-        if bit is None:
-            bit = self.bits[key, keyword] = self._add(node, key)
-        return bit
+        number = self.numbers.get((key, keyword))
+        if number is None:
+            number = self.numbers[key, keyword] = self._add(node, key)
+        return number
 
     def _add(self, node: EntityTerm | TypeTerm | KeywordTerm, key: str) -> int:
         if isinstance(node, KeywordTerm):
             parts = keyword_parts(key)
             if parts is None:
-                return 0
+                return -1
             self.keywords[key] = parts
-            for reading in parts[0]:
-                self.by_reading.setdefault(reading, []).append(key)
             label = key
         else:
             label = f"entity:{key}" if isinstance(node, EntityTerm) else key
-        self.leaves.append(_Leaf(key, label, isinstance(node, KeywordTerm)))
-        return 1 << (len(self.leaves) - 1)
-
-    def entity_mask(self, named: Named) -> int:
-        """The entity and type leaves that hold in a field, from the entities named in it
-        (each (id, type)'s bits worked out once per process: the watchlist bounds them)."""
-        known, mask = self.named_bits, 0
-        for key in named:
-            bits = known.get(key)
-            if bits is None:
-                ident, kind = key
-                entity_bits = self.entity_bits
-                bits = known[key] = entity_bits.get(ident, 0) | entity_bits.get(f"type:{kind}", 0)
-            mask |= bits
-        return mask
-
-    def keyword_mask(self, keywords: dict[str, list[int]]) -> int:
-        """The keyword leaves that hold in a field."""
-        keyword_bits, mask = self.keyword_bits, 0
-        for key in keywords:
-            mask |= keyword_bits[key]
-        return mask
+        self.labels.append(label)
+        return len(self.labels) - 1
 
 
-@dataclass(slots=True)
-class _Place:
-    """Where a condition is looked for: the body, the title, or both (word indices counted
-    from the field's start), with every entity and keyword found in it, and their mask.
-
-    Entities are kept as found (``named``: the words of ``title + "\\n" + body``, one
-    grouping per field here); the positions of an entity id or a type in this place are
-    worked out the first time a ``within`` asks for them: each word less ``shift``, floored
-    at 0, and capped at ``cap`` (the body after a title; the title's last word)."""
-
-    named: tuple[Named, ...]
-    keywords: dict[str, list[int]]
-    mask: int
-    shift: int = 0
-    cap: int | None = None
-    by_key: dict[str, list[int]] | None = None
-
-    def collect(
-        self, mask: int, leaves: list[_Leaf], evidence: list[str], out: list[int] | None
-    ) -> bool:
-        """Whether any of the leaves in ``mask`` holds here; their evidence, and their
-        positions unless ``out`` is None (no ``within`` above will look at them)."""
-        mask &= self.mask
-        if not mask:
-            return False
-        while mask:
-            low = mask & -mask
-            mask ^= low
-            leaf = leaves[low.bit_length() - 1]
-            evidence.append(leaf.label)
-            if out is None:
-                continue
-            if leaf.keyword:
-                out.extend(self.keywords[leaf.key])
-            else:
-                out.extend(self._positions(leaf.key))
-        return True
-
-    def _positions(self, key: str) -> list[int]:
-        """Where this place names an entity id or ``type:<TYPE>`` (once per key: only a
-        few of the entities named are ever asked for)."""
-        if self.by_key is None:
-            self.by_key = {}
-        found = self.by_key.get(key)
-        if found is None:
-            found = self.by_key[key] = _by_key(self.named, key, self.shift, self.cap)
-        return found
-
-
-@dataclass(frozen=True, slots=True)
-class _Article:
-    title: _Place
-    whole: _Place  # title and body together: where ``none`` looks, whatever field matched
-
-
-Check = Callable[[_Article, _Place, list[str]], Positions]
-"""A compiled condition: where it holds in a place (in no order: only a ``within`` looks at
-positions, and it sorts them), appending the evidence it looked at. A condition compiled
-without ``placed`` (no ``within`` above it) gives [] where it holds: its positions would
-never be read."""
-
-Clause = tuple[int, int]
-"""Leaves one of which a condition needs, in the place looked at and in the title (masks):
-with none of them there, it cannot hold."""
-
-
-@dataclass(frozen=True, slots=True)
-class _Compiled:
-    topic: Topic
-    check: Check
-    needs: list[Clause] | None  # None: it may hold with no leaf at all (``none`` alone)
+_FIELDS = {"body": IN_BODY, "title": IN_TITLE}
+_NO_MENTIONS = np.zeros((4, 0), dtype=np.int64)
 
 
 class TopicMatcher:
     """Matches every topic of a file against a tagged article.
 
-    One pass reads the article's words under the forms the keywords use (a cached lookup
-    per distinct word) and finds every keyword whose first word occurs; a topic is then
-    evaluated only in a field that has some leaf of each thing it needs, and an ``any``
-    looks only at the leaves found (bit masks), not at each of its parts.
+    One compiled pass reads the article's words under the forms the keywords use (a cached
+    lookup per distinct word) and finds every keyword
+    (:class:`processors.wordforms.Vocabulary`); one compiled call then places every leaf
+    found in the body, the title and both, and walks every topic's condition there
+    (:func:`processors.conditions.match_topics`): the topics and their evidence, the tree
+    walk's (tests/unit/processors/test_topic_identity.py).
     """
 
     def __init__(self, topics: TopicsFile) -> None:
         self.topics = topics
-        self._leaves = _Leaves(topics.topics)
-        self._vocabulary = Vocabulary(self._leaves.keywords)
-        self._compiled = [
-            _Compiled(
-                t, _compile(t.match, self._leaves, False), _needs(t.match, self._leaves, False)
-            )
-            for t in topics.topics
-        ]
+        leaves = _Leaves(topics.topics)
+        self._labels = leaves.labels
+        self._ids = [t.id for t in topics.topics]
+        self._vocabulary = Vocabulary(leaves.keywords)
+        self._keywords = np.array(
+            [
+                [leaves.numbers[name, True] for name in leaves.keywords],
+                [len(rest) for _, rest in leaves.keywords.values()],
+            ],
+            dtype=np.int64,
+        ).reshape(2, len(leaves.keywords))
+        named = {key: n for (key, keyword), n in leaves.numbers.items() if not keyword}
+        self._entity_leaf = named  # by entity id (no id is a type key: ids have no ':')
+        self._type_leaf = {
+            k.removeprefix("type:"): n for k, n in named.items() if k.startswith("type:")
+        }
+        self._program = _Program(topics.topics, leaves)
 
     def match(
         self, *, title: str, body: str, entities: Sequence[EntityMention | EntityTag]
     ) -> list[TopicMatch]:
         """The topics the article is about: the body or the title satisfies the condition."""
-        body_at, title_at, whole = self._places(title, body, entities)
-        places = [body_at, title_at, whole] if title and body else [body_at, title_at]
-        article = _Article(title=title_at, whole=whole)
+        starts, keys, at = self._vocabulary.hits(f"{title}\n{body}" if title else body)
+        program = self._program
+        runs = match_topics(
+            program.nodes,
+            program.children,
+            program.masks,
+            program.topics,
+            program.needs,
+            self._keywords,
+            program.uses,
+            starts,
+            keys,
+            at,
+            self._mentions(entities),
+            len(title),
+            bool(body),
+        )
         found: list[TopicMatch] = []
-        in_title = title_at.mask
-        for compiled in self._compiled:
-            needs = compiled.needs
-            for where in places:
-                if needs is not None and not _possible(needs, where.mask, in_title):
-                    continue
-                evidence: list[str] = []
-                if compiled.check(article, where, evidence) is not None:
-                    values = {"id": compiled.topic.id, "evidence": sorted(set(evidence))}
-                    found.append(trusted(TopicMatch, values, values))
-                    break
+        held, labels, i = runs.tolist(), self._labels, 0
+        while i < len(held):  # a topic, the count of its evidence, its evidence
+            end = i + 2 + held[i + 1]
+            values = {
+                "id": self._ids[held[i]],
+                "evidence": sorted({labels[n] for n in held[i + 2 : end]}),
+            }
+            found.append(trusted(TopicMatch, values, values))
+            i = end
         return found
 
-    def _places(
-        self, title: str, body: str, mentions: Sequence[EntityMention | EntityTag]
-    ) -> tuple[_Place, _Place, _Place]:
-        """The body, the title and both together, each with where it names each entity (and
-        each entity type) and each keyword, by word index. The words are read once, from
-        ``title + "\\n" + body``: the title's come first (as if each field were read alone),
-        the body's from ``split`` on."""
-        found = self._vocabulary.find(f"{title}\n{body}" if title else body)
-        keywords, starts = found.keywords, found.starts
-        split = int(np.searchsorted(starts, len(title))) if title else 0
-        leaves = self._leaves
-        in_body, in_title = _named(starts, len(title) + 1 if title else 0, mentions)
-        last = max(split - 1, 0)
-        named_body, named_title = leaves.entity_mask(in_body), leaves.entity_mask(in_title)
-        if not title:
-            body_at = whole = _Place(
-                (in_body,), keywords, named_body | leaves.keyword_mask(keywords)
+    def _mentions(self, mentions: Sequence[EntityMention | EntityTag]) -> npt.NDArray[np.int64]:
+        """The rows :func:`match_topics` takes: each mention's entity leaf, type leaf, field
+        and start (-1: a leaf no topic has). The tagger's tags are tuples, read by columns
+        at once; other mentions one attribute at a time."""
+        if not mentions:
+            return _NO_MENTIONS
+        if set(map(type, mentions)) == {EntityTag}:
+            columns = list(zip(*mentions, strict=False))  # tags: all of one length
+            ids, kinds, starts, fields = columns[0], columns[1], columns[6], columns[8]
+        else:
+            ids, kinds, fields, starts = zip(
+                *map(attrgetter("id", "type", "field", "start"), mentions), strict=True
             )
-            title_at = _Place((in_title,), {}, named_title, cap=last)
-            return body_at, title_at, whole
-        body_words, title_words = {}, {}
-        for keyword, at in keywords.items():
-            tail = len(leaves.keywords[keyword][1])
-            if at[-1] >= split:
-                body_words[keyword] = [i - split for i in at if i >= split]
-            if at[0] < split - tail:
-                title_words[keyword] = [i for i in at if i < split - tail]
-        body_mask = named_body | leaves.keyword_mask(body_words)
-        body_at = _Place((in_body,), body_words, body_mask, shift=split)
-        title_mask = named_title | leaves.keyword_mask(title_words)
-        title_at = _Place((in_title,), title_words, title_mask, cap=last)
-        whole_mask = named_body | named_title | leaves.keyword_mask(keywords)
-        whole = _Place((in_title, in_body), keywords, whole_mask)
-        return body_at, title_at, whole
+        rows = chain(
+            map(self._entity_leaf.get, ids, repeat(-1)),
+            map(self._type_leaf.get, kinds, repeat(-1)),
+            map(_FIELDS.get, fields, repeat(ELSEWHERE)),
+            starts,
+        )
+        return np.fromiter(rows, np.int64, 4 * len(mentions)).reshape(4, -1)
 
 
-def _possible(needs: list[Clause], mask: int, in_title: int) -> bool:
-    """Whether each clause has a leaf in ``mask`` (the place) or in ``in_title``."""
-    for here, there in needs:
-        if not (here & mask or there & in_title):
-            return False
-    return True
+class _Program:
+    """Every topic's condition as rows of :mod:`processors.conditions`: nodes numbered in
+    pre-order, the leaves of each ``any`` and ``none`` as bits of a row of ``masks``, each
+    topic's root and the range of its rows of ``needs``, and how often each leaf is named.
 
+    ``needs``: what a topic cannot hold without, as clauses (two rows of ``masks``: leaves
+    of the place looked at, leaves of the title) that must each have a leaf there; a place
+    that fails one is not walked (most topics fail most articles)."""
 
-Named = dict[tuple[str, str], list[int]]
-"""Where each (entity id, entity type) is named in a field, by word index."""
+    def __init__(self, topics: Sequence[Topic], leaves: _Leaves) -> None:
+        self._leaves = leaves
+        self._rows: list[list[int]] = []
+        self._children: list[int] = []
+        self._masks: list[list[int]] = []
+        self.uses = np.zeros(len(leaves.labels), dtype=np.int64)
+        rows: list[list[int]] = []
+        clauses: list[list[int]] = []
+        for topic in topics:
+            needs = self._needs(topic.match, False) or []
+            rows.append([self._add(topic.match, False), len(clauses), len(clauses) + len(needs)])
+            clauses.extend([self._row(here), self._row(there)] for here, there in needs)
+        self.topics = np.array(rows, dtype=np.int64).reshape(len(rows), TOPIC_COLUMNS)
+        self.needs = np.array(clauses, dtype=np.int64).reshape(len(clauses), 2)
+        self.nodes = np.array(self._rows, dtype=np.int64).reshape(len(self._rows), NODE_COLUMNS)
+        self.children = np.array(self._children, dtype=np.int64)
+        words = (len(leaves.labels) + WORD_BITS - 1) // WORD_BITS
+        self.masks = np.array(self._masks, dtype=np.int64).reshape(len(self._masks), words)
 
-
-def _named(
-    starts: npt.NDArray[np.int64], shift: int, mentions: Sequence[EntityMention | EntityTag]
-) -> tuple[Named, Named]:
-    """Where the body and the title name each entity: the word of ``title + "\\n" + body``
-    each mention starts in (the body's offsets shifted by ``shift``, past the title)."""
-    body: Named = {}
-    heading: Named = {}
-    offsets = [m.start + shift if m.field == "body" else m.start for m in mentions]
-    for m, word in zip(mentions, word_at(starts, offsets), strict=True):
-        field_ = m.field
-        if field_ == "body":
-            here = body
-        elif field_ == "title":
-            here = heading
+    def _add(self, node: Any, placed: bool) -> int:
+        """Number a node and its parts; ``placed``: a ``within`` above reads its positions."""
+        number = len(self._rows)
+        row = [LEAF, -1, 0, 0, -1, int(placed)]
+        self._rows.append(row)
+        if isinstance(node, EntityTerm | TypeTerm | KeywordTerm):
+            row[ARG] = self._use(node)
+            return number
+        parts: Sequence[Any]
+        if isinstance(node, InTitle):
+            row[KIND], parts = TITLE, (node.title,)
+        elif isinstance(node, AnyOf | NoneOf):
+            row[KIND] = ANY if isinstance(node, AnyOf) else NONE
+            placed = placed and isinstance(node, AnyOf)  # a ``none`` has no positions
+            terms = (EntityTerm, TypeTerm, KeywordTerm)
+            listed = node.any if isinstance(node, AnyOf) else node.none
+            row[MASK] = self._mask([p for p in listed if isinstance(p, terms)])
+            parts = [p for p in listed if not isinstance(p, terms)]
         else:
-            continue
-        key = (m.id, m.type)
-        found = here.get(key)
-        if found is None:
-            here[key] = [word]
-        else:
-            found.append(word)
-    return body, heading
+            assert isinstance(node, AllOf)  # noqa: S101 - the union is closed
+            row[KIND], row[ARG], parts = ALL, -1 if node.within is None else node.within, node.all
+            placed = placed or node.within is not None
+        numbers = [self._add(part, placed) for part in parts]
+        row[FIRST], row[END] = len(self._children), len(self._children) + len(numbers)
+        self._children.extend(numbers)
+        return number
 
+    def _use(self, node: EntityTerm | TypeTerm | KeywordTerm) -> int:
+        leaf = self._leaves.number(node)
+        if leaf >= 0:
+            self.uses[leaf] += 1
+        return leaf
 
-def _by_key(named: tuple[Named, ...], key: str, shift: int, cap: int | None) -> list[int]:
-    """Positions of an entity id or of ``type:<TYPE>``, each word less ``shift`` (floored at
-    0) and capped at ``cap`` (the order within the list is moot: positions are only ever
-    sorted, or tested for being there)."""
-    of_type = key[len("type:") :] if key.startswith("type:") else None
-    at: list[int] = []
-    for field_ in named:
-        for (ident, kind), words in field_.items():
-            if ident == key:
-                at.extend(words)
-            if kind == of_type:
-                at.extend(words)
-    if cap is not None:
-        return [min(w, cap) for w in at]
-    if shift:
-        return [max(w - shift, 0) for w in at]
-    return at
+    def _mask(self, terms: list[Any]) -> int:
+        """A row of ``masks`` with the bits of these leaves (-1: none of them is ever found)."""
+        bits = 0
+        for term in terms:
+            leaf = self._use(term)
+            if leaf >= 0:
+                bits |= 1 << leaf
+        return self._row(bits)
 
+    def _row(self, bits: int) -> int:
+        """A row of ``masks`` with these bits (-1 for none)."""
+        if not bits:
+            return -1
+        words = (len(self._leaves.labels) + WORD_BITS - 1) // WORD_BITS
+        signed = [(bits >> (WORD_BITS * w)) & ((1 << WORD_BITS) - 1) for w in range(words)]
+        self._masks.append([b - (1 << WORD_BITS) if b >> (WORD_BITS - 1) else b for b in signed])
+        return len(self._masks) - 1
 
-def _needs(node: Any, leaves: _Leaves, title: bool) -> list[Clause] | None:
-    """What a condition cannot hold without, as clauses that must each have a leaf possible
-    (``all``: every part's; ``any``: a leaf of any part; ``none``: nothing)."""
-    if isinstance(node, EntityTerm | TypeTerm | KeywordTerm):
-        bit = leaves.bit(node)
-        return [(0, bit) if title else (bit, 0)]
-    if isinstance(node, InTitle):
-        return _needs(node.title, leaves, True)
-    if isinstance(node, NoneOf):
-        return None
-    if isinstance(node, AnyOf):
-        options = [_needs(child, leaves, title) for child in node.any]
-        if any(option is None for option in options):
+    def _needs(self, node: Any, title: bool) -> list[tuple[int, int]] | None:
+        """What a condition cannot hold without, as clauses of leaf bits (here, in the
+        title) that must each have a leaf there (``all``: every part's; ``any``: a leaf of
+        any part, each part's narrowest clause; ``none``: nothing, as None)."""
+        if isinstance(node, EntityTerm | TypeTerm | KeywordTerm):
+            leaf = self._leaves.number(node)
+            bit = 1 << leaf if leaf >= 0 else 0
+            return [(0, bit) if title else (bit, 0)]
+        if isinstance(node, InTitle):
+            return self._needs(node.title, True)
+        if isinstance(node, NoneOf):
             return None
-        here = there = 0
-        for option in options:  # one clause of each part will do: the narrowest
-            h, t = min(option or (), key=lambda c: (c[0] | c[1]).bit_count())
-            here, there = here | h, there | t
-        return [(here, there)]
-    assert isinstance(node, AllOf)  # noqa: S101 - the union is closed
-    clauses = [c for child in node.all for c in _needs(child, leaves, title) or ()]
-    return clauses or None
+        if isinstance(node, AnyOf):
+            options = [self._needs(part, title) for part in node.any]
+            here = there = 0
+            for option in options:
+                if option is None:
+                    return None
+                h, t = min(option, key=lambda clause: (clause[0] | clause[1]).bit_count())
+                here, there = here | h, there | t
+            return [(here, there)]
+        assert isinstance(node, AllOf)  # noqa: S101 - the union is closed
+        clauses = [c for part in node.all for c in self._needs(part, title) or ()]
+        return clauses or None
 
 
 def _key(node: EntityTerm | TypeTerm) -> str:
@@ -468,134 +410,12 @@ def _key(node: EntityTerm | TypeTerm) -> str:
     return node.entity if isinstance(node, EntityTerm) else f"type:{node.type.value}"
 
 
-def _compile(node: Any, leaves: _Leaves, placed: bool) -> Check:
-    """A condition as nested closures, so an article is not walked through ``isinstance``
-    chains. The tree's order of evaluation is kept where it shows: an ``all`` stops at its
-    first failing part (the evidence of the parts before it stays). The leaves of an
-    ``any`` or a ``none`` are tried together, as a mask: each part of an ``any`` is
-    evaluated whatever the others give, and evidence is a set, so order there is moot (and
-    a part listed twice counts once: positions are compared, never counted). ``placed``:
-    whether a ``within`` above will read the positions (else none are gathered)."""
-    compile_kind: Callable[[Any, _Leaves, bool], Check] = _COMPILERS[type(node)]
-    return compile_kind(node, leaves, placed)
-
-
-def _leaf(node: EntityTerm | TypeTerm | KeywordTerm, leaves: _Leaves, placed: bool) -> Check:
-    bit, table = leaves.bit(node), leaves.leaves
-
-    def leaf(article: _Article, where: _Place, evidence: list[str]) -> Positions:
-        positions: list[int] = []
-        return positions if where.collect(bit, table, evidence, positions) else None
-
-    def leaf_unplaced(article: _Article, where: _Place, evidence: list[str]) -> Positions:
-        return [] if where.collect(bit, table, evidence, None) else None
-
-    return leaf if placed else leaf_unplaced
-
-
-def _in_title(node: InTitle, leaves: _Leaves, placed: bool) -> Check:
-    child = _compile(node.title, leaves, placed)
-
-    def in_title(article: _Article, where: _Place, evidence: list[str]) -> Positions:
-        return child(article, article.title, evidence)
-
-    return in_title
-
-
-def _split(parts: Sequence[Any], leaves: _Leaves, placed: bool) -> tuple[int, list[Check]]:
-    """The mask of the leaves among ``parts``, and the other parts compiled."""
-    mask, others = 0, []
-    for part in parts:
-        if isinstance(part, EntityTerm | TypeTerm | KeywordTerm):
-            mask |= leaves.bit(part)
-        else:
-            others.append(_compile(part, leaves, placed))
-    return mask, others
-
-
-def _any_of(node: AnyOf, leaves: _Leaves, placed: bool) -> Check:
-    (mask, others), table = _split(node.any, leaves, placed), leaves.leaves
-
-    def any_of(article: _Article, where: _Place, evidence: list[str]) -> Positions:
-        merged: list[int] | None = [] if placed else None
-        hit = where.collect(mask, table, evidence, merged)
-        for other in others:
-            got = other(article, where, evidence)
-            if got is not None:
-                hit = True
-                if merged is not None:
-                    merged.extend(got)
-        return (merged or []) if hit else None
-
-    return any_of
-
-
-def _none_of(node: NoneOf, leaves: _Leaves, placed: bool) -> Check:
-    mask, others = _split(node.none, leaves, False)  # a leaf's evidence is never kept here
-
-    def none_of(article: _Article, where: _Place, evidence: list[str]) -> Positions:
-        scratch: list[str] = []  # excluded anywhere in the article, not just here
-        whole = article.whole
-        if mask & whole.mask or any(other(article, whole, scratch) is not None for other in others):
-            return None
-        return []
-
-    return none_of
-
-
-def _all_of(node: AllOf, leaves: _Leaves, placed: bool) -> Check:
-    within = node.within
-    required = [_compile(c, leaves, placed or within is not None) for c in node.all]
-
-    def all_of(article: _Article, where: _Place, evidence: list[str]) -> Positions:
-        groups: list[list[int]] = []
-        for part in required:
-            got = part(article, where, evidence)
-            if got is None:
-                return None
-            if got:
-                groups.append(got)
-        if within is not None and groups and not _within(groups, within):
-            return None
-        return [p for g in groups for p in g] if placed else []
-
-    return all_of
-
-
-_COMPILERS: dict[type, Callable[[Any, _Leaves, bool], Check]] = {
-    EntityTerm: _leaf,
-    TypeTerm: _leaf,
-    KeywordTerm: _leaf,
-    InTitle: _in_title,
-    AnyOf: _any_of,
-    NoneOf: _none_of,
-    AllOf: _all_of,
-}
-
-
 def _within(groups: list[list[int]], span: int) -> bool:
-    """Is there one position from each group, all within ``span`` words? (sliding window
-    over the positions in order, each written ``position * groups + group``: ints sort
-    several times faster than (position, group) pairs)"""
-    need = len(groups)
-    events = sorted([p * need + g for g, positions in enumerate(groups) for p in positions])
-    counts = [0] * need
-    covered = 0
-    left = 0
-    for event in events:
-        group = event % need
-        if counts[group] == 0:
-            covered += 1
-        counts[group] += 1
-        while covered == need:
-            if event // need - events[left] // need <= span:
-                return True
-            g = events[left] % need
-            counts[g] -= 1
-            if counts[g] == 0:
-                covered -= 1
-            left += 1
-    return False
+    """Is there one position from each group, all within ``span`` words? (what
+    :func:`processors.conditions.within` answers, for lists)"""
+    bounds = np.cumsum([0, *map(len, groups)], dtype=np.int64)
+    positions = np.array([p for g in groups for p in g], dtype=np.int64)
+    return bool(within(positions, bounds, span))
 
 
 def _leaves(node: Any) -> Iterator[Any]:

@@ -233,6 +233,23 @@ class Vocabulary:
 
     def find(self, text: str) -> Found:
         """Where each keyword starts in ``text``, by word index, and where each word starts."""
+        starts, keys, at = self.hits(text)
+        found: dict[str, list[int]] = {}
+        names = self.names
+        for k, i in zip(keys.tolist(), at.tolist(), strict=True):
+            name = names[k]
+            have = found.get(name)
+            if have is None:
+                found[name] = [i]
+            else:
+                have.append(i)
+        return Found(starts, found)
+
+    def hits(
+        self, text: str
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """:meth:`find` as arrays: where each word of ``text`` starts, and each keyword found
+        (its number, in ``names``) and the word it starts at, in the order of the words."""
         original = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
         table = self._table
         tables = (
@@ -267,16 +284,7 @@ class Vocabulary:
                 self._rest_ptr,
                 self._rest_reading,
             )
-        found: dict[str, list[int]] = {}
-        names = self.names
-        for k, i in zip(keys.tolist(), at.tolist(), strict=True):
-            name = names[k]
-            have = found.get(name)
-            if have is None:
-                found[name] = [i]
-            else:
-                have.append(i)
-        return Found(written, found)
+        return written, keys, at
 
     def _learn(
         self,

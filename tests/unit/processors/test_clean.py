@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -205,3 +206,31 @@ def test_masked_blanks_out_what_is_not_kept(body: str, spans: list[tuple[int, in
     for s, e in kept:
         out[s:e] = body[s:e]
     assert clean.Cleaned("", tuple(kept)).masked(body) == "".join(out)
+
+
+@pytest.mark.parametrize(
+    ("line", "kept"),
+    [
+        ("صورةٌ لعناصر الحرس الثوري قرب حلب. PHOTO: رويترز", "صورةٌ لعناصر الحرس الثوري قرب حلب."),
+        ("جنود روس في ريف اللاذقية. CREDIT：وكالة سانا", "جنود روس في ريف اللاذقية."),
+        ("وفد إيراني في دمشق (Photograph: AFP)", "وفد إيراني في دمشق"),
+        ("مقاتلون قرب إدلب، أمس. Picture Credit: رويترز", "مقاتلون قرب إدلب، أمس."),
+        # a colon without a credit: the line's quote stays whole
+        ("وقال المتحدث: إن القصف طال ريف حلب.", "وقال المتحدث: إن القصف طال ريف حلب."),
+    ],
+)
+def test_a_credit_in_any_case_is_still_cut_after_the_hint_test(line: str, kept: str) -> None:
+    body = f"فقرة أولى من نص الخبر هنا.\n{line}\nفقرة أخيرة من نص الخبر."
+    assert clean_body(body).text.splitlines()[1] == kept
+
+
+def test_ignoring_case_only_the_hints_match_the_first_letter_of_a_latin_credit() -> None:
+    """Why :data:`clean.CREDIT_HINTS` may gate the credit's search: a match holds تصوير or
+    a Latin credit word, which starts with p or c; ignoring case, as the pattern does, no
+    other character matches those two."""
+    for letter in "pc":
+        pattern = re.compile(letter, re.IGNORECASE)
+        matching = [ch for ch in map(chr, range(0x110000)) if pattern.fullmatch(ch)]
+        assert matching == [letter.upper(), letter]
+        assert set(matching) <= set(clean.CREDIT_HINTS)
+    assert "تصوير" in clean.CREDIT_HINTS
