@@ -60,7 +60,6 @@ from processors.conditions import (
     TOPIC_COLUMNS,
     WORD_BITS,
     match_topics,
-    within,
 )
 from processors.tagger import Tag as EntityTag
 from processors.watchlist import EntityType, Names, Watchlist
@@ -408,14 +407,6 @@ class _Program:
 def _key(node: EntityTerm | TypeTerm) -> str:
     """The key of an entity or type term among a field's entities."""
     return node.entity if isinstance(node, EntityTerm) else f"type:{node.type.value}"
-
-
-def _within(groups: list[list[int]], span: int) -> bool:
-    """Is there one position from each group, all within ``span`` words? (what
-    :func:`processors.conditions.within` answers, for lists)"""
-    bounds = np.cumsum([0, *map(len, groups)], dtype=np.int64)
-    positions = np.array([p for g in groups for p in g], dtype=np.int64)
-    return bool(within(positions, bounds, span))
 
 
 def _leaves(node: Any) -> Iterator[Any]:

@@ -206,8 +206,9 @@ class Vocabulary:
     reads as the keyword's next word.
 
     >>> vocabulary = Vocabulary({"وقف إطلاق النار": keyword_parts("وقف إطلاق النار")})
-    >>> vocabulary.find("أعلنوا وقفاً لإطلاق النار، ثم خرقوا وقف إطلاق النار").keywords
-    {'وقف إطلاق النار': [1, 6]}
+    >>> starts, keys, at = vocabulary.hits("أعلنوا وقفاً لإطلاق النار، ثم خرقوا وقف إطلاق النار")
+    >>> [(vocabulary.names[k], i) for k, i in zip(keys.tolist(), at.tolist())]
+    [('وقف إطلاق النار', 1), ('وقف إطلاق النار', 6)]
     """
 
     MAX_WORDS = 1 << 18
@@ -231,25 +232,11 @@ class Vocabulary:
         self._table = _WordTable()
         self._lock = threading.Lock()
 
-    def find(self, text: str) -> Found:
-        """Where each keyword starts in ``text``, by word index, and where each word starts."""
-        starts, keys, at = self.hits(text)
-        found: dict[str, list[int]] = {}
-        names = self.names
-        for k, i in zip(keys.tolist(), at.tolist(), strict=True):
-            name = names[k]
-            have = found.get(name)
-            if have is None:
-                found[name] = [i]
-            else:
-                have.append(i)
-        return Found(starts, found)
-
     def hits(
         self, text: str
     ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
-        """:meth:`find` as arrays: where each word of ``text`` starts, and each keyword found
-        (its number, in ``names``) and the word it starts at, in the order of the words."""
+        """Where each word of ``text`` starts, and each keyword found (its number, in
+        ``names``) and the word it starts at, in the order of the words."""
         original = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
         table = self._table
         tables = (
@@ -326,15 +313,6 @@ class Vocabulary:
             self._set_reading[start : start + len(found)] = [self._reading_id[r] for r in found]
             self._set_ptr[value + 1] = start + len(found)
         return value
-
-
-@dataclass(frozen=True, slots=True)
-class Found:
-    """A text's keywords: where each word starts in the text as written, and the words each
-    keyword starts at (in order; a keyword that does not occur is absent)."""
-
-    starts: npt.NDArray[np.int64]
-    keywords: dict[str, list[int]]
 
 
 def _csr(rows: list[list[int]]) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64]]:

@@ -34,7 +34,6 @@ from processors.topics import (
     TopicsFile,
     TypeTerm,
     _leaves,
-    _within,
     load_topics,
 )
 from processors.watchlist import load_watchlist
@@ -72,6 +71,13 @@ class _Words:
             or i + len(rest) < len(words)
             and all(w in readings(words[i + 1 + k], heh[i + 1 + k]) for k, w in enumerate(rest))
         ]
+
+
+def _near(groups: list[list[int]], span: int) -> bool:
+    """Some window of ``span`` words holds a position of every group: the definition, not
+    the compiled sliding window under test."""
+    starts = {p for positions in groups for p in positions}
+    return any(all(any(a <= p <= a + span for p in g) for g in groups) for a in starts)
 
 
 def _words_of(text: str, mentions: list[tuple[str, str, int]]) -> _Words:
@@ -153,7 +159,7 @@ class ReferenceMatcher:
                 return None
             if positions:
                 groups.append(positions)
-        if node.within is not None and groups and not _within(groups, node.within):
+        if node.within is not None and groups and not _near(groups, node.within):
             return None
         return sorted(p for g in groups for p in g)
 

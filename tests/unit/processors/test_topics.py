@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from processors.conditions import within
 from processors.tagger import Tagger
-from processors.topics import TopicMatcher, _within, load_topics
+from processors.topics import TopicMatcher, load_topics
 from processors.watchlist import load_watchlist
 from raqib.exceptions import ConfigError
 
@@ -170,4 +172,6 @@ def test_within_is_one_position_of_each_group_in_a_window(
     position of every group."""
     starts = {p for positions in groups for p in positions}
     expected = any(all(any(a <= p <= a + span for p in g) for g in groups) for a in starts)
-    assert _within(groups, span) == expected
+    bounds = np.cumsum([0, *map(len, groups)], dtype=np.int64)
+    positions = np.array([p for g in groups for p in g], dtype=np.int64)
+    assert within(positions, bounds, span) == expected
