@@ -4,6 +4,7 @@ and a child that dies is an error the agent sees (it stops the worker), not a ha
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import signal
@@ -18,6 +19,7 @@ import pytest
 
 from processors.tag_agent import Rejected, Tagged, TagRunner, tag_stage
 from producers.seeds import load_seed_dir
+from raqib import heap
 from raqib.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -49,6 +51,20 @@ def test_a_tag_process_tags_what_the_thread_tags() -> None:
     assert in_child == in_thread
     assert sum(isinstance(o, Tagged) for o in in_child) == 5
     assert [o.kind for o in in_child if isinstance(o, Rejected)] == ["not_utf8", "invalid"]
+
+
+def test_a_tag_process_settles_its_collector_as_the_worker_does() -> None:
+    """The child keeps the watchlist and topics for its life: frozen out of every
+    collection, with the worker's wider young generation (raqib.heap)."""
+    settings = Settings(tag_process=True)
+    runner = TagRunner(tag_stage(settings), settings)
+    try:
+        threshold = runner.executor.submit(gc.get_threshold).result(timeout=120)
+        frozen = runner.executor.submit(gc.get_freeze_count).result(timeout=60)
+    finally:
+        runner.close()
+    assert threshold[0] == heap.YOUNG_THRESHOLD
+    assert frozen > 10_000  # what start-up built: the stage's objects, not a handful
 
 
 def test_a_tag_process_that_dies_is_an_error_not_a_hang() -> None:
