@@ -30,17 +30,17 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, NamedTuple, TypeVar
+from typing import Any, NamedTuple
 
+from processors.series import Series
 from raqib.counting import HOUR, MINUTE, Recorded, hour_of, minute_of
 from raqib.lru import BoundedCache
 from raqib.messages import Evidence, Mention
 from raqib.redis_cluster import AsyncRedis, eval_many, pipe_mget
 
-T = TypeVar("T")
 MINUTE_TTL_S = 2 * 24 * 3600
 HOUR_TTL_S = 35 * 24 * 3600
 
@@ -330,22 +330,13 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def _range_sum(buckets: dict[int, T], first: int, last: int, size: Callable[[T], int]) -> int:
-    """Sum of ``size`` over the buckets in ``first..last``: by the range or by the buckets,
-    whichever is shorter (a subject seen in 3 of a baseline's 168 hours costs 3 steps)."""
-    if last < first or not buckets:
-        return 0
-    if last - first + 1 <= len(buckets):  # map/filter: the loop runs in C
-        return sum(map(size, filter(None, map(buckets.get, range(first, last + 1)))))
-    return sum(size(v) for k, v in buckets.items() if first <= k <= last)
-
-
 @dataclass
 class MemoryCounts:
     """The same counts in process memory, for ``raqib backtest`` and unit tests.
 
-    Buckets are kept per subject (``by_minute[subject][minute]``, ``by_hour[subject][hour]``)
-    so a window or a baseline is summed over the subject's own buckets.
+    Buckets are kept per subject (``by_minute[subject][minute]``: its articles;
+    ``minute_counts[subject]`` and ``by_hour[subject]``: counts per minute and per hour,
+    as :class:`Series`), so a window or a baseline is summed over the subject's own counts.
     """
 
     seen: set[tuple[str, str]] = field(default_factory=set)
@@ -354,7 +345,9 @@ class MemoryCounts:
     )
     """A minute's articles: what was kept of the mention when counted here (put into an
     :class:`Evidence` only when an alert shows it), or the evidence read from Redis."""
-    by_hour: dict[str, dict[int, int]] = field(default_factory=lambda: defaultdict(dict))
+    minute_counts: dict[str, Series] = field(default_factory=lambda: defaultdict(Series))
+    """How many articles each of ``by_minute``'s buckets holds, summed fast."""
+    by_hour: dict[str, Series] = field(default_factory=lambda: defaultdict(Series))
     subjects_at: dict[int, set[str]] = field(default_factory=lambda: defaultdict(set))
     """Per minute, the subjects with a bucket of it: dropping old minutes touches those
     buckets only, not every subject's."""
@@ -379,49 +372,59 @@ class MemoryCounts:
     def add(self, mention: Mention, *, in_hour: bool = True) -> None:
         """Count a mention already known to be new (a mirror's owner checked it); with
         ``in_hour=False`` in its minute only (its hour's count already holds it)."""
-        bucket = self.bucket(mention.subject, minute_of(mention.event_time))
-        if mention.article_id not in bucket:
-            bucket[mention.article_id] = Kept(
-                mention.title[:300],
-                mention.source,
-                mention.url[:1000],
-                mention.snippet,
-                mention.highlight,
-            )
-            if not in_hour:
-                return
-            hours = self.by_hour[mention.subject]
-            hour = hour_of(mention.event_time)
-            hours[hour] = hours.get(hour, 0) + 1
+        kept = Kept(
+            mention.title[:300],
+            mention.source,
+            mention.url[:1000],
+            mention.snippet,
+            mention.highlight,
+        )
+        at = mention.event_time
+        if self.keep(mention.subject, minute_of(at), mention.article_id, kept) and in_hour:
+            self.by_hour[mention.subject].add(hour_of(at))
 
-    def bucket(self, subject: str, minute: int) -> dict[str, Evidence | Kept]:
-        """A subject's bucket of a minute, made (and indexed) when first needed."""
+    def keep(self, subject: str, minute: int, article_id: str, kept: Evidence | Kept) -> bool:
+        """Put an article in a subject's minute bucket (made, and indexed, when first
+        needed); whether it was not there yet (and so counts)."""
         minutes = self.by_minute[subject]
         bucket = minutes.get(minute)
         if bucket is None:
             bucket = minutes[minute] = {}
             self.subjects_at[minute].add(subject)
-        return bucket
+        elif article_id in bucket:
+            return False
+        bucket[article_id] = kept
+        self.minute_counts[subject].add(minute)
+        return True
 
     def drop_minutes_before(self, minute: int) -> None:
         """Forget minute buckets no rule can read any more (a long-running mirror)."""
+        touched: set[str] = set()
         for old in [m for m in self.subjects_at if m < minute]:
             for subject in self.subjects_at.pop(old):
                 buckets = self.by_minute.get(subject)
                 if buckets is not None:
                     buckets.pop(old, None)
+                    touched.add(subject)
+        for subject in touched:
+            counts = self.minute_counts.get(subject)
+            if counts is not None:
+                counts.drop_before(minute)
 
     def drop(self, subjects: Iterable[str]) -> None:
         """Forget these subjects entirely."""
         for subject in subjects:
             self.by_minute.pop(subject, None)
+            self.minute_counts.pop(subject, None)
             self.by_hour.pop(subject, None)
 
     async def minutes(self, subject: str, first: int, last: int) -> int:
-        return _range_sum(self.by_minute.get(subject, {}), first, last, len)
+        counts = self.minute_counts.get(subject)
+        return 0 if counts is None else counts.sum(first, last)
 
     async def hours(self, subject: str, first: int, last: int) -> int:
-        return _range_sum(self.by_hour.get(subject, {}), first, last, int)
+        counts = self.by_hour.get(subject)
+        return 0 if counts is None else counts.sum(first, last)
 
     async def window(
         self,
@@ -583,18 +586,22 @@ class MirroredCounts:
         after this batch's (a crash between counting and committing): those are counted
         again, in order, as their messages are replayed, so that each is judged against
         exactly what came before it — as in the run that did not crash."""
-        hours_of = self.mirror.by_hour[subject]
-        hours_of.update(found.hours)
+        mirror = self.mirror
+        if subject in mirror.by_hour:  # never, as a subject is loaded once: kept exact
+            for hour, n in found.hours.items():
+                mirror.by_hour[subject].add(hour, n - mirror.by_hour[subject].get(hour))
+        else:
+            mirror.by_hour[subject] = Series(found.hours.items())
+        hours_of = mirror.by_hour[subject]
         for minute, bucket in found.minutes.items():
-            kept = self.mirror.bucket(subject, minute)
             for article, evidence in bucket.items():
                 where = found.stamps.get((minute, article))
                 if where is not None and where[0] in ahead and where[1] >= ahead[where[0]]:
                     hour = minute * MINUTE // HOUR
-                    if hours_of.get(hour, 0) > 0:
-                        hours_of[hour] -= 1
+                    if hours_of.get(hour) > 0:
+                        hours_of.add(hour, -1)
                     continue
-                kept[article] = evidence
+                mirror.keep(subject, minute, article, evidence)
 
     def forget(self) -> None:
         """Drop the mirror (partitions moved: another worker may have counted since)."""

@@ -27,6 +27,7 @@ from processors.pipeline import Pipeline
 from processors.topics import load_topics
 from processors.watchlist import load_watchlist
 from producers.seeds import load_seed_dir
+from raqib import heap
 from raqib.embedded import EmbeddedRedis
 from raqib.messages import parse_article
 
@@ -98,6 +99,7 @@ def main() -> int:
     pipeline = Pipeline(watchlist, load_topics(None, watchlist))
     work = steps(pipeline)
     mentions = sum(len(m) for _, m in work)
+    heap.settle()  # the collector as a worker runs it once started
     with tempfile.TemporaryDirectory() as tmp:
         server = EmbeddedRedis(Path(tmp))
         server.start()
