@@ -215,3 +215,51 @@ def test_crashes_anywhere_fire_what_the_backtest_fires(
     )
     assert (missing, extra) == ([], [])
     assert drill.crashes == drill.most, "the drill must crash"
+
+
+def test_partitions_are_judged_side_by_side(redis_server: Any, unique: str) -> None:
+    """While one partition waits (for Redis to record its batch, or to write its
+    episodes), the worker's other partitions are judged: here each partition's first
+    judgement waits for the other's to begin, which one partition after the other
+    never does. Both then fire what they fire alone."""
+    settings = Settings(
+        redis=redis_server.url, partitions=PARTITIONS, redis_prefix=unique, app_id=unique
+    )
+    watchlist = load_watchlist()
+    pipeline = Pipeline(watchlist, load_topics(None, watchlist))
+    logs = mentions_logs(random.Random(3))
+    sent: list[Alert] = []
+
+    async def send(alerts: list[Alert]) -> None:
+        sent.extend(alerts)
+
+    async def run() -> list[list[int]]:
+        redis = Redis.from_url(redis_server.url)
+        stage = CountStage(
+            settings, redis, load_rules(), pipeline, Metrics.create(CollectorRegistry()), Health()
+        )
+        began = [asyncio.Event() for _ in range(PARTITIONS)]
+        judge = stage.judge
+
+        async def meeting(partition: int, *args: Any) -> list[Alert]:
+            began[partition].set()
+            async with asyncio.timeout(10):
+                await asyncio.gather(*(other.wait() for other in began))
+            return await judge(partition, *args)
+
+        stage.judge = meeting  # type: ignore[method-assign]
+        acked: list[list[int]] = [[] for _ in logs]
+        try:
+            for partition, log in enumerate(logs):
+                for at, value in enumerate(log):
+                    stage.read(Token(Message(partition, at), acked[partition]), value)  # type: ignore[arg-type]
+            await stage.judge_released(send)
+        finally:
+            await redis.aclose()
+        return acked
+
+    acked = asyncio.run(run())
+    assert [len(done) for done in acked] == [len(log) for log in logs]
+    expected, _ = expected_run(expand(BURST))
+    fired = [alert_key(json.loads(a.model_dump_json())) for a in sent]
+    assert against(expected, fired)[1:] == ([], [])
