@@ -56,7 +56,7 @@ async def eval_many(
     script: AsyncScript,
     calls: Sequence[Call],
     *,
-    before: Sequence[Sequence[str | int]] = (),
+    before: Sequence[Sequence[str | int | bytes]] = (),
 ) -> list[Any]:
     """Each call's reply, in order: all the calls in one pipeline (one round trip per node),
     after the single-key commands ``before`` (their replies dropped).
@@ -81,7 +81,7 @@ async def _evalsha(
     client: AsyncRedis,
     script: AsyncScript,
     calls: Sequence[Call],
-    before: Sequence[Sequence[str | int]],
+    before: Sequence[Sequence[str | int | bytes]],
 ) -> list[Any]:
     async with client.pipeline(transaction=False) as pipe:
         for command in before:
