@@ -5,8 +5,10 @@ and its mentions that this partition counts (maybe none). It advances the waterm
 latest event time of the articles seen — of every ``articles`` partition, once the count
 stage has aligned them), evaluates the rules of the article's subjects, and, each
 event-time minute, re-checks open episodes (so they resolve when their subject goes
-quiet) and asks silence rules whether a subject they watch has gone quiet. Nothing here
-reads the wall clock: replaying a stream gives the same alerts.
+quiet) and asks silence rules whether a subject they watch has gone quiet. What a rule
+says of a subject at a moment (its window against its baseline, its silence) is
+:mod:`alerts.judge`'s. Nothing here reads the wall clock: replaying a stream gives the
+same alerts.
 
 Subjects come from the input (``source:`` is free text), so what the engine keeps per
 subject is bounded: the rules of a subject and its usual rate are LRU caches (a miss is
@@ -33,23 +35,20 @@ Example::
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 
 from alerts.episodes import STREAM_GAP, EpisodeStore, Position, step
+from alerts.judge import Judge, SubjectNames
 from alerts.last_seen import RETIRE_AFTER, LastSeen
-from alerts.rules import Observation, RulesFile, SilenceRule, WindowRule, silence_p
-from alerts.spike import spike_stats
-from raqib.counting import HOUR, MINUTE, CountStore, Recorded, hour_of, minute_of
-from raqib.durations import format_duration
+from alerts.rules import RulesFile, SilenceRule, WindowRule
+from raqib.counting import CountStore, Recorded, hour_of, minute_of
 from raqib.lru import BoundedCache, caches_of
-from raqib.messages import Alert, Evidence, Mention, Window
+from raqib.messages import Alert, Mention
 
 log = logging.getLogger(__name__)
 
-SubjectNames = Callable[[str], tuple[str, str]]
-"""subject -> (Arabic name, English name), for one-line summaries."""
 SubjectTypes = Callable[[str], tuple[str, ...]]
 """subject -> the entity types it names (PER for entity:x, two for a pair, none for a
 topic or a source), for rules that watch only some types; the same shape gives the
@@ -90,58 +89,6 @@ def _is_silence(rule: object) -> bool:
     return isinstance(rule, SilenceRule)
 
 
-@dataclass(frozen=True, slots=True)
-class Baseline:
-    """The buckets of a baseline and the minutes they watched: hour buckets ``hours`` and
-    the minute buckets ``gap`` of the part hour before the window (inclusive ranges; the
-    hours are empty when ``hours[1] < hours[0]``)."""
-
-    hours: tuple[int, int]
-    gap: tuple[int, int] | None
-    minutes: int
-
-
-def baseline_before(first_minute: int, baseline_hours: int, since_minute: int) -> Baseline:
-    """The baseline before a window that starts at minute ``first_minute``: the
-    ``baseline_hours`` whole hours before the window's hour, then that hour up to the
-    window, clipped to start no earlier than ``since_minute``, the partition's first watched
-    minute (mentions over the time actually watched).
-
-    The hour bucket that holds ``since_minute`` is read whole: nothing before it was
-    counted. Live (Redis, mirrored) and ``raqib backtest`` (memory) read these same buckets.
-
-    Minutes and hours below count from a midnight ``M`` (in minutes since the epoch); a
-    window at 10:20 with a 24 h baseline, watched since 09:00 the day before, reads the
-    hours from 10:00 the day before to 09:00 (-14..9), then 10:00-10:19, all watched:
-
-    >>> H, M = 60, 20_000 * 24 * 60
-    >>> def at(b: Baseline) -> tuple[list[int], list[int] | None, int]:
-    ...     gap = None if b.gap is None else [m - M for m in b.gap]
-    ...     return [h - M // H for h in b.hours], gap, b.minutes
-    >>> at(baseline_before(M + 10 * H + 20, 24, M - 15 * H))
-    ([-14, 9], [600, 619], 1460)
-
-    Watched since 09:40: the 09:00 hour (40 minutes of it watched) and 10:00-10:19.
-
-    >>> at(baseline_before(M + 10 * H + 20, 24, M + 9 * H + 40))
-    ([9, 9], [600, 619], 40)
-
-    Since 10:05: no hour, 10:05-10:19; since 10:30, after the window began: nothing.
-
-    >>> at(baseline_before(M + 10 * H + 20, 24, M + 10 * H + 5))
-    ([10, 9], [605, 619], 15)
-    >>> at(baseline_before(M + 10 * H + 20, 24, M + 10 * H + 30))
-    ([10, 9], None, 0)
-    """
-    per_hour = HOUR // MINUTE
-    window_hour = first_minute // per_hour  # the hour bucket the window starts in
-    first_hour = max(window_hour - baseline_hours, since_minute // per_hour)
-    gap_first = max(window_hour * per_hour, since_minute)
-    gap = (gap_first, first_minute - 1) if first_minute > gap_first else None
-    start = max((window_hour - baseline_hours) * per_hour, since_minute)
-    return Baseline((first_hour, window_hour - 1), gap, max(first_minute - start, 0))
-
-
 Step = tuple[datetime, Sequence[Mention]]
 """One article as a partition sees it: its event time and its mentions there (maybe none)."""
 
@@ -168,10 +115,6 @@ def steps_of(batch: Sequence[Mention]) -> list[Step]:
     return steps
 
 
-def _ts(seconds: int) -> datetime:
-    return datetime.fromtimestamp(seconds, tz=UTC)
-
-
 @dataclass
 class Evaluated:
     """What a batch did: its alerts, and how many mentions were new or redelivered."""
@@ -181,23 +124,6 @@ class Evaluated:
     duplicates: int = 0
     replayed: int = 0
     """Steps judged before a crash or a rebalance, counted and not judged again."""
-
-
-@dataclass(frozen=True, slots=True)
-class _Judgement:
-    """A rule's verdict on one subject at the watermark, with the numbers an alert shows.
-
-    Most verdicts change nothing, so the window and the summaries are only put into words
-    (``describe``) when an alert event is emitted.
-    """
-
-    condition: bool
-    observed: int
-    expected: float
-    ratio: float
-    p_value: Callable[[], float]  # worked out only for an alert event
-    evidence: Callable[[], Awaitable[list[Evidence]]]  # read only for an alert event
-    describe: Callable[[], tuple[Window, str, str]]  # window, firing and resolved summaries
 
 
 class RuleEngine:
@@ -236,9 +162,7 @@ class RuleEngine:
         self._rules_of: BoundedCache[str, list[WindowRule | SilenceRule]] = BoundedCache(
             "engine_rules", max_subjects
         )
-        self._usual: BoundedCache[tuple[str, str], tuple[datetime, datetime, int, float]] = (
-            BoundedCache("engine_usual", max_subjects)
-        )
+        self.judge = Judge(counts, names, max_subjects=max_subjects)
         windows = [r for r in rules.rules if isinstance(r, WindowRule)]
         # how far back rules read: the longest window plus the part hour before it, and
         # the longest baseline (plus the hour of a silent subject's last mention)
@@ -340,7 +264,7 @@ class RuleEngine:
     def cache_sizes(self) -> dict[str, tuple[int, int]]:
         """``name -> (entries, evictions)`` of every bounded cache of this engine and of
         its stores, for /metrics."""
-        return {**caches_of(self, self.counts, self.episodes), **self._seen.sizes()}
+        return {**caches_of(self, self.judge, self.counts, self.episodes), **self._seen.sizes()}
 
     async def _load(self, first: datetime) -> None:
         self.watermark = await self.episodes.load_watermark()
@@ -427,7 +351,7 @@ class RuleEngine:
         if not silences:
             return
         for rule in silences:  # its counts changed: its usual rate is read again
-            self._usual.pop((rule.name, subject), None)
+            self.judge.heard(rule, subject)
         watched = self._seen.established.get(subject)
         if watched is not None:
             if at > watched:
@@ -440,7 +364,8 @@ class RuleEngine:
         last = at if known is None or at > known else known
         self._seen.provisional[subject] = last
         for rule in silences:
-            count, _ = await self._baseline_rate(rule, subject, last)
+            assert self.started is not None  # noqa: S101 - loaded with the watermark
+            count, _ = await self.judge.baseline_rate(rule, subject, last, self.started)
             if count < rule.min_baseline_count:
                 continue
             if self._seen.promote(subject, last):
@@ -486,17 +411,17 @@ class RuleEngine:
         episode = await self.episodes.load(rule.name, subject)
         if (episode is None or episode.status != "firing") and not self._warm(rule, wm):
             return []  # nothing may open during the warm-up: nothing to read
+        assert self.started is not None  # noqa: S101 - loaded with the watermark
         if isinstance(rule, SilenceRule):
-            judged = await self._judge_silence(rule, subject, wm)
+            seen = self._seen.get(subject)
+            last = wm if seen is None else seen
+            judged = await self.judge.silence(rule, subject, wm, last, self.started)
         else:
-            if episode is None or episode.status != "firing":
-                # every window kind needs min_count in the window: below it, with no open
-                # episode, nothing can happen, and the baseline need not be read
-                last_minute = minute_of(wm)
-                first_minute = last_minute - rule.window_minutes + 1
-                if await self.counts.minutes(subject, first_minute, last_minute) < rule.min_count:
-                    return []
-            judged = await self._judge_window(rule, subject, wm)
+            if (episode is None or episode.status != "firing") and not (
+                await self.judge.may_open(rule, subject, wm)
+            ):
+                return []
+            judged = await self.judge.window(rule, subject, wm, self.started)
         updated, event = step(
             episode,
             judged.condition,
@@ -535,122 +460,3 @@ class RuleEngine:
     def _warm(self, rule: WindowRule | SilenceRule, wm: datetime) -> bool:
         assert self.started is not None  # noqa: S101 - loaded with the watermark
         return rule.warm(wm - self.started)
-
-    def _since_minute(self) -> int:
-        """The first minute this partition watched: baselines start no earlier."""
-        assert self.started is not None  # noqa: S101 - loaded with the watermark
-        return minute_of(self.started)
-
-    async def _judge_window(self, rule: WindowRule, subject: str, wm: datetime) -> _Judgement:
-        """The window ending at the watermark against the baseline just before it: whole
-        hours, then the minutes of the part hour up to the window, as far as watched."""
-        last_minute = minute_of(wm)
-        first_minute = last_minute - rule.window_minutes + 1
-        base = baseline_before(first_minute, rule.baseline_hours, self._since_minute())
-        observed, baseline = await self.counts.window(
-            subject, (first_minute, last_minute), base.hours, base.gap
-        )
-        stats = spike_stats(
-            observed=observed,
-            baseline_count=baseline,
-            baseline_minutes=base.minutes,
-            window_minutes=rule.window_minutes,
-            prior_per_minute=rule.prior_per_day / 1440,
-        )
-        spiked = self._warm(rule, wm) and rule.holds(Observation(stats, baseline))
-        condition = spiked
-        if spiked and rule.min_sources > 1:  # a window that holds has a mention, an outlet
-            enough = rule.min_sources
-            condition = (
-                await self.counts.sources(subject, first_minute, last_minute, enough) >= enough
-            )
-
-        async def evidence() -> list[Evidence]:
-            """The window's articles, shown by an alert event (a resolution that only
-            lacked outlets shows them too)."""
-            if not spiked:
-                return []
-            return await self.counts.evidence(subject, first_minute, last_minute)
-
-        def describe() -> tuple[Window, str, str]:
-            ar, en = self.names(subject)
-            window = format_duration(rule.window)
-            return (
-                Window(start=_ts(first_minute * MINUTE), end=_ts((last_minute + 1) * MINUTE)),
-                f"{rule.kind}: {ar} ({en}) {stats.observed} mentions in {window}, "
-                f"expected {stats.expected:.1f} (x{stats.ratio:.0f}, p={stats.p_value:.1e})",
-                f"resolved: {ar} ({en}) back to {stats.observed} mentions in {window} "
-                f"(expected {stats.expected:.1f})",
-            )
-
-        return _Judgement(
-            condition=condition,
-            observed=stats.observed,
-            expected=stats.expected,
-            ratio=stats.ratio,
-            p_value=lambda: stats.p_value,
-            evidence=evidence,
-            describe=describe,
-        )
-
-    async def _usual_rate(
-        self, rule: SilenceRule, subject: str, last: datetime
-    ) -> tuple[int, float]:
-        """Mentions in the baseline hours before the last one and in its own hour, as far
-        as watched, and their rate per minute over the minutes watched; read once per last
-        mention, not every minute of a silence."""
-        assert self.started is not None  # noqa: S101 - loaded with the watermark
-        cached = self._usual.get((rule.name, subject))
-        if cached is not None and cached[:2] == (last, self.started):
-            return cached[2], cached[3]
-        count, rate = await self._baseline_rate(rule, subject, last)
-        self._usual[(rule.name, subject)] = (last, self.started, count, rate)
-        return count, rate
-
-    async def _baseline_rate(
-        self, rule: SilenceRule, subject: str, last: datetime
-    ) -> tuple[int, float]:
-        """:meth:`_usual_rate`, read from the counts."""
-        since = self._since_minute()
-        hour = hour_of(last)
-        first_hour = max(hour - rule.baseline_hours, since * MINUTE // HOUR)
-        count = await self.counts.hours(subject, first_hour, hour)
-        start = max((hour - rule.baseline_hours) * HOUR // MINUTE, since)
-        watched = minute_of(last) + 1 - start  # to the end of the last mention's minute
-        return count, count / watched if watched > 0 else 0.0
-
-    async def _judge_silence(self, rule: SilenceRule, subject: str, wm: datetime) -> _Judgement:
-        seen = self._seen.get(subject)
-        last = wm if seen is None else seen
-        count, rate = await self._usual_rate(rule, subject, last)
-        silent = (wm - last).total_seconds() / 60
-        p_value = silence_p(silent, rate)
-        condition = self._warm(rule, wm) and rule.holds(
-            silent_minutes=silent, rate_per_minute=rate, baseline_count=count
-        )
-
-        async def evidence() -> list[Evidence]:
-            """The last articles heard, so that the operator sees where it stopped."""
-            if not condition:
-                return []
-            return await self.counts.evidence(subject, minute_of(last), minute_of(last))
-
-        def describe() -> tuple[Window, str, str]:
-            ar, en = self.names(subject)
-            quiet = format_duration(timedelta(minutes=int(silent)))
-            return (
-                Window(start=last, end=wm),
-                f"silence: {ar} ({en}) quiet for {quiet}, usually {rate * 60:.1f} an hour "
-                f"(p={p_value:.1e})",
-                f"resolved: {ar} ({en}) heard again after {quiet}",
-            )
-
-        return _Judgement(
-            condition=condition,
-            observed=0,
-            expected=rate * silent,
-            ratio=0.0,
-            p_value=lambda: p_value,
-            evidence=evidence,
-            describe=describe,
-        )

@@ -48,16 +48,19 @@ class Series:
         counts, times, totals = self._counts, self._times, self._totals
         known = counts.get(time)
         counts[time] = n if known is None else known + n
-        if not times or time > times[-1]:
+        last = times[-1] if times else None
+        if time == last:  # the common case: another mention of the latest minute or hour
+            totals[-1] += n
+        elif last is None or time > last:
             times.append(time)
             totals.append(totals[-1] + n)
-            return
-        at = bisect_left(times, time)
-        if known is None:
-            times.insert(at, time)
-            totals.insert(at + 1, totals[at])
-        for i in range(at + 1, len(totals)):
-            totals[i] += n
+        else:  # late: the totals after it move
+            at = bisect_left(times, time)
+            if known is None:
+                times.insert(at, time)
+                totals.insert(at + 1, totals[at])
+            for i in range(at + 1, len(totals)):
+                totals[i] += n
 
     def get(self, time: int) -> int:
         return self._counts.get(time, 0)

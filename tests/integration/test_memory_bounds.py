@@ -104,7 +104,7 @@ def rss_mb() -> float:
 
 def _bounds(engine: RuleEngine) -> dict[str, int]:
     """Each cache's bound, by the name its metrics carry."""
-    holders = [engine, engine.counts, engine.episodes]
+    holders = [engine, engine.judge, engine.counts, engine.episodes]
     found = {
         v.name: int(v.maxsize)
         for h in holders
