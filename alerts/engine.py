@@ -418,7 +418,7 @@ class RuleEngine:
             judged = await self.judge.silence(rule, subject, wm, last, self.started)
         else:
             if (episode is None or episode.status != "firing") and not (
-                await self.judge.may_open(rule, subject, wm)
+                await self.judge.may_open(rule, subject, wm, self.started)
             ):
                 return []
             judged = await self.judge.window(rule, subject, wm, self.started)

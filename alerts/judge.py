@@ -99,6 +99,10 @@ class Judgement:
     describe: Callable[[], tuple[Window, str, str]]  # window, firing and resolved summaries
 
 
+_Span = tuple[int, int, Baseline]
+"""A window's first and last minutes and the baseline before it."""
+
+
 class Judge:
     """Judges rules on subjects over ``counts``; ``names`` puts subjects into words.
 
@@ -111,17 +115,34 @@ class Judge:
         self._usual: BoundedCache[tuple[str, str], tuple[datetime, datetime, int, float]] = (
             BoundedCache("engine_usual", max_subjects)
         )
+        self._spans: dict[str, tuple[datetime, datetime, _Span]] = {}
+        """Per rule, the span of the last watermark it was asked at."""
 
     def heard(self, rule: SilenceRule, subject: str) -> None:
         """The subject's counts changed: its usual rate is read again."""
         self._usual.pop((rule.name, subject), None)
 
-    async def may_open(self, rule: WindowRule, subject: str, wm: datetime) -> bool:
+    def _span(self, rule: WindowRule, wm: datetime, started: datetime) -> _Span:
+        """The window's first and last minutes and its baseline: the same for every
+        subject a rule judges at one watermark (dozens a step), so worked out once per
+        rule and watermark."""
+        cached = self._spans.get(rule.name)
+        if cached is not None and cached[0] is wm and cached[1] is started:
+            return cached[2]
+        last_minute = minute_of(wm)
+        first_minute = last_minute - rule.window_minutes + 1
+        base = baseline_before(first_minute, rule.baseline_hours, minute_of(started))
+        span = first_minute, last_minute, base
+        self._spans[rule.name] = (wm, started, span)
+        return span
+
+    async def may_open(
+        self, rule: WindowRule, subject: str, wm: datetime, started: datetime
+    ) -> bool:
         """Whether the window ending at ``wm`` holds the rule's ``min_count``: every window
         kind needs it, so below it (with no episode open) nothing can happen and the
         baseline need not be read."""
-        last_minute = minute_of(wm)
-        first_minute = last_minute - rule.window_minutes + 1
+        first_minute, last_minute, _ = self._span(rule, wm, started)
         return await self.counts.minutes(subject, first_minute, last_minute) >= rule.min_count
 
     async def window(
@@ -130,9 +151,7 @@ class Judge:
         """The window ending at ``wm`` against the baseline just before it: whole hours,
         then the minutes of the part hour up to the window, as far as watched (since
         ``started``, when the partition began watching)."""
-        last_minute = minute_of(wm)
-        first_minute = last_minute - rule.window_minutes + 1
-        base = baseline_before(first_minute, rule.baseline_hours, minute_of(started))
+        first_minute, last_minute, base = self._span(rule, wm, started)
         observed, baseline = await self.counts.window(
             subject, (first_minute, last_minute), base.hours, base.gap
         )

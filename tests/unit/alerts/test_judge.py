@@ -48,7 +48,7 @@ def test_a_surge_over_a_quiet_day_holds_and_says_so_in_arabic() -> None:
     judge = Judge(_counts(day + surge), _names, max_subjects=10)
     wm = T0 + timedelta(hours=24, minutes=9)
 
-    assert asyncio.run(judge.may_open(SPIKE, SUBJECT, wm))
+    assert asyncio.run(judge.may_open(SPIKE, SUBJECT, wm, T0))
     judged = asyncio.run(judge.window(SPIKE, SUBJECT, wm, started=T0))
 
     assert judged.condition
@@ -65,7 +65,7 @@ def test_a_surge_over_a_quiet_day_holds_and_says_so_in_arabic() -> None:
 
 def test_below_min_count_nothing_can_open() -> None:
     judge = Judge(_counts([T0 + timedelta(minutes=m) for m in range(4)]), _names, max_subjects=10)
-    assert not asyncio.run(judge.may_open(SPIKE, SUBJECT, T0 + timedelta(minutes=9)))
+    assert not asyncio.run(judge.may_open(SPIKE, SUBJECT, T0 + timedelta(minutes=9), T0))
 
 
 def test_the_baseline_is_what_the_partition_watched() -> None:
