@@ -258,23 +258,14 @@ MENTION_OVERHEAD_BYTES = 128
 """JSON field names, the event time and punctuation of one serialized mention."""
 
 
-def _size_bounds(events: list[Mention]) -> list[int]:
-    """An upper bound of each mention's serialized size (UTF-8 takes at most 4 bytes a
-    character), cheap enough to take for every mention (one call for all of them)."""
-    return [
-        4 * (len(m["subject"]) + len(m["article_id"]) + len(m["source"]))
-        + 4 * (len(m["title"]) + len(m["url"]) + len(m["snippet"]))
-        + MENTION_OVERHEAD_BYTES
-        for m in [event.__dict__ for event in events]
-    ]
-
-
 def batches(
     events: list[Mention], partitions: int, *, max_bytes: int = 1_000_000
 ) -> list[tuple[int, MentionBatch]]:
     """One article's mention events grouped by the partition of their subject, in order:
     one message per partition instead of one per subject, split where a message would
     exceed ``max_bytes`` (an article naming thousands of entities of a large watchlist).
+    Each event's size is bounded from above (UTF-8 takes at most 4 bytes a character) in
+    the same pass, from its values as they are (no attribute lookups).
 
     >>> from datetime import UTC, datetime
     >>> ms = [Mention(subject=f"entity:e{i}", article_id="a", event_time=EPOCH, title="t" * 250)
@@ -284,8 +275,15 @@ def batches(
     """
     grouped: dict[int, list[list[Mention]]] = {}
     sizes: dict[int, int] = {}
-    for event, size in zip(events, _size_bounds(events), strict=True):
-        partition = partition_of(event.subject, partitions)
+    for event in events:
+        m = event.__dict__
+        subject = m["subject"]
+        size = (
+            4 * (len(subject) + len(m["article_id"]) + len(m["source"]))
+            + 4 * (len(m["title"]) + len(m["url"]) + len(m["snippet"]))
+            + MENTION_OVERHEAD_BYTES
+        )
+        partition = partition_of(subject, partitions)
         chunks = grouped.get(partition)
         if chunks is None:
             grouped[partition] = [[event]]

@@ -40,6 +40,7 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numba
 import numpy as np
@@ -301,6 +302,16 @@ class OffsetMap:
         while o_end < len(text) and text[o_end] in ATTACHED:
             o_end += 1
         return o_start, o_end
+
+
+class Normalized(NamedTuple):
+    """A text as a compiled pass reads it: its code points as written, the normalized code
+    points and the index in the text of each (``OffsetMap`` without the string), so that a
+    later pass over the same text need not normalize it again."""
+
+    original: np.ndarray
+    codes: np.ndarray
+    sources: np.ndarray
 
 
 def normalize_with_offsets(text: str) -> tuple[str, OffsetMap]:

@@ -29,7 +29,6 @@ from raqib.messages import (
     TaggedArticle,
     TopicMatch,
     trusted,
-    trusted_many,
 )
 
 
@@ -68,6 +67,9 @@ class Pipeline:
         self.tagger = Tagger(watchlist)
         self.topics = topics or TopicsFile()
         self.matcher = TopicMatcher(self.topics)
+        self.pattern_leaves = self.matcher.leaves(self.tagger.pattern_entities)
+        """The topics' leaves of each entity the tagger's patterns find (see
+        :meth:`TopicMatcher.match_tagged`)."""
         self._topic_names = {t.subject: (t.names.ar, t.names.en) for t in self.topics.topics}
 
     def process(
@@ -76,15 +78,13 @@ class Pipeline:
         cleaned = clean_body(article.body, title=article.title, source=article.source)
         if budget is not None:
             budget.check("cleaning")
-        tags = self.tagger.tag(title=article.title, body=article.body, cleaned=cleaned)
+        found = self.tagger.find(title=article.title, body=article.body, cleaned=cleaned)
         if budget is not None:
             budget.check("tagging")
-        found = self.matcher.match(
-            title=article.title, body=cleaned.masked(article.body), entities=tags
-        )
+        topics = self.matcher.match_tagged(found, self.pattern_leaves)
         if budget is not None:
             budget.check("topic matching")
-        tagged = tagged_article(article, cleaned.text, entity_messages(tags), found)
+        tagged = tagged_article(article, cleaned.text, found.messages, topics)
         return tagged, mentions(tagged, pair_entities=self.pair_entities)
 
     def tag_text(self, text: str, *, clean: bool = True) -> tuple[list[Tag], list[TopicMatch]]:
@@ -147,30 +147,3 @@ def tagged_article(
         "entities_total": None,
     }
     return trusted(TaggedArticle, values, _TAGGED_SET)
-
-
-_ENTITY_SET = frozenset(EntityMention.model_fields)
-
-
-def entity_messages(tags: list[Tag]) -> list[EntityMention]:
-    """The tags as messages: :meth:`Tag.to_message` without validating again what the
-    tagger built (strings and ints already, the field ``title`` or ``body``), and without a
-    call per tag (an article names dozens of entities). A :class:`Tag`'s fields are the
-    message's, in the same order (tests/unit/processors/test_pipeline.py holds them to it)."""
-    if not all(tag.field in ("title", "body") for tag in tags):
-        return [tag.to_message() for tag in tags]
-    rows = [
-        {
-            "id": ident,
-            "type": kind,
-            "name": name,
-            "name_en": name_en,
-            "wikidata": wikidata,
-            "surface": surface,
-            "start": start,
-            "end": end,
-            "field": field_,
-        }
-        for ident, kind, name, name_en, wikidata, surface, start, end, field_ in tags
-    ]
-    return trusted_many(EntityMention, rows, _ENTITY_SET)

@@ -18,6 +18,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from functools import cached_property
+from itertools import chain
 from typing import Any, NamedTuple
 
 import numba
@@ -29,6 +30,7 @@ from processors.matcher import Matcher, scan
 from processors.normalize import (
     ATTACHED_MASK,
     CODE_MAP,
+    Normalized,
     map_codes,
     normalize_ar,
     normalize_with_offsets,
@@ -36,7 +38,7 @@ from processors.normalize import (
 )
 from processors.watchlist import Entity, EntityType, Watchlist, names_of
 from raqib.exceptions import ConfigError
-from raqib.messages import EntityMention
+from raqib.messages import EntityMention, Field_, trusted_many
 
 WAW = "\u0648"  # ARABIC LETTER WAW: "and"
 FEH = "\u0641"  # ARABIC LETTER FEH: "so, then"
@@ -132,18 +134,40 @@ class Tag(NamedTuple):
         )
 
 
-@dataclass(frozen=True, slots=True)
-class _FieldHits:
-    """One field's chosen matches, as parallel lists in text order."""
+_ENTITY_FIELDS = ("id", "type", "name", "name_en", "wikidata")
+"""The fields of an :class:`EntityMention` that come from the entity (a pattern's ``info``)."""
+_MESSAGE_SET = frozenset(EntityMention.model_fields)
 
-    field: str
+
+class _FieldHits(NamedTuple):
+    """One field's chosen matches, as parallel lists in text order (a tuple: built twice
+    an article, where a frozen dataclass's ``__init__`` costs a microsecond)."""
+
+    field: Field_
     text: str
-    codes: npt.NDArray[np.uint32]  # the normalized text (decoded only to resolve ambiguity)
+    read: Normalized  # the field normalized (decoded only to resolve ambiguity)
     keys: list[int]  # index into the tagger's patterns
     starts: list[int]  # original text
     ends: list[int]
     norm_starts: list[int]  # normalized text, for finding a hit's sentence
     ambiguous: bool  # whether any hit is of an ambiguous alias
+
+
+class Found(NamedTuple):
+    """What :meth:`Tagger.find` found in an article: the entity mentions as the tagged
+    article carries them, and what the topic matcher reads, so that it need not read the
+    messages one attribute at a time nor normalize the fields again: each mention's pattern
+    (whose entity :attr:`Tagger.pattern_entities` names) and start, how many of them are
+    the title's (they come first), the fields as normalized (None: empty), and the body's
+    [start, end) rows that cleaning kept (None: all of it)."""
+
+    messages: list[EntityMention]
+    patterns: list[int]
+    starts: list[int]
+    in_title: int
+    title: Normalized | None
+    body: Normalized | None
+    kept: npt.NDArray[np.int64] | None
 
 
 def _is_arabic(text: str) -> bool:
@@ -182,6 +206,10 @@ class Tagger:
         self._ambiguous = [p.ambiguous for p in self._patterns]
         self._ambiguous_keys = np.array(self._ambiguous, dtype=np.bool_)
         self._ids = [p.entity.id for p in self._patterns]
+        # each pattern's entity as the first fields of a message, copied for every hit
+        self._message_bases: list[dict[str, Any]] = [
+            dict(zip(_ENTITY_FIELDS, p.info, strict=True)) for p in self._patterns
+        ]
         prefix_sets = sorted({p.prefixes for p in self._patterns}, key=sorted)
         class_of = {prefixes: i for i, prefixes in enumerate(prefix_sets)}
         self._matcher = Matcher(
@@ -245,13 +273,15 @@ class Tagger:
                 f"alias {key!r} is claimed by both {other.entity.id!r} and {pattern.entity.id!r}",
             )
 
-    def _field_hits(self, text: str, field: str, keep: Cleaned | None) -> _FieldHits:
+    def _field_hits(
+        self, text: str, field: Field_, keep: npt.NDArray[np.int64] | None
+    ) -> _FieldHits:
         """The chosen matches of one field, mapped back to the text as written: normalized
-        and scanned in one compiled call."""
-        kept = keep.bounds() if keep is not None else _EVERYTHING
+        and scanned in one compiled call; ``keep``: the [start, end) rows of it to keep."""
+        kept = keep if keep is not None else _EVERYTHING
         original = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
         blocker, skip, tables = self._blocker, self._skip, self._matcher.tables
-        codes, keys, starts, o_starts, o_ends, ambiguous, expands = _normalized_chosen(
+        codes, sources, keys, starts, o_starts, o_ends, ambiguous, expands = _normalized_chosen(
             original,
             CODE_MAP,
             ATTACHED_MASK,
@@ -264,7 +294,7 @@ class Tagger:
         )
         if expands:  # presentation forms: one character may become two, normalized in Python
             _, offsets = normalize_with_offsets(text)
-            codes = offsets.codes
+            codes, sources = offsets.codes, offsets.sources
             keys, starts, o_starts, o_ends = _chosen(
                 codes,
                 offsets.sources,
@@ -280,7 +310,7 @@ class Tagger:
         return _FieldHits(
             field,
             text,
-            codes,
+            Normalized(original, codes, sources),
             keys.tolist(),
             o_starts.tolist(),
             o_ends.tolist(),
@@ -290,29 +320,67 @@ class Tagger:
 
     def tag(self, *, title: str = "", body: str = "", cleaned: Cleaned | None = None) -> list[Tag]:
         """Tag an article's title and body; ``cleaned`` limits the body to kept spans."""
-        fields = [
-            self._field_hits(text, name, keep)
-            for name, text, keep in (("title", title, None), ("body", body, cleaned))
-            if text
-        ]
-        dropped: set[tuple[int, int]] = set()
-        if any(f.ambiguous for f in fields):
-            dropped = self._resolve(fields)
         infos = self._infos
         new = tuple.__new__  # Tag's own __new__ is Python code; this is the same tuple, faster
-        tags: list[Tag] = []
-        for n, f in enumerate(fields):
+        return [
+            new(Tag, infos[k] + (f.text[s:e], s, e, f.field))
+            for f in self._kept(title, body, cleaned.bounds() if cleaned is not None else None)
+            for k, s, e in zip(f.keys, f.starts, f.ends, strict=True)
+        ]
+
+    def find(self, *, title: str = "", body: str = "", cleaned: Cleaned | None = None) -> Found:
+        """:meth:`tag` as the messages the tagged article carries (``to_message()`` of each
+        tag), built straight from the hits: no tuple in between and no validation of what
+        the tagger made (an article names dozens of entities); with what the topic matcher
+        reads (:meth:`TopicMatcher.match_tagged`)."""
+        bases = self._message_bases
+        rows = []
+        kept = cleaned.bounds() if cleaned is not None else None
+        fields = self._kept(title, body, kept)
+        for f in fields:
             text, name = f.text, f.field
-            hits = zip(f.keys, f.starts, f.ends, strict=True)
-            if dropped:
-                tags.extend(
-                    new(Tag, infos[k] + (text[s:e], s, e, name))
-                    for i, (k, s, e) in enumerate(hits)
-                    if (n, i) not in dropped
+            for k, s, e in zip(f.keys, f.starts, f.ends, strict=True):
+                row = bases[k].copy()  # the entity's fields, then the hit's, in the model's order
+                row["surface"], row["start"], row["end"], row["field"] = text[s:e], s, e, name
+                rows.append(row)
+        in_title = len(fields[0].keys) if fields and fields[0].field == "title" else 0
+        read = {f.field: f.read for f in fields}
+        return Found(
+            trusted_many(EntityMention, rows, _MESSAGE_SET),
+            list(chain.from_iterable(f.keys for f in fields)),
+            list(chain.from_iterable(f.starts for f in fields)),
+            in_title,
+            read.get("title"),
+            read.get("body"),
+            kept,
+        )
+
+    def _kept(self, title: str, body: str, kept: npt.NDArray[np.int64] | None) -> list[_FieldHits]:
+        """Each field's hits that stand, in text order: the matcher's choice less the
+        ambiguous hits without context; ``kept``: the [start, end) rows of the body kept."""
+        parts: tuple[tuple[Field_, str, npt.NDArray[np.int64] | None], ...] = (
+            ("title", title, None),
+            ("body", body, kept),
+        )
+        fields = [self._field_hits(text, name, keep) for name, text, keep in parts if text]
+        if not any(f.ambiguous for f in fields):
+            return fields
+        dropped = self._resolve(fields)
+        for n, f in enumerate(fields):
+            stand = [i for i in range(len(f.keys)) if (n, i) not in dropped]
+            if len(stand) < len(f.keys):
+                fields[n] = f._replace(
+                    keys=[f.keys[i] for i in stand],
+                    starts=[f.starts[i] for i in stand],
+                    ends=[f.ends[i] for i in stand],
+                    norm_starts=[f.norm_starts[i] for i in stand],
                 )
-            else:
-                tags.extend([new(Tag, infos[k] + (text[s:e], s, e, name)) for k, s, e in hits])
-        return tags
+        return fields
+
+    @property
+    def pattern_entities(self) -> list[tuple[str, str]]:
+        """The entity (id, type) of each pattern, by the numbers :class:`Found` gives."""
+        return [(info[0], info[1]) for info in self._infos]
 
     def tag_text(self, text: str) -> list[Tag]:
         """Tag one plain text (no cleaning), as ``raqib tag`` does for a file."""
@@ -335,7 +403,7 @@ class Tagger:
             ]
             if not needy:
                 continue
-            ends = _sentence_ends(f.codes, _IS_SENTENCE_END).tolist()
+            ends = _sentence_ends(f.read.codes, _IS_SENTENCE_END).tolist()
             norm: str | None = None  # the normalized text, decoded for the first cue search
             where = [f.norm_starts[i] for i, k in enumerate(f.keys) if not ambiguous[k]]
             ids = [entity_ids[k] for k in f.keys if not ambiguous[k]]
@@ -348,7 +416,7 @@ class Tagger:
                 entity_id = entity_ids[f.keys[i]]
                 known = counts.get((entity_id, lo))
                 if known is None:
-                    hi = ends[index] if index < len(ends) else len(f.codes)
+                    hi = ends[index] if index < len(ends) else len(f.read.codes)
                     known = bool(
                         self._context[entity_id].intersection(
                             ids[bisect_left(where, lo) : bisect_left(where, hi)]
@@ -356,7 +424,7 @@ class Tagger:
                     )
                     cue = None if known else self._cue(entity_id)
                     if cue is not None:
-                        norm = f.codes.tobytes().decode("utf-32-le") if norm is None else norm
+                        norm = f.read.codes.tobytes().decode("utf-32-le") if norm is None else norm
                         known = cue.search(norm, lo, hi) is not None
                     counts[entity_id, lo] = known
                 if not known:
@@ -435,17 +503,18 @@ def _normalized_chosen(
     npt.NDArray[np.int64],
     npt.NDArray[np.int64],
     npt.NDArray[np.int64],
+    npt.NDArray[np.int64],
     bool,
     bool,
 ]:
     """A field normalized (:func:`map_codes`) and its hits chosen (:func:`_chosen`) in one
     call, since each call from Python costs microseconds of argument checks; with the
-    normalized code points, and whether any hit is of an ambiguous alias. ``expands``
-    (the last value): the text has presentation forms, and nothing was scanned."""
+    normalized code points and their sources, and whether any hit is of an ambiguous alias.
+    ``expands`` (the last value): the text has presentation forms, and nothing was scanned."""
     codes, sources, expands = map_codes(original, table)
     if expands:
         none = np.empty(0, dtype=np.int64)
-        return codes, none, none, none, none, False, True
+        return codes, sources, none, none, none, none, False, True
     keys, starts, o_starts, o_ends = _chosen(
         codes, sources, original, attached, blocker, skip, kept, cleaned, *tables
     )
@@ -454,7 +523,7 @@ def _normalized_chosen(
         if ambiguous[key]:
             hit = True
             break
-    return codes, keys, starts, o_starts, o_ends, hit, False
+    return codes, sources, keys, starts, o_starts, o_ends, hit, False
 
 
 @numba.njit(cache=True, nogil=True)  # type: ignore[misc]

@@ -61,6 +61,7 @@ from processors.conditions import (
     WORD_BITS,
     match_topics,
 )
+from processors.tagger import Found
 from processors.tagger import Tag as EntityTag
 from processors.watchlist import EntityType, Names, Watchlist
 from processors.wordforms import KeywordParts, Vocabulary, keyword_parts
@@ -248,7 +249,44 @@ class TopicMatcher:
         self, *, title: str, body: str, entities: Sequence[EntityMention | EntityTag]
     ) -> list[TopicMatch]:
         """The topics the article is about: the body or the title satisfies the condition."""
-        starts, keys, at = self._vocabulary.hits(f"{title}\n{body}" if title else body)
+        words = self._vocabulary.hits(f"{title}\n{body}" if title else body)
+        return self._matched(words, self._mentions(entities), len(title), bool(body))
+
+    def match_tagged(self, found: Found, leaves: npt.NDArray[np.int64]) -> list[TopicMatch]:
+        """:meth:`match` of an article as the tagger read it (its body less what cleaning
+        dropped): the words from the fields the tagger normalized, the mentions' leaves by
+        their patterns (``leaves``: :meth:`leaves` of :attr:`Tagger.pattern_entities`) —
+        neither the masked body normalized again nor a lookup per mention."""
+        words = self._vocabulary.field_hits(found.title, found.body, found.kept)
+        mentions = np.empty((4, len(found.patterns)), dtype=np.int64)
+        mentions[:2] = leaves[:, found.patterns]
+        mentions[2, : found.in_title] = IN_TITLE
+        mentions[2, found.in_title :] = IN_BODY
+        mentions[3] = found.starts
+        title = len(found.title.original) if found.title is not None else 0
+        return self._matched(words, mentions, title, found.body is not None)
+
+    def leaves(self, entities: Sequence[tuple[str, str]]) -> npt.NDArray[np.int64]:
+        """The entity leaf and the type leaf (-1: no topic has it) of each (entity id,
+        type), as two rows: of a tagger's patterns, looked up once, not for every mention
+        of every article."""
+        rows = [
+            [self._entity_leaf.get(ident, -1) for ident, _ in entities],
+            [self._type_leaf.get(kind, -1) for _, kind in entities],
+        ]
+        return np.array(rows, dtype=np.int64).reshape(2, len(entities))
+
+    def _matched(
+        self,
+        words: tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]],
+        mentions: npt.NDArray[np.int64],
+        title: int,
+        body: bool,
+    ) -> list[TopicMatch]:
+        """The topics, from the article's words (:meth:`Vocabulary.hits`) and mentions as
+        :func:`match_topics` reads them (entity leaf, type leaf, field, start), the title's
+        length and whether there is a body."""
+        starts, keys, at = words
         program = self._program
         runs = match_topics(
             program.nodes,
@@ -261,9 +299,9 @@ class TopicMatcher:
             starts,
             keys,
             at,
-            self._mentions(entities),
-            len(title),
-            bool(body),
+            mentions,
+            title,
+            body,
         )
         found: list[TopicMatch] = []
         held, labels, i = runs.tolist(), self._labels, 0

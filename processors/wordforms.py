@@ -25,6 +25,7 @@ import numpy.typing as npt
 
 from processors.normalize import (
     CODE_MAP,
+    Normalized,
     alnum_table,
     map_codes,
     normalize_ar,
@@ -238,8 +239,35 @@ class Vocabulary:
         """Where each word of ``text`` starts, and each keyword found (its number, in
         ``names``) and the word it starts at, in the order of the words."""
         original = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)
+        result = _read_text(original, CODE_MAP, _ALNUM(), *self._tables())
+        codes, expands, read = result[0], result[1], result[2:]
+        if expands:  # presentation forms: one character may become two, normalized in Python
+            _, offsets = normalize_with_offsets(text)
+            codes = offsets.codes
+            read = _read(codes, offsets.sources, original, _ALNUM(), *self._tables())
+        return self._found(codes, read)
+
+    def field_hits(
+        self, title: Normalized | None, body: Normalized | None, kept: npt.NDArray[np.int64] | None
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """:meth:`hits` of ``title + "\\n" + body`` (the body alone without a title), the
+        body's characters outside the ``kept`` rows blanked out, from the fields as another
+        pass normalized them: the masked text is neither built nor normalized again."""
+        result = _read_fields(
+            *(title or _NOTHING),
+            *(body or _NOTHING),
+            kept if kept is not None else _NO_ROWS,
+            title is not None,
+            kept is not None,
+            _ALNUM(),
+            *self._tables(),
+        )
+        return self._found(result[0], result[1:])
+
+    def _tables(self) -> tuple[npt.NDArray[Any], ...]:
+        """The word table and the keywords' readings, as the compiled passes take them."""
         table = self._table
-        tables = (
+        return (
             table.slots,
             table.entries,
             table.pool,
@@ -250,16 +278,14 @@ class Vocabulary:
             self._rest_ptr,
             self._rest_reading,
         )
-        codes, expands, starts, ends, heh, ids, known, keys, at, written = _read_text(
-            original, CODE_MAP, _ALNUM(), *tables
-        )
-        if expands:  # presentation forms: one character may become two, normalized in Python
-            _, offsets = normalize_with_offsets(text)
-            codes = offsets.codes
-            starts, ends, heh, ids, known, keys, at, written = _read(
-                codes, offsets.sources, original, _ALNUM(), *tables
-            )
-        if not known:  # words never seen: read in Python, then the keywords looked for
+
+    def _found(
+        self, codes: npt.NDArray[np.uint32], read: tuple[Any, ...]
+    ) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.int64], npt.NDArray[np.int64]]:
+        """What :func:`_read` found in the normalized ``codes``; where it met words never
+        seen, they are read in Python first, then the keywords looked for."""
+        starts, ends, heh, ids, known, keys, at, written = read
+        if not known:
             norm = codes.tobytes().decode("utf-32-le")
             self._learn(norm, codes, starts, ends, heh, ids, np.flatnonzero(ids < 0))
             keys, at = _keywords(
@@ -462,6 +488,77 @@ def _read_text(
         codes, sources, original, alnum, *tables
     )
     return codes, False, starts, ends, heh, ids, known, keys, at, written
+
+
+_NOTHING = Normalized(
+    np.empty(0, dtype=np.uint32), np.empty(0, dtype=np.uint32), np.empty(0, dtype=np.int64)
+)
+_NO_ROWS = np.zeros((0, 2), dtype=np.int64)
+
+
+@numba.njit(cache=True, nogil=True)  # type: ignore[misc]
+def _read_fields(
+    title_original: npt.NDArray[np.uint32],
+    title_codes: npt.NDArray[np.uint32],
+    title_sources: npt.NDArray[np.int64],
+    body_original: npt.NDArray[np.uint32],
+    body_codes: npt.NDArray[np.uint32],
+    body_sources: npt.NDArray[np.int64],
+    kept: npt.NDArray[np.int64],
+    titled: bool,
+    masked: bool,
+    alnum: npt.NDArray[np.bool_],
+    *tables: npt.NDArray[Any],
+) -> tuple[
+    npt.NDArray[np.uint32],
+    npt.NDArray[np.int64],
+    npt.NDArray[np.int64],
+    npt.NDArray[np.bool_],
+    npt.NDArray[np.int64],
+    bool,
+    npt.NDArray[np.int64],
+    npt.NDArray[np.int64],
+    npt.NDArray[np.int64],
+]:
+    """:func:`_read` of ``title + "\\n" + body`` from the two fields normalized already;
+    the normalized code points first. With ``masked``, only the body's code points from
+    the ``kept`` rows of the body as written are read, a space where text between two rows
+    was dropped: the words, and each word's code points, start and final letter, that
+    normalizing the body with all else blanked out (:meth:`Cleaned.masked`) would give."""
+    shift = title_original.shape[0] + 1 if titled else 0  # where the body starts
+    size = title_codes.shape[0] + 1 + body_codes.shape[0] + kept.shape[0]
+    codes = np.empty(size, dtype=np.uint32)
+    sources = np.empty(size, dtype=np.int64)
+    m = 0
+    if titled:
+        m = title_codes.shape[0]
+        codes[:m] = title_codes
+        sources[:m] = title_sources
+        codes[m], sources[m] = 32, shift - 1  # SPACE: the line break between the two
+        m += 1
+    rows = kept.shape[0] if masked else 1
+    for r in range(rows):
+        lo, hi = 0, body_codes.shape[0]
+        if masked:
+            lo = np.searchsorted(body_sources, kept[r, 0])
+            hi = np.searchsorted(body_sources, kept[r, 1])
+            if r > 0 and kept[r, 0] > kept[r - 1, 1]:  # dropped text: a space
+                codes[m], sources[m] = 32, kept[r, 0] + shift - 1
+                m += 1
+        codes[m : m + hi - lo] = body_codes[lo:hi]
+        sources[m : m + hi - lo] = body_sources[lo:hi] + shift
+        m += hi - lo
+    if titled:
+        original = np.empty(shift + body_original.shape[0], dtype=np.uint32)
+        original[: shift - 1] = title_original
+        original[shift - 1] = 10  # LINE FEED
+        original[shift:] = body_original
+    else:
+        original = body_original.copy()
+    starts, ends, heh, ids, known, keys, at, written = _read(
+        codes[:m], sources[:m], original, alnum, *tables
+    )
+    return codes[:m], starts, ends, heh, ids, known, keys, at, written
 
 
 @numba.njit(cache=True, nogil=True)  # type: ignore[misc]

@@ -15,6 +15,7 @@ import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
+from operator import attrgetter
 from typing import Any, Literal, TypeVar
 
 from pydantic import (
@@ -289,8 +290,8 @@ class MentionsWire(BaseModel):
     mentions: list[Mention] = Field(default_factory=list)
 
 
-def _shared(mention: Mention) -> tuple[str, datetime, str, str, str]:
-    return mention.article_id, mention.event_time, mention.source, mention.title, mention.url
+_shared = attrgetter("article_id", "event_time", "source", "title", "url")
+"""The fields a mention shares with its article's other mentions, as a tuple."""
 
 
 def encode_batch(batch: MentionBatch) -> bytes:
@@ -310,11 +311,12 @@ def encode_batch(batch: MentionBatch) -> bytes:
             if _shared(m) != shared:
                 others.append(m)
                 continue
-            entry: dict[str, Any] = {"subject": m.subject}
-            if m.snippet:
-                entry["snippet"] = m.snippet
-            if m.highlight is not None:
-                entry["highlight"] = m.highlight
+            values = m.__dict__  # read as a dict: three attribute lookups a mention less
+            entry: dict[str, Any] = {"subject": values["subject"]}
+            if values["snippet"]:
+                entry["snippet"] = values["snippet"]
+            if values["highlight"] is not None:
+                entry["highlight"] = values["highlight"]
             entries.append(entry)
         wire["entries"] = entries
         if others:
@@ -502,8 +504,10 @@ class Alert(BaseModel):
 
 
 def dumps(model: BaseModel) -> bytes:
-    """Serialize a message for a topic: compact JSON, UTF-8, Arabic unescaped."""
-    return model.model_dump_json(exclude_none=False).encode("utf-8")
+    """Serialize a message for a topic: compact JSON, UTF-8, Arabic unescaped. The bytes of
+    ``model_dump_json().encode()``, taken as the serializer writes them: ``model_dump_json``
+    decodes them to a string, and encoding it again took a third of a tagged article's time."""
+    return model.__pydantic_serializer__.to_json(model)
 
 
 def loads_dict(raw: bytes) -> dict[str, Any]:

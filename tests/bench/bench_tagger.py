@@ -40,7 +40,7 @@ import yaml
 from processors.clean import clean_body
 from processors.mentions import batches, mentions
 from processors.normalize import normalize_ar
-from processors.pipeline import Pipeline, entity_messages, tagged_article
+from processors.pipeline import Pipeline, tagged_article
 from processors.tagger import Tagger
 from processors.topics import load_topics
 from processors.watchlist import Entity, EntityType, Names, Watchlist, load_watchlist
@@ -243,12 +243,11 @@ def stage_steps(pipeline: Pipeline, articles: list[Article]) -> dict[str, float]
         t0 = clock()
         cleaned = clean_body(article.body, title=article.title, source=article.source)
         t1 = clock()
-        tags = pipeline.tagger.tag(title=article.title, body=article.body, cleaned=cleaned)
+        entities = pipeline.tagger.find(title=article.title, body=article.body, cleaned=cleaned)
         t2 = clock()
-        body = cleaned.masked(article.body)
-        found = pipeline.matcher.match(title=article.title, body=body, entities=tags)
+        found = pipeline.matcher.match_tagged(entities, pipeline.pattern_leaves)
         t3 = clock()
-        tagged = tagged_article(article, cleaned.text, entity_messages(tags), found)
+        tagged = tagged_article(article, cleaned.text, entities.messages, found)
         t4 = clock()
         events = mentions(tagged)
         t5 = clock()

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
 import pytest
 import yaml
 from hypothesis import given, settings
@@ -172,6 +174,18 @@ def _same(matcher: TopicMatcher, tagger: Tagger, title: str, body: str, clean: b
     new = matcher.match(title=title, body=masked, entities=tags)
     old = ReferenceMatcher(matcher.topics).match(title=title, body=masked, entities=tags)
     assert new == old
+    found = tagger.find(title=title, body=body, cleaned=cleaned)
+    assert matcher.match_tagged(found, _leaves_of(matcher, tagger)) == new  # the pipeline's way
+
+
+_LEAVES: dict[tuple[TopicMatcher, Tagger], npt.NDArray[np.int64]] = {}
+
+
+def _leaves_of(matcher: TopicMatcher, tagger: Tagger) -> npt.NDArray[np.int64]:
+    """The topics' leaves of the tagger's patterns, as a :class:`Pipeline` keeps them."""
+    if (matcher, tagger) not in _LEAVES:
+        _LEAVES[matcher, tagger] = matcher.leaves(tagger.pattern_entities)
+    return _LEAVES[matcher, tagger]
 
 
 @pytest.fixture(scope="module")

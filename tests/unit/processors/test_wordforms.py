@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from processors.normalize import normalize_ar, normalize_with_offsets
+from processors.clean import Cleaned
+from processors.normalize import Normalized, normalize_ar, normalize_with_offsets
 from processors.wordforms import (
     WORD,
     KeywordParts,
@@ -155,3 +159,66 @@ def test_the_word_table_grows_and_starts_again(monkeypatch: pytest.MonkeyPatch) 
             assert found(vocabulary, text)[1] == {k: at for k, at in expected.items() if at}
         assert vocabulary._table.size <= 300 + len(set(tokens.words))
     assert vocabulary._table is not first
+
+
+def _read(text: str) -> Normalized:
+    """A text as the tagger hands it on: as written, normalized, and where each came from."""
+    _, offsets = normalize_with_offsets(text)
+    return Normalized(offsets.original_codes, offsets.codes, offsets.sources)
+
+
+def _masked(body: str, kept: list[tuple[int, int]]) -> str:
+    return Cleaned(text="", spans=tuple(kept)).masked(body)
+
+
+def _field_hits(title: str, body: str, kept: list[tuple[int, int]] | None) -> tuple[Any, ...]:
+    rows = np.array(kept, dtype=np.int64).reshape(-1, 2) if kept is not None else None
+    read = VOCABULARY.field_hits(
+        _read(title) if title else None, _read(body) if body else None, rows
+    )
+    return tuple(array.tolist() for array in read)
+
+
+def _hits(title: str, body: str, kept: list[tuple[int, int]] | None) -> tuple[Any, ...]:
+    masked = _masked(body, kept) if kept is not None else body
+    return tuple(
+        array.tolist() for array in VOCABULARY.hits(f"{title}\n{masked}" if title else masked)
+    )
+
+
+@pytest.mark.parametrize(
+    ("body", "kept"),
+    [
+        ("أعلنت الهدنة.\nتصوير: وقف إطلاق النار", [(0, 13)]),  # a dropped line's keyword
+        ("هد(تصوير)نة", [(0, 2), (9, 11)]),  # dropped text between two halves of a word
+        ("هدَنة", [(0, 2), (3, 5)]),  # only a diacritic dropped between them
+        ("هدـنة", [(0, 2), (2, 3), (3, 5)]),  # rows that touch: one word
+        ("وقفٌ لإطلاق النار", [(0, 3), (4, 17)]),  # the tanween dropped: still a word apart
+    ],
+)
+def test_field_hits_read_the_masked_body(body: str, kept: list[tuple[int, int]]) -> None:
+    """The keywords of ``title + "\\n" + masked body``, from the fields normalized once:
+    text dropped between two kept rows parts words as the blanks of the masked body do."""
+    for title in ("", "هدنة في حلب"):
+        assert _field_hits(title, body, kept) == _hits(title, body, kept)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    title=TEXT,
+    body=TEXT,
+    cuts=st.lists(st.integers(0, 60), max_size=8),
+    masked=st.booleans(),
+)
+def test_field_hits_are_the_hits_of_the_masked_text(
+    title: str, body: str, cuts: list[int], masked: bool
+) -> None:
+    """Any title and body (diacritics, tatweel, presentation forms), any kept rows (in
+    order, touching or not, cutting words and marks from their letters)."""
+    bounds = sorted({min(c, len(body)) for c in cuts})
+    kept = [(a, b) for a, b in zip(bounds[::2], bounds[1::2], strict=False) if a < b]
+    if not body:
+        kept = []
+    assert _field_hits(title, body, kept if masked else None) == _hits(
+        title, body, kept if masked else None
+    )

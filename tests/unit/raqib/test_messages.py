@@ -14,8 +14,10 @@ from raqib.limits import DEFAULT_LIMITS
 from raqib.messages import (
     Alert,
     Article,
+    EntityMention,
     Evidence,
     TaggedArticle,
+    TopicMatch,
     Window,
     derive_id,
     dumps,
@@ -227,6 +229,27 @@ def test_dumps_keeps_arabic_unescaped_and_round_trips(news_ar: dict[str, Any]) -
     assert title.encode("utf-8") in data
     assert b"\\u06" not in data
     assert Article.model_validate_json(data) == article
+
+
+def test_dumps_writes_the_bytes_of_model_dump_json() -> None:
+    """The serializer's bytes as they are: what ``model_dump_json().encode()`` gives (Arabic
+    with diacritics and tatweel unescaped, nested messages, extra fields)."""
+    body = "وصـــل وزيرُ الخارجية الإيراني إلى دمشقَ، وقال: «سنعود»."
+    tagged = TaggedArticle(
+        id="a1",
+        source="عكاظ",
+        title="ظريف في دمشق",
+        body=body,
+        published_at=INGEST,
+        extra={"وسوم": ["سياسة", 1, None]},
+        clean_body=body,
+        entities=[
+            EntityMention(id="damascus", type="GPE", name="دمشق", surface="دمشقَ", start=36, end=41)
+        ],
+        topics=[TopicMatch(id="diplomatic-visits", evidence=["entity:damascus", "زيارة"])],
+    )
+    for message in (tagged, Article(body=body), TopicMatch(id="x")):
+        assert dumps(message) == message.model_dump_json().encode("utf-8")
 
 
 def test_alert_round_trips_with_an_arabic_summary(news_ar: dict[str, Any]) -> None:
