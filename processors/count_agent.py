@@ -210,8 +210,9 @@ class CountStage:
         judged, a Faust event live) into its partition's aligner."""
         msg = token.message
         acks = self.in_order(msg.partition)
+        seq = stamp_of(msg.partition, msg.offset)
         try:
-            batches = decode_mentions(value)
+            batches = decode_mentions(value, seq)
         except ValueError:  # not ours (ValidationError is one): log it, count it, go on
             log.exception("unreadable mentions at %s[%d]@%d", msg.topic, msg.partition, msg.offset)
             self.metrics.errors.labels("count").inc()
@@ -222,12 +223,9 @@ class CountStage:
         acks.read(token, parts=max(1, len(batches)))
         if not batches:
             acks.done(token)
-        seq = stamp_of(msg.partition, msg.offset)
         self.began_at(msg.partition, msg.offset)
         aligner = self.aligner(msg.partition)
         for batch in batches:
-            for mention in batch.mentions:
-                mention.seq = seq
             aligner.add(batch, token)
             if batch.idle:  # never held: nothing to judge, nothing to replay
                 acks.done(token)

@@ -34,7 +34,7 @@ from pydantic import BaseModel
 
 from raqib.messages import (
     EPOCH,
-    MENTION_FIELDS,
+    MENTION_FIELDS_SET,
     Mention,
     MentionBatch,
     TaggedArticle,
@@ -235,10 +235,7 @@ def mentions(article: TaggedArticle, *, pair_entities: int = PAIR_ENTITIES) -> l
         if context:
             row["snippet"], row["highlight"] = context[0], context[1:]
         rows.append(row)
-    return trusted_many(Mention, rows, _MENTION_SET)
-
-
-_MENTION_SET = frozenset(MENTION_FIELDS)
+    return trusted_many(Mention, rows, MENTION_FIELDS_SET)
 
 
 @lru_cache(maxsize=200_000)

@@ -339,16 +339,17 @@ def join_batches(values: Sequence[bytes]) -> bytes:
     return BUNDLE_OPEN + b",".join(values) + BUNDLE_CLOSE
 
 
-def decode_mentions(raw: bytes | str) -> list[MentionBatch]:
+def decode_mentions(raw: bytes | str, seq: str | None = None) -> list[MentionBatch]:
     """Read a ``mentions`` message: one batch (:func:`decode_batch`) or a bundle of them
-    (:func:`join_batches`), in order; a ``ValueError`` if it is neither."""
+    (:func:`join_batches`), in order; a ``ValueError`` if it is neither. ``seq``: where the
+    message was read, stamped on every mention (``Mention.seq``)."""
     data = from_json(raw)
     if isinstance(data, dict) and "bundle" in data:
         batches = data["bundle"]
         if not isinstance(batches, list) or len(data) != 1:
             raise ValueError('a mentions bundle is {"bundle": [batch, ...]} and nothing else')
-        return [_batch_of(batch) for batch in batches]
-    return [_batch_of(data)]
+        return [_batch_of(batch, seq) for batch in batches]
+    return [_batch_of(data, seq)]
 
 
 def decode_batch(raw: bytes | str) -> MentionBatch:
@@ -357,26 +358,41 @@ def decode_batch(raw: bytes | str) -> MentionBatch:
     return _batch_of(from_json(raw))
 
 
-def _batch_of(data: object) -> MentionBatch:
+def _batch_of(data: object, seq: str | None = None) -> MentionBatch:
     """A batch from its decoded JSON. The article's fields are validated once for all its
-    mentions, each entry's own three by type."""
+    mentions, each entry's own three by type, in one loop (a batch of a bundle holds
+    dozens; the count stage reads every one of them)."""
     if not isinstance(data, dict):
         raise ValueError(f"a mentions message is a JSON object, not {type(data).__name__}")
     entries = data.pop("entries", None) or []
     wire = MentionsWire.model_validate(data)
     mentions = list(wire.mentions)
+    if seq is not None:
+        for mention in mentions:  # the older form, whole mentions: never from raqib
+            mention.seq = seq
     if entries:
         if wire.article is None or not isinstance(entries, list):
             raise ValueError("mentions entries without their article")
         a = wire.article
         shared = Mention(
             subject="", article_id=a.article_id, event_time=a.event_time,
-            source=a.source, title=a.title, url=a.url,
+            source=a.source, title=a.title, url=a.url, seq=seq,
         ).__dict__  # fmt: skip
+        rows = []
         for entry in entries:
+            if not isinstance(entry, dict) or not isinstance(subject := entry.get("subject"), str):
+                raise ValueError(f"a mention entry without a subject: {str(entry)[:80]}")
+            snippet = entry.get("snippet", "")
+            if not isinstance(snippet, str):
+                raise ValueError(f"{subject}: snippet is not a string")
+            highlight = entry.get("highlight")
+            if highlight is not None:
+                highlight = _highlight(subject, highlight)
             values = shared.copy()
-            values["subject"], values["snippet"], values["highlight"] = _entry(entry)
-            mentions.append(trusted(Mention, values, MENTION_FIELDS))
+            values["subject"], values["snippet"], values["highlight"] = subject, snippet, highlight
+            rows.append(values)
+        fields = MENTION_FIELDS_SET if seq is None else STAMPED_FIELDS_SET
+        mentions.extend(trusted_many(Mention, rows, fields))
     at = wire.event_time
     if mentions and at == EPOCH:
         at = mentions[0].event_time
@@ -390,23 +406,13 @@ def _batch_of(data: object) -> MentionBatch:
     return trusted(MentionBatch, values, values)  # every part validated above
 
 
-def _entry(entry: object) -> tuple[str, str, tuple[int, int] | None]:
-    """An entry's subject, snippet and highlight, checked."""
-    if not isinstance(entry, dict) or not isinstance(subject := entry.get("subject"), str):
-        raise ValueError(f"a mention entry without a subject: {str(entry)[:80]}")
-    snippet = entry.get("snippet", "")
-    highlight = entry.get("highlight")
-    if not isinstance(snippet, str):
-        raise ValueError(f"{subject}: snippet is not a string")
-    if highlight is not None:
-        if not (
-            isinstance(highlight, list)
-            and len(highlight) == 2
-            and all(type(n) is int for n in highlight)
-        ):
-            raise ValueError(f"{subject}: highlight is not two offsets")
-        highlight = (highlight[0], highlight[1])
-    return subject, snippet, highlight
+def _highlight(subject: str, highlight: object) -> tuple[int, int]:
+    """An entry's highlight, checked: two integer offsets."""
+    if not (isinstance(highlight, list) and len(highlight) == 2) or not all(
+        type(n) is int for n in highlight
+    ):
+        raise ValueError(f"{subject}: highlight is not two offsets")
+    return highlight[0], highlight[1]
 
 
 MENTION_FIELDS = (
@@ -420,6 +426,9 @@ MENTION_FIELDS = (
     "highlight",
 )
 """The fields a mention is built with (``seq`` is left unset, as the count stage expects)."""
+MENTION_FIELDS_SET = frozenset(MENTION_FIELDS)
+STAMPED_FIELDS_SET = MENTION_FIELDS_SET | {"seq"}
+"""A mention's fields as read by the count stage, which stamps where it read it."""
 
 _new = BaseModel.__new__
 # BaseModel's slots, set straight through their descriptors (a sixth quicker per instance

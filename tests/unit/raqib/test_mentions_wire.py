@@ -138,3 +138,17 @@ def test_a_tag_batch_goes_as_few_messages_per_partition_as_fit(sent: list[bytes]
         )
         for p in range(3)
     ]
+
+
+def test_every_mention_read_is_stamped_with_where_it_was_read(sent: list[bytes]) -> None:
+    """The count stage reads each message with its place (``partition:offset``): every
+    mention of it carries that stamp, in either form, as a field that was set."""
+    older = dumps(decode_batch(sent[0]))  # every field in every mention
+    for raw in (join_batches(sent), older):
+        batches = decode_mentions(raw, "3:1207")
+        mentions = [m for b in batches for m in b.mentions]
+        assert mentions and all(m.seq == "3:1207" for m in mentions)
+        assert all("seq" in m.model_fields_set for m in mentions)
+        unstamped = [m for b in decode_mentions(raw) for m in b.mentions]
+        assert [m.model_copy(update={"seq": "3:1207"}) for m in unstamped] == mentions
+        assert all(m.seq is None for m in unstamped)
