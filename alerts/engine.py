@@ -149,7 +149,6 @@ class RuleEngine:
         self.tags = tags
         self.counts = counts
         self.episodes = episodes
-        self.names = names
         self.watermark: datetime | None = None
         self.started: datetime | None = None
         self.judged: Position | None = None
