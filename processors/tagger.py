@@ -107,7 +107,8 @@ class Tag(NamedTuple):
     """One occurrence of a watched entity: the fields of :class:`EntityMention`.
 
     A named tuple, because building a pydantic model (or a frozen dataclass) per hit
-    costs more than finding the hit; :meth:`to_message` builds the message at the edge.
+    costs more than finding the hit; :meth:`to_message` is the message it stands for (the
+    pipeline's are built straight from the hits, :meth:`Tagger.find`).
     """
 
     id: str
