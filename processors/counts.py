@@ -589,12 +589,9 @@ class MirroredCounts:
         again, in order, as their messages are replayed, so that each is judged against
         exactly what came before it — as in the run that did not crash."""
         mirror = self.mirror
-        if subject in mirror.by_hour:  # never, as a subject is loaded once: kept exact
-            for hour, n in found.hours.items():
-                mirror.by_hour[subject].add(hour, n - mirror.by_hour[subject].get(hour))
-        else:
-            mirror.by_hour[subject] = Series(found.hours.items())
-        hours_of = mirror.by_hour[subject]
+        held = mirror.by_hour.get(subject) or Series()  # none: it was not mirrored
+        hours = {hour: held.get(hour) for hour in held.times()} | found.hours  # Redis wins
+        hours_of = mirror.by_hour[subject] = Series(hours.items())
         for minute, bucket in found.minutes.items():
             for article, evidence in bucket.items():
                 where = found.stamps.get((minute, article))
