@@ -19,6 +19,15 @@ What is measured, all on this machine's wall clock (``time.time()``):
   and the episodes written, less the article's CreateTime (which its mentions carry);
   read as the difference of two scrapes around the measured window (buckets: 10 ms ...
   250 ms ...; quantiles interpolated as Prometheus does, the share within 100 ms exact);
+* the hops on the way, from the same histogram: ``tagged`` (the tag stage handed the
+  article's mentions to its producer), ``read`` (the count stage read a mentions message
+  of it), ``aligned`` (released for judging: every ``articles`` partition got past it);
+* the alignment floor, from the publisher's own log: for each article, the time from its
+  publish until every ``articles`` partition has been sent an article dated after it
+  (its partition is Kafka's murmur2 of its key, as the publisher's). Exact alignment
+  (issue 9) cannot release an article sooner, however fast every stage is: the other
+  partitions' next articles are what say that nothing older is coming. It is the least
+  "counted" can be with these partitions at this rate, measured in the same run;
 * alert event: a consumer of ``alerts`` in the bench (fetch wait 10 ms) receives it; the
   article that fired it is the one whose event time is the alert's ``event_time`` (the
   rules judge at the watermark, the time of the article being judged; every article of
@@ -67,6 +76,7 @@ from benchkit import (
 )
 from kafka import KafkaConsumer, TopicPartition
 
+from processors.mentions import partition_of
 from producers.publisher import Publisher
 from producers.scenario import expand
 from raqib.durations import parse_duration
@@ -87,6 +97,8 @@ STREAM = ROOT / "tests" / "data" / "streams" / "burst.yaml"
 COUNTED_CEILING_S = 0.100  # issue 15: p99 publish -> counted
 ALERT_CEILING_S = 0.250  # issue 15: p99 publish -> alert delivered
 LATENCY = "raqib_pipeline_latency_seconds"
+HOPS = ("tagged", "read", "aligned")
+"""The worker's stages before ``counted``, in the order an article passes them."""
 
 
 def stream(count: int) -> list[dict[str, Any]]:
@@ -223,6 +235,10 @@ class Result:
     """Articles tagged over the window / articles sent over it (under 1: falling behind)."""
     count_kept: float
     """Mentions counted over the window / mentions published over it."""
+    hops: dict[str, Histogram]
+    """Publish -> each of HOPS (worker histograms)."""
+    floor: list[float]
+    """Per article of the window: publish -> every articles partition sent a later one."""
     counted: Histogram
     alerted_by_worker: Histogram
     on_topic: list[float]
@@ -276,6 +292,7 @@ def run(tmp: Path, bootstrap: str, redis_url: str, mode: str, rate: float) -> Re
         measured_from, measured_to = start + WARMUP_S, start + WARMUP_S + DURATION_S
         time.sleep(max(0.0, measured_from - time.time()))
         counted_before = histogram(ports, LATENCY, {"stage": "counted"})
+        hops_before = {h: histogram(ports, LATENCY, {"stage": h}) for h in HOPS}
         sent_before, before = len(pacer.sent), totals(ports)
         cpu_before = sum(cpu_s(w.pid) for w in workers)
         alerted_before = histogram(ports, LATENCY, {"stage": "alerted"})
@@ -291,6 +308,7 @@ def run(tmp: Path, bootstrap: str, redis_url: str, mode: str, rate: float) -> Re
         )
         drained(ports, len(pacer.sent))
         counted = histogram(ports, LATENCY, {"stage": "counted"}) - counted_before
+        hops = {h: histogram(ports, LATENCY, {"stage": h}) - hops_before[h] for h in HOPS}
         alerted = histogram(ports, LATENCY, {"stage": "alerted"}) - alerted_before
         sent_at = {second: sent for second, sent, _ in window}
         with reader.lock:
@@ -327,6 +345,8 @@ def run(tmp: Path, bootstrap: str, redis_url: str, mode: str, rate: float) -> Re
         late_p99_s=percentile([sent - due for _, sent, due in window], 0.99),
         tag_kept=tag_kept,
         count_kept=count_kept,
+        hops=hops,
+        floor=alignment_floor(pacer, measured_from, measured_to),
         counted=counted,
         alerted_by_worker=alerted,
         on_topic=[seen - sent_at[second] for second, seen, _ in traced.values()],
@@ -339,6 +359,32 @@ def run(tmp: Path, bootstrap: str, redis_url: str, mode: str, rate: float) -> Re
         resolved=sum(1 for _, status in traced if status == "resolved"),
         startup_s=startup_s,
     )
+
+
+def alignment_floor(pacer: Pacer, start: float, end: float) -> list[float]:
+    """For each article sent in [start, end): how long after its publish every articles
+    partition had been sent an article dated after it (see the module docstring)."""
+    sent = pacer.sent
+    partitions = [partition_of(str(a["id"]), PARTITIONS) for a in pacer.articles[: len(sent)]]
+    later: dict[int, float] = {}  # partition -> earliest send of an article dated later
+    floors: list[float] = []
+    i = len(sent)
+    while i > 0:  # backwards, a group of articles of one event second at a time
+        second = sent[i - 1][0]
+        j = i
+        while j > 0 and sent[j - 1][0] == second:
+            j -= 1
+        group = range(j, i)
+        for k in group:
+            at = sent[k][1]
+            if start <= at < end and len(later) == PARTITIONS:
+                floors.append(max(later.values()) - at)
+        for k in reversed(group):
+            later[partitions[k]] = sent[k][1]
+        if j > 0 and sent[j - 1][0] > second:
+            raise ValueError("the stream is not in event-time order")
+        i = j
+    return floors
 
 
 def _grew(before: dict[str, float], after: dict[str, float], name: str) -> float:
@@ -395,6 +441,21 @@ def report(r: Result) -> None:
     print(f"  {'from publish to':46} {'samples':>7} {'p50':>8} {'p95':>8} {'p99':>8}  within")
     qs = (0.5, 0.95, 0.99)
     c, a = r.counted, r.alerted_by_worker
+    for hop, h in r.hops.items():
+        row(
+            f"{hop} (worker histogram, interpolated)",
+            h.total,
+            [h.quantile(q) for q in qs],
+            h.share_within(COUNTED_CEILING_S),
+            "100 ms",
+        )
+    row(
+        "alignment floor (publish log, no stage time)",
+        len(r.floor),
+        [percentile(r.floor, q) for q in qs],
+        within(r.floor, COUNTED_CEILING_S),
+        "100 ms",
+    )
     row(
         "counted (worker histogram, interpolated)",
         c.total,
