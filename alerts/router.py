@@ -3,12 +3,14 @@
 :meth:`Router.accept` takes an alert event from ``alerts`` — silenced? routed where?
 which story? — and records it in the group's state in Redis before it returns, so the
 event's offset may be committed: from then on the router owns it (parked until sent).
-:meth:`Router.tick` (every quarter second) hands the threads that are due to one worker task per
-channel, so a slow or dead channel never delays the others. A delivery is idempotent:
-the notification id and the events it carried are marked in Redis once a channel took
-it, so a router killed between the two does not send it again; a failure is retried with
-jittered exponential back-off (tenacity's), and after the last attempt — or at once when
-retrying cannot help — the notification goes to ``alerts.dlq`` with the error.
+:meth:`Router.hand_due` hands on at once what a batch of events made due (a page of a
+route with no ``group_wait``), and :meth:`Router.tick` (every quarter second) what falls
+due later. Each channel has a worker task of its own, so a slow or dead channel never delays
+the others. A delivery is idempotent: the notification id and the events it carried are
+marked in Redis once a channel took it, so a router killed between the two does not send
+it again; a failure is retried with jittered exponential back-off (tenacity's), and after
+the last attempt — or at once when retrying cannot help — the notification goes to
+``alerts.dlq`` with the error.
 
 One router runs at a time (the worker that owns the single partition of ``alerts``); a
 new owner loads the state from Redis and carries on.
@@ -21,7 +23,7 @@ import contextlib
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime, timedelta
 
 from tenacity import RetryCallState, wait_exponential_jitter
@@ -203,8 +205,9 @@ class Router:
         for channel in self.channels.values():
             await channel.close()
 
-    async def accept(self, alert: Alert) -> None:
-        """Route one alert event into its groups, persisted before this returns."""
+    async def accept(self, alert: Alert) -> list[str]:
+        """Route one alert event into its groups, persisted before this returns; the ids
+        of the groups it went to (for :meth:`hand_due`)."""
         if not self.started:
             await self.start()
         if self.silences is not None:
@@ -212,13 +215,13 @@ class Router:
             if silence is not None:
                 self.metrics.silenced.labels(alert.rule).inc()
                 log.info("alert %s %s silenced by %s", alert.alert_id, alert.status, silence.id)
-                return
+                return []
         routes = self.config.routes_for(alert)
         if not routes:
-            return
+            return []
         story = self.book.story_of(alert)
         now = self.clock()
-        changed = []
+        changed: dict[str, Group] = {}
         for route in routes:
             key = route.group_key(alert, story)
             group_id = f"{route.name}:{key}"
@@ -227,9 +230,10 @@ class Router:
             for name in route.channels:
                 group.channels.setdefault(name, ChannelState()).add(alert, now)
             self.groups[group_id] = group
-            changed.append(group)
-        await self.store.save(changed, alert, self.book)
+            changed[group_id] = group
+        await self.store.save(list(changed.values()), alert, self.book)
         self.metrics.groups.set(len(self.groups))
+        return list(changed)
 
     def pace(self, route: Route, channel: str) -> Pace:
         repeat = route.repeat_interval.total_seconds()
@@ -245,19 +249,35 @@ class Router:
         now = self.clock()
         finished = []
         for group_id, group in self.groups.items():
-            route = self.routes.get(group.route)
-            if route is None:
+            if group.route not in self.routes:
                 continue
-            for name, state in group.channels.items():
-                if (group_id, name) in self._inflight or name not in self._queues:
-                    continue
-                if due(state, now, self.pace(route, name)) is not None:
-                    self._inflight.add((group_id, name))
-                    self._queues[name].put_nowait(group_id)
+            self._hand_due(group_id, group, now)
             if group.finished() and _quiet(group, now, self.config.story_interval):
                 finished.append(group_id)
         if finished:
             await self._forget(finished)
+
+    def hand_due(self, group_ids: Iterable[str]) -> None:
+        """Hand what is due of these groups to the channels now, not at the next tick:
+        what a batch of events just made due (a page, with no ``group_wait``). The events
+        read together are accepted first, so that a wave of one story is one page."""
+        now = self.clock()
+        for group_id in group_ids:
+            group = self.groups.get(group_id)
+            if group is not None:
+                self._hand_due(group_id, group, now)
+
+    def _hand_due(self, group_id: str, group: Group, now: float) -> None:
+        """Hand each of the group's threads that is due to its channel's task."""
+        route = self.routes.get(group.route)
+        if route is None or not self.started:
+            return
+        for name, state in group.channels.items():
+            if (group_id, name) in self._inflight or name not in self._queues:
+                continue
+            if due(state, now, self.pace(route, name)) is not None:
+                self._inflight.add((group_id, name))
+                self._queues[name].put_nowait(group_id)
 
     async def _forget(self, group_ids: list[str]) -> None:
         alerts = [a for g in group_ids for a in self.groups[g].latest]

@@ -2,8 +2,11 @@
 
 Each alert event from ``alerts`` (one partition: one router sees every event in order) is
 handed to :class:`alerts.Router`, which records it in Redis before the event's offset is
-committed; a timer delivers what is due, on the worker that owns the ``alerts`` partition.
-Redis outages are waited out (the event is not acknowledged until it is recorded).
+committed. The events read together (a wave the count stage sent at once) are accepted
+first, then what they made due at once (a page of a route with no ``group_wait``) is
+handed to its channels; a timer delivers what falls due later (group waits and intervals,
+retries), on the worker that owns the ``alerts`` partition. Redis outages are waited out
+(an event is not acknowledged until it is recorded).
 """
 
 from __future__ import annotations
@@ -11,8 +14,10 @@ from __future__ import annotations
 import json
 import logging
 from datetime import datetime
+from typing import cast
 
 import faust
+from faust.streams import Stream
 from faust.types import TP
 from tenacity import AsyncRetrying, retry_if_exception_type, wait_exponential_jitter
 
@@ -30,8 +35,12 @@ from raqib.settings import Settings
 
 log = logging.getLogger(__name__)
 DELIVERY_TICK_S = 0.25
-"""How often what is due is handed to its channels: the most an alert waits beyond its
-route's ``group_wait`` (an in-memory check, no round trip)."""
+"""How often what falls due is handed to its channels: the most an alert waits beyond its
+route's ``group_wait`` when that is not zero (an in-memory check, no round trip)."""
+
+ROUTE_BATCH = 500
+ROUTE_WITHIN_S = 0.01
+"""How long the agent waits for more events of a wave before it accepts what it has."""
 
 HOURS = 24
 MAX_RETRY_DELAY_S = 30.0
@@ -82,7 +91,7 @@ def attach_route_agent(
     """Register the ``route`` agent and the delivery timer on ``app``."""
     alerts_tp = TP(topics["alerts"].get_topic_name(), 0)
 
-    async def accept(alert: Alert) -> None:
+    async def accept(alert: Alert) -> list[str]:
         retrying = AsyncRetrying(
             wait=wait_exponential_jitter(multiplier=0.1, max=MAX_RETRY_DELAY_S),
             retry=retry_if_exception_type(REDIS_ERRORS),
@@ -90,24 +99,32 @@ def attach_route_agent(
                 "router", state.outcome.exception() if state.outcome else None
             ),
         )
+        groups: list[str] = []
         async for attempt in retrying:
             with attempt:
-                await router.accept(alert)
+                groups = await router.accept(alert)
         if health.outage_since is not None:
             health.redis_answered()
+        return groups
 
     @app.agent(topics["alerts"], name="route")
     @health.supervised("route")
     async def route(stream: faust.StreamT[bytes]) -> None:
-        async for event in stream.events():
-            msg = event.message
-            try:
-                alert = Alert.model_validate_json(event.value)
-            except ValueError:
-                log.exception("unreadable alert at %s[%d]@%d", msg.topic, msg.partition, msg.offset)
-                metrics.errors.labels("route").inc()
-                continue
-            await accept(alert)
+        taken = cast(Stream, stream).take_events(ROUTE_BATCH, within=ROUTE_WITHIN_S)
+        async for events in taken:  # acknowledged once the body has accepted them all
+            touched: dict[str, None] = {}
+            for event in events:
+                msg = event.message
+                try:
+                    alert = Alert.model_validate_json(event.value)
+                except ValueError:
+                    log.exception(
+                        "unreadable alert at %s[%d]@%d", msg.topic, msg.partition, msg.offset
+                    )
+                    metrics.errors.labels("route").inc()
+                    continue
+                touched.update(dict.fromkeys(await accept(alert)))
+            router.hand_due(touched)  # a page leaves now, not at the next tick
 
     @app.timer(interval=DELIVERY_TICK_S)
     async def deliver() -> None:

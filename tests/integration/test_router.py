@@ -374,6 +374,48 @@ def test_a_story_is_one_page_at_most_one_update_per_interval_and_one_resolution(
     assert len({n.notification_id for n in notes}) == len(notes)
 
 
+def test_a_wave_read_together_pages_at_once_as_one_page_when_there_is_no_group_wait(
+    drill: Fired, redis_server: Any, unique: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The route agent accepts the events it read together, then hands on what they made
+    due: with no ``group_wait`` the drill's first wave (four alerts of one story) is one
+    page at once, while nothing ticks and the clock stands still (the worker's timer,
+    every quarter second, is what a page used to wait for); with a ``group_wait`` of
+    10 s nothing is handed on."""
+    monkeypatch.setenv("RAQIB_HOOK_SECRET", SECRET)
+    first = min(a.event_time for a in drill.firing)
+    wave = [a for a in drill.firing if a.event_time == first]
+
+    async def accepted(rig: Rig) -> None:
+        touched: list[str] = []
+        for alert in wave:
+            touched += await rig.router.accept(alert)
+        rig.router.hand_due(touched)
+
+    async def main() -> tuple[list[Recorded], list[Recorded]]:
+        async with RecordingServer() as server:
+            paging = webhook("duty-hook", f"{server.url}/page")
+            async with rigged(
+                redis_server.url, unique, [paging], drill.names, route={"group_wait": "0s"}
+            ) as rig:
+                await accepted(rig)
+                deadline = time.monotonic() + 5
+                while not server.requests and time.monotonic() < deadline:
+                    await asyncio.sleep(0.01)
+                await asyncio.sleep(0.2)
+                paged = list(server.requests)
+            async with rigged(redis_server.url, f"{unique}-wait", [paging], drill.names) as rig:
+                await accepted(rig)
+                await asyncio.sleep(0.3)
+                return paged, server.requests[len(paged) :]
+
+    paged, early = run(main)
+    assert len(wave) > 1
+    assert [n.kind for n in notifications(paged)] == ["page"]
+    assert events(notifications(paged)) == keys(wave)
+    assert early == []
+
+
 def test_alerts_that_share_no_article_but_share_a_third_are_one_story(
     drill: Fired, redis_server: Any, unique: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
