@@ -5,12 +5,12 @@ which story? — and records it in the group's state in Redis before it returns,
 event's offset may be committed: from then on the router owns it (parked until sent).
 :meth:`Router.hand_due` hands on at once what a batch of events made due (a page of a
 route with no ``group_wait``), and :meth:`Router.tick` (every quarter second) what falls
-due later. Each channel has a worker task of its own, so a slow or dead channel never delays
-the others. A delivery is idempotent: the notification id and the events it carried are
-marked in Redis once a channel took it, so a router killed between the two does not send
-it again; a failure is retried with jittered exponential back-off (tenacity's), and after
-the last attempt — or at once when retrying cannot help — the notification goes to
-``alerts.dlq`` with the error.
+due later. Each channel has worker tasks of its own (a webhook several, for different
+stories), so a slow or dead channel never delays the others. A delivery is idempotent:
+the notification id and the events it carried are marked in Redis once a channel took
+it, so a router killed between the two does not send it again; a failure is retried with
+jittered exponential back-off (tenacity's), and after the last attempt — or at once when
+retrying cannot help — the notification goes to ``alerts.dlq`` with the error.
 
 One router runs at a time (the worker that owns the single partition of ``alerts``); a
 new owner loads the state from Redis and carries on.
@@ -174,15 +174,19 @@ class Router:
         return cls(config, channels, **kw)  # type: ignore[arg-type]
 
     async def start(self) -> None:
-        """Load the state from Redis and start one delivery task per channel."""
+        """Load the state from Redis and start the channels' delivery tasks (one each,
+        or the channel's ``max_in_flight``)."""
         if self.started:
             return
         self.book = StoryBook(self.config.story_interval)
         self.groups = await self.store.load(self.book)
         self._queues = {name: asyncio.Queue() for name in self.channels}
+        # a channel that takes several notifications at once gets as many tasks; one
+        # story's thread is never handed to two of them (_inflight)
         self._workers = [
-            asyncio.create_task(self._work(name), name=f"raqib-channel-{name}")
-            for name in self.channels
+            asyncio.create_task(self._work(name), name=f"raqib-channel-{name}-{i}")
+            for name, channel in self.channels.items()
+            for i in range(getattr(channel, "max_in_flight", 1))
         ]
         self.started = True
         log.info(

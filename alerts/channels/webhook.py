@@ -59,6 +59,13 @@ class WebhookConfig(ChannelConfig):
     headers: dict[str, str] = Field(
         default_factory=dict, description="static extra headers (not Content-*, X-Raqib-*)"
     )
+    max_in_flight: int = Field(
+        4,
+        ge=1,
+        le=32,
+        description="notifications of different stories POSTed at once (a story's own "
+        "notifications always go one after another, in order)",
+    )
 
     @field_validator("headers")
     @classmethod
@@ -87,6 +94,8 @@ class WebhookChannel:
         self.name = config.name
         self.config = config
         self.context = context
+        self.max_in_flight = config.max_in_flight
+        """How many delivery tasks the router runs for this channel (one by default)."""
         secret = config.secret()
         self._key = secret.get_secret_value().encode("utf-8") if secret else None
         self._url = str(config.url)

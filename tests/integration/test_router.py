@@ -416,6 +416,47 @@ def test_a_wave_read_together_pages_at_once_as_one_page_when_there_is_no_group_w
     assert early == []
 
 
+def test_a_webhook_takes_pages_of_different_stories_at_once_and_one_story_in_order(
+    drill: Fired,
+    news_ar: dict[str, Any],
+    redis_server: Any,
+    unique: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A slow receiver (each answer 3 s late) does not make one story's page wait for
+    another's: both POSTs arrive before either is answered (a channel delivering one
+    notification at a time sends the second 3 s later). A story's resolution still
+    waits for its own page to be answered."""
+    monkeypatch.setenv("RAQIB_HOOK_SECRET", SECRET)
+    slow = Answer(delay_s=3.0)
+    first = drill.firing[0]
+    other = unrelated(first, news_ar)
+
+    async def main() -> list[Recorded]:
+        async with RecordingServer(default=slow) as server:
+            hook = webhook("ops-hook", f"{server.url}/hook", max_in_flight=2)
+            async with rigged(
+                redis_server.url, unique, [hook], drill.names, route={"group_wait": "0s"}
+            ) as rig:
+                began = time.monotonic()
+                rig.router.hand_due(
+                    [*await rig.router.accept(first), *await rig.router.accept(other)]
+                )
+                while len(server.requests) < 2 and time.monotonic() - began < 2.5:
+                    await asyncio.sleep(0.01)
+                assert len(server.requests) == 2, "one story's page waited for another's answer"
+                ended = resolution(first, timedelta(minutes=40))
+                rig.router.hand_due(await rig.router.accept(ended))
+                await asyncio.sleep(0.5)
+                assert len(server.requests) == 2  # the resolution waits for the page's answer
+                await rig.settle(lambda: len(server.requests) == 3, timeout_s=10)
+                return server.requests
+
+    notes = notifications(run(main))
+    assert [n.kind for n in notes] == ["page", "page", "resolved"]
+    assert {n.story_id for n in notes[:2]} == {n.story_id for n in notes}
+
+
 def test_alerts_that_share_no_article_but_share_a_third_are_one_story(
     drill: Fired, redis_server: Any, unique: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
