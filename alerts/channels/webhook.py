@@ -95,7 +95,8 @@ class WebhookChannel:
         self.config = config
         self.context = context
         self.max_in_flight = config.max_in_flight
-        """How many delivery tasks the router runs for this channel (one by default)."""
+        """How many delivery tasks the router runs for this channel (for other channels,
+        which have no such attribute: one)."""
         secret = config.secret()
         self._key = secret.get_secret_value().encode("utf-8") if secret else None
         self._url = str(config.url)

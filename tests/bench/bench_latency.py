@@ -34,8 +34,9 @@ What is measured, all on this machine's wall clock (``time.time()``):
   the stream has its own time);
 * delivered: a webhook receiver in the bench gets the notification carrying the event,
   routed by a route of its own (``group_by: [alert_id]``, ``group_wait`` of
-  ``BENCH_GROUP_WAIT``, 0s by default): the router delivers what is due on a quarter-second timer,
-  and every notification of a channel in turn.
+  ``BENCH_GROUP_WAIT``, 0s by default): the router hands a page on once the events read
+  with it are recorded (what falls due later, on a quarter-second timer), and the webhook
+  takes up to ``max_in_flight`` (4) notifications of different alerts at once.
 
 Samples: articles published after ``BENCH_WARMUP_S`` (3) and within ``BENCH_DURATION_S``
 (30) more; the publisher goes on for up to 5 s after it so that the last measured articles
