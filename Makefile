@@ -35,12 +35,17 @@ unit: $(STAMP)
 integration: $(STAMP)
 	$(BIN)/python -m pytest tests/integration tests/e2e
 
+# each script adds its headline figures to BENCH_RESULTS; bench_summary prints issue 15's
+# goals from them as one table
+bench: export BENCH_RESULTS = $(CURDIR)/build/bench-results.json
 bench: $(STAMP)
+	mkdir -p build && rm -f $(BENCH_RESULTS)
 	$(BIN)/python tests/bench/bench_tagger.py
 	$(BIN)/python tests/bench/bench_count.py
 	$(BIN)/python tests/bench/bench_pipeline.py
 	$(BIN)/python tests/bench/bench_latency.py
 	$(BIN)/python tests/bench/bench_redis_memory.py
+	$(BIN)/python tests/bench/bench_summary.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache build *.egg-info

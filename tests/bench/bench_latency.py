@@ -70,6 +70,7 @@ from benchkit import (
     cpu_s,
     histogram,
     percentile,
+    record,
     start_workers,
     stop_workers,
     totals,
@@ -347,7 +348,13 @@ def run(tmp: Path, bootstrap: str, redis_url: str, mode: str, rate: float) -> Re
         tag_kept=tag_kept,
         count_kept=count_kept,
         hops=hops,
-        floor=alignment_floor(pacer, measured_from, measured_to),
+        floor=alignment_floor(
+            pacer.sent,
+            [partition_of(str(a["id"]), PARTITIONS) for a in pacer.articles[: len(pacer.sent)]],
+            PARTITIONS,
+            measured_from,
+            measured_to,
+        ),
         counted=counted,
         alerted_by_worker=alerted,
         on_topic=[seen - sent_at[second] for second, seen, _ in traced.values()],
@@ -362,11 +369,23 @@ def run(tmp: Path, bootstrap: str, redis_url: str, mode: str, rate: float) -> Re
     )
 
 
-def alignment_floor(pacer: Pacer, start: float, end: float) -> list[float]:
-    """For each article sent in [start, end): how long after its publish every articles
-    partition had been sent an article dated after it (see the module docstring)."""
-    sent = pacer.sent
-    partitions = [partition_of(str(a["id"]), PARTITIONS) for a in pacer.articles[: len(sent)]]
+def alignment_floor(
+    sent: Sequence[tuple[int, float, float]],
+    partitions: Sequence[int],
+    count: int,
+    start: float,
+    end: float,
+) -> list[float]:
+    """For each article sent in [start, end) (``sent``: the pacer's log, in event-time
+    order; ``partitions``: each article's, of ``count``): how long after its publish every
+    partition had been sent an article dated after it (see the module docstring). Two
+    partitions; the third article waits for the sixth, as the fourth has its own second:
+
+    >>> log = [(10, .000, 0), (11, .005, 0), (12, .010, 0), (12, .015, 0), (13, .020, 0),
+    ...        (14, .025, 0)]
+    >>> [round(f, 3) for f in alignment_floor(log, [0, 1, 0, 1, 0, 1], 2, 0.0, 0.011)]
+    [0.01, 0.01, 0.015]
+    """
     later: dict[int, float] = {}  # partition -> earliest send of an article dated later
     floors: list[float] = []
     i = len(sent)
@@ -375,17 +394,17 @@ def alignment_floor(pacer: Pacer, start: float, end: float) -> list[float]:
         j = i
         while j > 0 and sent[j - 1][0] == second:
             j -= 1
+        if j > 0 and sent[j - 1][0] > second:
+            raise ValueError("the stream is not in event-time order")
         group = range(j, i)
         for k in group:
             at = sent[k][1]
-            if start <= at < end and len(later) == PARTITIONS:
+            if start <= at < end and len(later) == count:
                 floors.append(max(later.values()) - at)
         for k in reversed(group):
             later[partitions[k]] = sent[k][1]
-        if j > 0 and sent[j - 1][0] > second:
-            raise ValueError("the stream is not in event-time order")
         i = j
-    return floors
+    return floors[::-1]
 
 
 def _grew(before: dict[str, float], after: dict[str, float], name: str) -> float:
@@ -477,6 +496,14 @@ def report(r: Result) -> None:
     ):
         quantiles = [percentile(values, q) for q in qs]
         row(what, len(values), quantiles, within(values, ALERT_CEILING_S), f"250 ms{goal}")
+    record(
+        f"latency_{r.rate:.0f}",
+        **{
+            f"{r.mode}_counted_p99_ms": c.quantile(0.99) * 1000,
+            f"{r.mode}_delivered_p99_ms": percentile(r.delivered, 0.99) * 1000,
+            f"{r.mode}_floor_p99_ms": percentile(r.floor, 0.99) * 1000,
+        },
+    )
     print(
         f"  alert events of the window: {r.firing} firing, {r.resolved} resolved; "
         f"{r.undelivered} not delivered in time, {r.untraced} not traced to an article; the "

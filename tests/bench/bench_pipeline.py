@@ -50,6 +50,7 @@ from benchkit import (
     ROOT,
     cpu_s,
     peak_rss_mb,
+    record,
     rss_mb,
     start_workers,
     stop_workers,
@@ -402,6 +403,13 @@ def main() -> int:
         + ", ".join(f"{k} {sent.get(k, 0) / COUNT:.1f}" for k in scripted)
         + " (mostly inside the scripts); bytes on "
         + ", ".join(f"{t.split('.', 1)[1]} {n / COUNT:,.0f}" for t, n in sizes.items())
+    )
+    record(
+        "pipeline",
+        ceiling_per_s=ceiling,
+        commands_per_article=commands / COUNT,
+        **{f"{m.key}_per_s": COUNT / results[m.label]["pipeline_s"] for m in modes},
+        **{f"{m.key}_peak_mb": results[m.label]["peak_rss_mb"] for m in modes},
     )
     for sends, floor in floors.items():
         what = "only reads them" if not sends else f"reads, sends {sends} per article"

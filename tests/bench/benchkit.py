@@ -1,13 +1,14 @@
 """What the end-to-end benchmarks share: scraping a worker's /metrics, reading its memory,
 starting workers and waiting for them with a clear message when they do not come.
 
-Imported by ``bench_pipeline.py`` and ``bench_latency.py`` (run as scripts, so this folder
-is on ``sys.path``).
+Imported by the ``bench_*.py`` scripts (run as scripts, so this folder is on ``sys.path``),
+which also :func:`record` their headline figures for ``bench_summary.py``.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import math
 import os
 import re
@@ -24,6 +25,23 @@ from raqib.settings import Settings
 
 ROOT = Path(__file__).resolve().parents[2]
 GENERATION = re.compile(r"generation id (\d+)")
+
+
+RESULTS_ENV = "BENCH_RESULTS"
+"""A JSON file the scripts add their headline figures to (``make bench`` sets it), for the
+one table of ``bench_summary.py``."""
+
+
+def record(section: str, **figures: float) -> None:
+    """Keep figures of this run under ``section`` in ``$BENCH_RESULTS`` (when it is set):
+    the scripts run one after another, each adding what it measured."""
+    where = os.environ.get(RESULTS_ENV)
+    if not where:
+        return
+    path = Path(where)
+    results = json.loads(path.read_text(encoding="utf-8")) if path.exists() else {}
+    results.setdefault(section, {}).update(figures)
+    path.write_text(json.dumps(results, indent=1, sort_keys=True), encoding="utf-8")
 
 
 class BenchTimeout(RuntimeError):
