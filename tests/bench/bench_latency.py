@@ -379,7 +379,8 @@ def alignment_floor(
     """For each article sent in [start, end) (``sent``: the pacer's log, in event-time
     order; ``partitions``: each article's, of ``count``): how long after its publish every
     partition had been sent an article dated after it (see the module docstring). Two
-    partitions; the third article waits for the sixth, as the fourth has its own second:
+    partitions; the third article (second 12) waits for the sixth, since the fourth, on the
+    other partition, is dated the same second:
 
     >>> log = [(10, .000, 0), (11, .005, 0), (12, .010, 0), (12, .015, 0), (13, .020, 0),
     ...        (14, .025, 0)]
