@@ -50,7 +50,7 @@ BATCH_WITHIN_S = 0.01
 batch fills, so every message pays it, and what arrives while a batch is judged waits for
 that batch too: at 200 articles/s (bench_latency) 10 ms here and in the tag agent instead
 of 50 and 20 took p99 publish -> counted from 650-720 to 300-360 ms for the same CPU an
-article; an idle worker wakes more often for it (2.7 -> 3.8 % of a core)."""
+article; an idle worker wakes more often for it (~1 % of a core more)."""
 
 
 class InOrderAcks:
