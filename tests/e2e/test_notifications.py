@@ -17,7 +17,6 @@ import hashlib
 import hmac
 import threading
 import time
-import urllib.request
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -27,7 +26,6 @@ from typing import Any
 
 import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from prometheus_client.parser import text_string_to_metric_families
 
 from producers.publisher import Publisher
 from producers.scenario import expand
@@ -36,6 +34,7 @@ from raqib.messages import Alert
 from raqib.notifications import Notification
 from raqib.settings import Settings
 from raqib.topics import ensure_topics
+from tests.e2e.test_resilience import scrape
 from tests.integration.channels.recording import Recorded, RecordingServer
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(150)]
@@ -156,7 +155,7 @@ def run_drill(
     """Start a worker, publish the drill with ``publish``, and wait until the webhook got
     every alert event the worker fired (72 of them: the backtest's count), then a little
     longer, so that a notification too many would show; ``metrics``, when given, gets the
-    worker's /metrics samples of then."""
+    worker's /metrics samples of then (``test_resilience.scrape``'s keys)."""
     worker = WorkerProcess(settings, tmp_path / "worker-process").start()
     topic = AlertsTopic(settings)
     try:
@@ -179,17 +178,6 @@ def run_drill(
     finally:
         topic.close()
         worker.stop()
-
-
-def scrape(port: int) -> dict[str, float]:
-    """The worker's /metrics samples, ``name{label=value,...}`` -> value."""
-    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=3) as response:
-        text = response.read().decode()
-    return {
-        f"{s.name}{{{','.join(f'{k}={v}' for k, v in sorted(s.labels.items()))}}}": s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
 
 
 def check_delivery(alerts: list[Alert], requests: list[Recorded]) -> list[Notification]:
@@ -313,7 +301,7 @@ def test_unreadable_events_on_alerts_are_counted_and_the_story_still_pages_at_on
     metrics: dict[str, float] = {}
     alerts, requests = run_drill(settings, receiver, tmp_path, at_once, metrics=metrics)
     notes = check_delivery(alerts, requests)
-    errors = metrics.get("raqib_processing_errors_total{stage=route}", 0)
+    errors = metrics.get("raqib_processing_errors_total|route", 0)
     report(
         f"alerts topic with {len(garbage)} unreadable messages before the drill: {errors:.0f} "
         f"counted as route errors, {len(notes)} notifications "
