@@ -44,7 +44,8 @@ are not judged at the end of the stream (where alignment waits ``RAQIB_ALIGN_IDL
 the partitions to go idle). A worker that tagged or counted less than 90 % of what came
 in over the window is reported SATURATED: its latencies grow with the length of the run.
 ``BENCH_RATE`` sets the offered rate (200 articles/s; a comma-separated list runs each),
-``BENCH_LATENCY_MODES`` the ways of running (``all,tag+count``).
+``BENCH_LATENCY_MODES`` the ways of running (``all,tag+count``), ``BENCH_PARTITIONS`` the
+topics' partitions (4).
 """
 
 from __future__ import annotations
@@ -94,7 +95,8 @@ MODES = os.environ.get("BENCH_LATENCY_MODES", "all,tag+count").split(",")
 COOLDOWN_S = 5.0
 SATURATED_BELOW = 0.9
 """A stage that handled less than this share of what came in over the window is behind."""
-PARTITIONS = 4
+PARTITIONS = int(os.environ.get("BENCH_PARTITIONS", "4"))
+"""Of every topic (RAQIB_PARTITIONS' default): alignment waits for each ``articles`` one."""
 STREAM = ROOT / "tests" / "data" / "streams" / "burst.yaml"
 COUNTED_CEILING_S = 0.100  # issue 15: p99 publish -> counted
 ALERT_CEILING_S = 0.250  # issue 15: p99 publish -> alert delivered
@@ -498,7 +500,7 @@ def report(r: Result) -> None:
         quantiles = [percentile(values, q) for q in qs]
         row(what, len(values), quantiles, within(values, ALERT_CEILING_S), f"250 ms{goal}")
     record(
-        f"latency_{r.rate:.0f}",
+        f"latency_{r.rate:.0f}_{PARTITIONS}p",
         **{
             f"{r.mode}_counted_p99_ms": c.quantile(0.99) * 1000,
             f"{r.mode}_delivered_p99_ms": percentile(r.delivered, 0.99) * 1000,

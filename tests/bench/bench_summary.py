@@ -89,7 +89,10 @@ def goals(results: Results) -> list[Row]:
     for mode, label in (("all", "1 process"), ("tag+count", "tag + count")):
         add(
             f"p99 publish -> counted <= 100 ms at 200/s ({label})",
-            [("latency_200", f"{mode}_counted_p99_ms"), ("latency_200", f"{mode}_floor_p99_ms")],
+            [
+                ("latency_200_4p", f"{mode}_counted_p99_ms"),
+                ("latency_200_4p", f"{mode}_floor_p99_ms"),
+            ],
             lambda counted, floor: (
                 f"{counted:,.0f} ms",
                 f"alignment floor {floor:,.0f} ms (no stage time)",
@@ -98,7 +101,7 @@ def goals(results: Results) -> list[Row]:
         )
         add(
             f"p99 publish -> alert delivered <= 250 ms at 200/s ({label})",
-            [("latency_200", f"{mode}_delivered_p99_ms")],
+            [("latency_200_4p", f"{mode}_delivered_p99_ms")],
             lambda delivered: (f"{delivered:,.0f} ms", "webhook, group_wait 0s", delivered <= 250),
         )
     add(
