@@ -228,12 +228,12 @@ class CountStage:
         if not batches:
             acks.done(token)
         self.began_at(msg.partition, msg.offset)
-        if any(batch.mentions for batch in batches):
-            self.metrics.pipeline_latency.labels("read").observe(
-                max(0.0, time.time() - msg.timestamp)
-            )
+        waited = max(0.0, time.time() - msg.timestamp)
+        read = self.metrics.pipeline_latency.labels("read")
         aligner = self.aligner(msg.partition)
         for batch in batches:
+            if batch.mentions:  # counted as aligned and counted are: a batch with mentions
+                read.observe(waited)
             aligner.add(batch, token)
             if batch.idle:  # never held: nothing to judge, nothing to replay
                 acks.done(token)

@@ -208,7 +208,7 @@ class Metrics(NamedTuple):
                 "raqib_pipeline_latency_seconds",
                 "Wall time from an article's receipt (its broker timestamp on articles, which "
                 "its mentions carry) to a stage: tagged (its mentions handed to the producer), "
-                "read (a mentions message of it read by the count stage), aligned (released "
+                "read (its mentions read by the count stage), aligned (released "
                 "for judging: every articles partition got past it), counted (its mentions "
                 "recorded in Redis and judged), alerted (an alert it fired acknowledged on "
                 "alerts).",

@@ -20,8 +20,8 @@ What is measured, all on this machine's wall clock (``time.time()``):
   read as the difference of two scrapes around the measured window (buckets: 10 ms ...
   250 ms ...; quantiles interpolated as Prometheus does, the share within 100 ms exact);
 * the hops on the way, from the same histogram: ``tagged`` (the tag stage handed the
-  article's mentions to its producer), ``read`` (the count stage read a mentions message
-  of it), ``aligned`` (released for judging: every ``articles`` partition got past it);
+  article's mentions to its producer), ``read`` (the count stage read its mentions),
+  ``aligned`` (released for judging: every ``articles`` partition got past it);
 * the alignment floor, from the publisher's own log: for each article, the time from its
   publish until every ``articles`` partition has been sent an article dated after it
   (its partition is Kafka's murmur2 of its key, as the publisher's). Exact alignment
