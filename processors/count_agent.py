@@ -49,7 +49,7 @@ BATCH_WITHIN_S = 0.01
 """How long the agent waits to fill a batch. Faust waits this long each time unless the
 batch fills, so every message pays it, and what arrives while a batch is judged waits for
 that batch too: at 200 articles/s (bench_latency) 10 ms here and in the tag agent instead
-of 50 and 20 took p99 publish -> counted from 650-720 to 300-360 ms for the same CPU an
+of 50 and 20 took p99 publish -> counted from 650-720 to 310-430 ms for the same CPU an
 article; an idle worker wakes more often for it (~1 % of a core more)."""
 
 
