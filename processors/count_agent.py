@@ -112,6 +112,7 @@ class CountStage:
         self.pipeline = pipeline
         self.metrics = metrics
         self.health = health
+        self._read_latency = metrics.pipeline_latency.labels("read")  # looked up once
         self.engines: dict[int, RuleEngine] = {}
         self.aligners: dict[int, Aligner] = {}
         self.acks: dict[int, InOrderAcks] = {}
@@ -229,11 +230,10 @@ class CountStage:
             acks.done(token)
         self.began_at(msg.partition, msg.offset)
         waited = max(0.0, time.time() - msg.timestamp)
-        read = self.metrics.pipeline_latency.labels("read")
         aligner = self.aligner(msg.partition)
         for batch in batches:
             if batch.mentions:  # counted as aligned and counted are: a batch with mentions
-                read.observe(waited)
+                self._read_latency.observe(waited)
             aligner.add(batch, token)
             if batch.idle:  # never held: nothing to judge, nothing to replay
                 acks.done(token)

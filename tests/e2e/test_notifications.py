@@ -196,6 +196,12 @@ def check_delivery(alerts: list[Alert], requests: list[Recorded]) -> list[Notifi
     return notes
 
 
+def at_once(publisher: Publisher, articles: list[dict[str, Any]]) -> None:
+    """The drill as fast as the publisher sends it."""
+    for article in articles:
+        publisher.article(article)
+
+
 def test_the_drill_at_full_speed_is_at_most_three_notifications(
     kafka_broker: Any,
     redis_server: Any,
@@ -207,10 +213,6 @@ def test_the_drill_at_full_speed_is_at_most_three_notifications(
     """Issue 14's minimal channels file, as written (its URL aside)."""
     monkeypatch.setenv("RAQIB_HOOK_SECRET", SECRET)
     settings = settings_for(kafka_broker, redis_server, tmp_path, MINIMAL.format(url=receiver.url))
-
-    def at_once(publisher: Publisher, articles: list[dict[str, Any]]) -> None:
-        for article in articles:
-            publisher.article(article)
 
     alerts, requests = run_drill(settings, receiver, tmp_path, at_once)
     notes = check_delivery(alerts, requests)
@@ -293,10 +295,6 @@ def test_unreadable_events_on_alerts_are_counted_and_the_story_still_pages_at_on
         producer.send(settings.topic_names.alerts, value=value, partition=0)
     producer.flush()
     producer.close()
-
-    def at_once(publisher: Publisher, articles: list[dict[str, Any]]) -> None:
-        for article in articles:
-            publisher.article(article)
 
     metrics: dict[str, float] = {}
     alerts, requests = run_drill(settings, receiver, tmp_path, at_once, metrics=metrics)
