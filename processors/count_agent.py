@@ -71,19 +71,39 @@ class InOrderAcks:
         self._read: dict[int, faust.EventT] = {}  # offset -> event, in the order read
         self._left: dict[int, int] = {}  # offset -> parts not done yet
         self._done: set[int] = set()
+        self._parts: dict[int, set[str]] = {}  # offset -> articles done of a bundle not done
+        self._first: int | None = None  # the first offset read, and the last
+        self._last: int | None = None
 
     def read(self, event: faust.EventT, parts: int = 1) -> None:
         event.message.incref()  # Faust's own ack after the batch leaves it unacknowledged
-        self._read[event.message.offset] = event
-        self._left[event.message.offset] = parts
+        offset = event.message.offset
+        self._read[offset] = event
+        self._left[offset] = parts
+        if self._first is None:
+            self._first = offset
+        self._last = offset
 
-    def done(self, event: faust.EventT) -> None:
-        """One part of the message is done (judged, or needs no judging)."""
+    def judged(self, offset: int, article: str) -> bool:
+        """Whether ``article``'s part of the message at ``offset`` is done, or the message
+        came before the first one read (committed by whoever read it before); a part read
+        and not done, or not read yet (nothing read: none is known), is not."""
+        if self._first is None or self._last is None or offset > self._last:
+            return False
+        if offset < self._first or offset not in self._read or offset in self._done:
+            return True
+        return article in self._parts.get(offset, ())
+
+    def done(self, event: faust.EventT, article: str = "") -> None:
+        """One part of the message (``article``'s batch) is done (judged, or needs no
+        judging)."""
         offset = event.message.offset
         left = self._left.pop(offset, 1) - 1
         if left > 0:
             self._left[offset] = left
+            self._parts.setdefault(offset, set()).add(article)
             return
+        self._parts.pop(offset, None)
         self._done.add(offset)
         while self._read:
             first = next(iter(self._read))
@@ -127,18 +147,19 @@ class CountStage:
             scope = partition_scope(self.settings.app_id, partition)
             episodes = RedisEpisodes(self.redis, prefix=self.settings.redis_prefix, scope=scope)
             p = self.pipeline
-            engine = RuleEngine(
-                self.rules, MirroredCounts(self.counts), episodes, p.names, p.types, p.tags
-            )
+            counts = MirroredCounts(self.counts)
+            counts.judged = self.judged
+            engine = RuleEngine(self.rules, counts, episodes, p.names, p.types, p.tags)
             self.engines[partition] = engine
         return engine
 
-    def began_at(self, partition: int, offset: int) -> None:
-        """Remember the first offset read of a partition since its engine was built: a
-        replay after a crash or a rebalance starts there (see MirroredCounts.replay_from)."""
-        counts = self.engine(partition).counts
-        if isinstance(counts, MirroredCounts):
-            counts.replay_from.setdefault(partition, offset)
+    def judged(self, partition: int, offset: int, article: str) -> bool:
+        """Whether ``article``'s part of the ``mentions`` message at (partition, offset)
+        was judged, here or before this worker read the partition (see
+        MirroredCounts.judged); a stamp of a partition not read here (counted before the
+        topic had its partitions) was."""
+        acks = self.acks.get(partition)
+        return acks is None or acks.judged(offset, article)
 
     def aligner(self, partition: int) -> Aligner:
         aligner = self.aligners.get(partition)
@@ -228,7 +249,6 @@ class CountStage:
         acks.read(token, parts=max(1, len(batches)))
         if not batches:
             acks.done(token)
-        self.began_at(msg.partition, msg.offset)
         waited = max(0.0, time.time() - msg.timestamp)
         aligner = self.aligner(msg.partition)
         for batch in batches:
@@ -294,7 +314,7 @@ class CountStage:
             await self.record(partition)
             acks = self.in_order(partition)
             for r in run:
-                acks.done(r.token)
+                acks.done(r.token, r.batch.article_id)
             _latencies(self.metrics, run, fired=bool(alerts))
             await asyncio.sleep(0)  # let the web views and heartbeats run
         self._aligned(partition, aligner)

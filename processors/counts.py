@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, NamedTuple
@@ -483,6 +483,38 @@ def _as_evidence(article_id: str, kept: Evidence | Kept) -> Evidence:
     )
 
 
+Unjudged = Callable[[tuple[int, int], str], bool]
+"""Whether an article counted from the message at (partition, offset) is not judged yet."""
+
+
+@dataclass(slots=True)
+class _Span:
+    """What a mirror loaded of one subject: the minute and hour buckets read from Redis
+    with it, and from which minute and hour on it holds everything Redis holds (what it
+    loaded, and all it counted since: nothing older was read)."""
+
+    minutes: frozenset[int]
+    hours: frozenset[int]
+    minutes_from: int
+    hours_from: int
+
+
+def _run_starts(buckets: Sequence[int]) -> dict[int, int]:
+    """Per bucket of a sorted list, the first bucket of the run of consecutive ones it is in.
+
+    >>> _run_starts([3, 4, 5, 9, 10])
+    {3: 3, 4: 3, 5: 3, 9: 9, 10: 9}
+    """
+    starts: dict[int, int] = {}
+    start = previous = 0
+    for i, bucket in enumerate(buckets):
+        if i == 0 or bucket != previous + 1:
+            start = bucket
+        starts[bucket] = start
+        previous = bucket
+    return starts
+
+
 def _first_offsets(batch: Sequence[Mention]) -> dict[int, int]:
     """The first offset of each ``mentions`` partition in a stamped batch."""
     first: dict[int, int] = {}
@@ -521,22 +553,27 @@ class MirroredCounts:
     def __init__(self, redis: RedisCounts, max_subjects: int = MAX_SUBJECTS) -> None:
         self.redis = redis
         self.mirror = MemoryCounts()
-        self._mirrored: BoundedCache[str, tuple[frozenset[int], frozenset[int]]] = BoundedCache(
+        self._mirrored: BoundedCache[str, _Span] = BoundedCache(
             "count_mirror", max_subjects, on_evict=lambda subject, _: self.mirror.drop([subject])
         )
-        """Per subject mirrored, the minute and hour buckets loaded with it: a replayed
+        """Per subject mirrored, the minute and hour buckets loaded with it (a replayed
         mention of another minute of a loaded hour is in that hour's count, not in the
-        minutes."""
+        minutes) and from where on it holds all Redis holds (an article judged late reads
+        further back: :meth:`_load_older`)."""
         self._new: dict[tuple[str, str], list[Recorded]] = {}
         self._attempted: set[tuple[str, str]] = set()
         """What a recording that failed part way may have written after its subjects were
         loaded: told ``REPLAY`` on the retry, but in no count loaded."""
         self._pruned_before: int | None = None
         self.replayed = 0
-        self.replay_from: dict[int, int] = {}
-        """Per partition, the first offset read since this mirror began: what Redis holds
-        stamped at or after it was counted by a previous owner and is about to be replayed
-        (a subject met later was never judged here: its such counts are left out too)."""
+        self.judged: Callable[[int, int, str], bool] | None = None
+        """Whether an article's part of the ``mentions`` message at (partition, offset)
+        was judged, here or before this mirror began (the count stage's acknowledgements
+        say). What Redis holds
+        stamped from a message not judged yet was counted by a previous owner that crashed
+        before committing it, and is about to be replayed: a subject loaded now leaves it
+        out. Unset, every message from the batch's first offset on is taken as not judged
+        yet (a mirror read in offset order, as the tests and benchmarks read one)."""
 
     async def prepare(
         self,
@@ -547,20 +584,35 @@ class MirroredCounts:
     ) -> None:
         """Mirror the batch's subjects (and ``also``: subjects rules will re-read) over the
         given bucket ranges, then record the batch in Redis."""
+        minutes, hours = sorted(minutes), sorted(hours)
         wanted = {m.subject for m in batch} | set(also)
         if len(wanted) > self._mirrored.maxsize:
             raise ValueError(f"{len(wanted)} subjects in one batch: mirror more than that")
-        missing = sorted(s for s in wanted if self._mirrored.get(s) is None)  # get: touch
+        spans = {s: self._mirrored.get(s) for s in wanted}  # get: touch
+        missing = sorted(s for s, span in spans.items() if span is None)
         if missing:
             loaded = await self.redis.load(missing, minutes, hours)
-            ahead = _first_offsets(batch)
-            for partition, offset in self.replay_from.items():  # a replay starts there
-                ahead[partition] = min(ahead.get(partition, offset), offset)
+            left_out = self._unjudged(batch)
             spanned = frozenset(minutes), frozenset(hours)
+            # from the newest run of buckets on (an older run, around a late article, is
+            # loaded too, but what lies between the runs is not)
+            since = max(_run_starts(minutes).values(), default=0)
+            since_hour = max(_run_starts(hours).values(), default=0)
             for subject in missing:  # in the cache first: an eviction drops an old mirror
-                self._mirrored[subject] = spanned
+                self._mirrored[subject] = _Span(*spanned, since, since_hour)
             for subject, found in loaded.items():
-                self._mirror_loaded(subject, found, ahead)
+                self._mirror_loaded(subject, found, left_out)
+        if minutes and hours:
+            low_minute, low_hour = minutes[0], hours[0]
+            floor = low_minute if self._pruned_before is None else self._pruned_before
+            older = {  # mirrored before this batch, and it may read older than they hold
+                subject
+                for subject, span in spans.items()
+                if span is not None
+                and (max(span.minutes_from, floor) > low_minute or span.hours_from > low_hour)
+            }
+            if older:
+                await self._load_older(batch, older, minutes, hours, floor)
         # A failure part way leaves part of the batch recorded: the retry is told REPLAY
         # for those (same stamps) and the mirror, which adds a mention only when it is
         # judged, stays what Redis holds of everything judged so far.
@@ -572,7 +624,91 @@ class MirroredCounts:
         for m, flag in zip(batch, flags, strict=True):
             self._new.setdefault((m.subject, m.article_id), []).append(flag)
         if minutes:
-            self._prune(min(minutes))
+            self._prune(minutes[0])
+
+    def _unjudged(self, batch: Sequence[Mention]) -> Unjudged:
+        """Whether an article found in Redis, with its stamp, was counted from a message
+        not judged yet (see :attr:`judged`)."""
+        judged = self.judged
+        if judged is not None:
+            return lambda where, article: not judged(*where, article)
+        first = _first_offsets(batch)
+        return lambda where, _: where[0] in first and where[1] >= first[where[0]]
+
+    async def _load_older(
+        self,
+        batch: Sequence[Mention],
+        subjects: set[str],
+        minutes: Sequence[int],
+        hours: Sequence[int],
+        floor: int,
+    ) -> None:
+        """Load what the batch's articles judged late will read of ``subjects`` from before
+        what the mirror holds of them.
+
+        An article judged late is judged at its own time (hours late, from a feed that
+        publishes late): its subjects' windows reach minutes the mirror dropped since
+        (:meth:`_prune`, up to ``floor``), or that were never loaded, and a baseline hours
+        older than the subject was loaded with. Those buckets are read from Redis: a
+        minute's articles are added to what the mirror holds of it (a dropped bucket a late
+        mention made again holds only that one), an hour never loaded takes Redis's count.
+        Nothing is left out but what a failed write of this very batch put there (it is
+        told ``REPLAY`` and counted when judged): a previous owner's counts of articles
+        about to be replayed after a crash are read a little early, and not counted twice
+        when they are replayed.
+        """
+        minute_starts, hour_starts = _run_starts(minutes), _run_starts(hours)
+        reach: dict[str, tuple[int, int]] = {}  # subject -> the first minute and hour it reads
+        for m in batch:
+            if m.subject in subjects:
+                first = minute_starts.get(minute_of(m.event_time))
+                first_hour = hour_starts.get(hour_of(m.event_time))
+                if first is None or first_hour is None:
+                    continue  # judged at the watermark (older than a late article may be)
+                known = reach.get(m.subject)
+                if known is not None:
+                    first, first_hour = min(first, known[0]), min(first_hour, known[1])
+                reach[m.subject] = first, first_hour
+        wanted: dict[tuple[tuple[int, ...], tuple[int, ...]], list[str]] = {}
+        for subject, (first, first_hour) in reach.items():
+            span = self._mirrored.get(subject)
+            assert span is not None  # noqa: S101 - mirrored, and touched last: not evicted
+            held_from = max(span.minutes_from, floor)
+            older_minutes = tuple(x for x in minutes if first <= x < held_from)
+            older_hours = tuple(range(first_hour, span.hours_from))
+            if older_minutes or older_hours:
+                wanted.setdefault((older_minutes, older_hours), []).append(subject)
+        left_out = self._unjudged(batch)
+        for (older_minutes, older_hours), group in wanted.items():
+            loaded = await self.redis.load(group, older_minutes, older_hours)
+            for subject, found in loaded.items():
+                self._mirror_older(subject, found, older_hours, left_out)
+
+    def _mirror_older(
+        self,
+        subject: str,
+        found: Loaded,
+        older_hours: Sequence[int],
+        left_out: Unjudged,
+    ) -> None:
+        """Add what Redis holds of a mirrored subject's older buckets (see
+        :meth:`_load_older`), less the minutes' mentions of messages not judged yet (their
+        hours, never loaded, are told apart when those are judged: :meth:`record`)."""
+        span = self._mirrored.get(subject)
+        assert span is not None  # noqa: S101 - only mirrored subjects are loaded older
+        counts = self.mirror.by_hour[subject]
+        taken = [h for h in older_hours if h not in span.hours]
+        for hour in taken:  # never loaded: the mirror holds only what it counted since
+            if missed := found.hours.get(hour, 0) - counts.get(hour):
+                counts.add(hour, missed)
+        if older_hours:
+            span.hours_from = min(span.hours_from, older_hours[0])
+            span.hours = span.hours | frozenset(taken)
+        for minute, bucket in found.minutes.items():
+            for article, evidence in bucket.items():
+                where = found.stamps.get((minute, article))
+                if where is None or not left_out(where, article):
+                    self.mirror.keep(subject, minute, article, evidence)
 
     def _prune(self, oldest_read: int) -> None:
         """Drop the minutes before the oldest one this batch reads (rules read no further
@@ -583,11 +719,12 @@ class MirroredCounts:
             self.mirror.drop_minutes_before(oldest_read)
             self._pruned_before = oldest_read
 
-    def _mirror_loaded(self, subject: str, found: Loaded, ahead: dict[int, int]) -> None:
-        """Mirror what Redis holds of a subject, less what was counted from messages at or
-        after this batch's (a crash between counting and committing): those are counted
-        again, in order, as their messages are replayed, so that each is judged against
-        exactly what came before it — as in the run that did not crash."""
+    def _mirror_loaded(self, subject: str, found: Loaded, left_out: Unjudged) -> None:
+        """Mirror what Redis holds of a subject, less what was counted from messages not
+        judged yet (a crash between counting and committing): those are counted again, in
+        order, as their messages are replayed, so that each is judged against exactly what
+        came before it — as in the run that did not crash. A subject met again after it
+        fell out of the mirror gets back all it counted."""
         mirror = self.mirror
         held = mirror.by_hour.get(subject) or Series()  # none: it was not mirrored
         hours = {hour: held.get(hour) for hour in held.times()} | found.hours  # Redis wins
@@ -595,7 +732,7 @@ class MirroredCounts:
         for minute, bucket in found.minutes.items():
             for article, evidence in bucket.items():
                 where = found.stamps.get((minute, article))
-                if where is not None and where[0] in ahead and where[1] >= ahead[where[0]]:
+                if where is not None and left_out(where, article):
                     hour = minute * MINUTE // HOUR
                     if hours_of.get(hour) > 0:
                         hours_of.add(hour, -1)
@@ -630,8 +767,8 @@ class MirroredCounts:
             spanned = self._mirrored.get(mention.subject)
             in_hours = (
                 spanned is not None
-                and minute_of(mention.event_time) not in spanned[0]
-                and hour_of(mention.event_time) in spanned[1]
+                and minute_of(mention.event_time) not in spanned.minutes
+                and hour_of(mention.event_time) in spanned.hours
                 and pair not in self._attempted
             )
             self.mirror.add(mention, in_hour=not in_hours)

@@ -28,6 +28,7 @@ from prometheus_client import CollectorRegistry
 from redis.asyncio import Redis
 
 from alerts import load_rules
+from processors import count_agent
 from processors.count_agent import CountStage
 from processors.health import Health
 from processors.mentions import partition_of
@@ -186,6 +187,25 @@ async def count_with_crashes(
         assert committed == [len(log) for log in logs], "everything judged, the origins idle"
 
 
+def drilled(
+    url: str, logs: list[list[bytes]], settings: Settings, drill: Drill, expected: list[AlertKey]
+) -> tuple[list[AlertKey], list[AlertKey], list[AlertKey], list[AlertKey]]:
+    """Run the drill on Redis at ``url``: what was sent, without repeats, and what is
+    missing and extra against ``expected`` (the backtest's alert events)."""
+
+    async def run() -> None:
+        redis = Redis.from_url(url)
+        try:
+            await count_with_crashes(logs, settings, redis, drill)
+        finally:
+            await redis.aclose()
+
+    asyncio.run(run())
+    fired: list[AlertKey] = [alert_key(json.loads(a.model_dump_json())) for a in drill.sent]
+    deduped, missing, extra = against(expected, fired)
+    return fired, deduped, missing, extra
+
+
 @pytest.mark.parametrize("seed", [1, 2])
 def test_crashes_anywhere_fire_what_the_backtest_fires(
     redis_server: Any, unique: str, report: Any, seed: int
@@ -198,16 +218,7 @@ def test_crashes_anywhere_fire_what_the_backtest_fires(
     )
     drill = Drill(rng, crash_p=0.1)
 
-    async def run() -> None:
-        redis = Redis.from_url(redis_server.url)
-        try:
-            await count_with_crashes(logs, settings, redis, drill)
-        finally:
-            await redis.aclose()
-
-    asyncio.run(run())
-    fired: list[AlertKey] = [alert_key(json.loads(a.model_dump_json())) for a in drill.sent]
-    deduped, missing, extra = against(expected, fired)
+    fired, deduped, missing, extra = drilled(redis_server.url, logs, settings, drill, expected)
     report(
         f"count stage, seed {seed}: {drill.crashes} crashes over {sum(map(len, logs))} "
         f"mentions messages; backtest {len(expected)} alert events, {len(fired)} sent "
@@ -263,3 +274,49 @@ def test_partitions_are_judged_side_by_side(redis_server: Any, unique: str) -> N
     expected, _ = expected_run(expand(BURST))
     fired = [alert_key(json.loads(a.model_dump_json())) for a in sent]
     assert against(expected, fired)[1:] == ([], [])
+
+
+def test_subjects_that_fall_out_of_a_small_mirror_come_back_whole(
+    redis_server: Any, unique: str, report: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A count mirror holds a bounded number of subjects (a feed can invent outlets by the
+    thousand): one that falls out is loaded again from Redis when next met, with all this
+    worker counted of it, and only a crashed owner's counts it has not replayed yet left
+    out. With room for 45 of a partition's 60-75 subjects, crashes too, the stage fires what the
+    backtest fires."""
+    loaded: list[int] = []
+
+    class SmallMirror(count_agent.MirroredCounts):
+        def __init__(self, redis: Any) -> None:
+            super().__init__(redis, max_subjects=45)
+            loaded.append(0)
+
+    monkeypatch.setattr(count_agent, "MirroredCounts", SmallMirror)
+    expected, _ = expected_run(expand(BURST))
+    rng = random.Random(5)
+    logs = mentions_logs(rng)
+    settings = Settings(  # an article a batch: a batch names at most ~35 subjects
+        redis=redis_server.url,
+        partitions=PARTITIONS,
+        redis_prefix=unique,
+        app_id=unique,
+        batch_size=1,
+    )
+    drill = Drill(rng, crash_p=0.05, most=4)
+    evicted: list[int] = []
+    original = SmallMirror.prepare
+
+    async def prepare(self: SmallMirror, *args: Any) -> None:
+        await original(self, *args)
+        evicted.append(self._mirrored.evictions)  # noqa: SLF001 - what the test is about
+
+    monkeypatch.setattr(SmallMirror, "prepare", prepare)
+
+    fired, deduped, missing, extra = drilled(redis_server.url, logs, settings, drill, expected)
+    report(
+        f"a mirror of 45 subjects: {max(evicted)} evictions at most, {len(evicted)} batches, "
+        f"{drill.crashes} crashes; backtest {len(expected)} alert events, missing "
+        f"{len(missing)}, extra {len(extra)}"
+    )
+    assert max(evicted) > 0, "subjects must fall out"
+    assert (missing, extra) == ([], [])

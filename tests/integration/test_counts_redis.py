@@ -288,3 +288,83 @@ def test_a_mirror_reads_what_one_by_one_redis_reads_would(redis_server: Any, uni
 
     expected, got = run(go, redis_server.url)
     assert got == expected
+
+
+def late_reads(store: MemoryCounts | MirroredCounts, m: Mention) -> Awaitable[tuple[Any, ...]]:
+    """Record one mention, then read what a 10-minute rule with a day's baseline reads at
+    the mention's own time (as for an article judged late)."""
+
+    async def go() -> tuple[Any, ...]:
+        new = await store.record(m)
+        last, hour = minute_of(m.event_time), hour_of(m.event_time)
+        window = await store.window(m.subject, (last - 9, last), (hour - 24, hour - 1))
+        evidence = [e.id for e in await store.evidence(m.subject, last - 9, last)]
+        return new, window, evidence
+
+    return go()
+
+
+async def judged_live(mirror: MirroredCounts, stream: list[list[Mention]]) -> list[Any]:
+    """Each batch prepared over the ranges the rule engine asks for (what a 10-minute rule
+    with a day's baseline reads back from the watermark and from each mention's own time:
+    70 minutes and 26 hours), then read mention by mention."""
+    watermark: datetime | None = None
+    got = []
+    for batch in stream:
+        marks = {m.event_time for m in batch} | ({watermark} if watermark else set())
+        minutes = sorted({x for t in marks for x in range(minute_of(t) - 70, minute_of(t) + 1)})
+        hours = sorted({x for t in marks for x in range(hour_of(t) - 26, hour_of(t) + 1)})
+        await mirror.prepare(batch, [], minutes, hours)
+        got.extend([await late_reads(mirror, m) for m in batch])
+        latest = max(m.event_time for m in batch)
+        watermark = latest if watermark is None else max(watermark, latest)
+    return got
+
+
+def test_a_mirror_reads_the_minutes_it_dropped_for_an_article_judged_late(
+    redis_server: Any, unique: str
+) -> None:
+    """A mirror drops the minutes its batches no longer read, but an article hours late (a
+    feed that publishes late) is judged at its own time: the minutes before it are read
+    again, and must hold what Redis holds — the story the feed is late with, counted on
+    time from the other outlets — not the nothing a dropped bucket reads."""
+    iran, quiet = "entity:iran", "entity:syria"
+    on_time = [mention(iran, f"on{i}", T0 + timedelta(minutes=i // 2)) for i in range(12)]
+    later = [mention(quiet, f"q{i}", T0 + timedelta(minutes=10 * i)) for i in range(1, 20)]
+    late = mention(iran, "late", T0 + timedelta(minutes=6), source="وكالة متأخرة")
+    stream = [[m] for m in on_time] + [[m] for m in later] + [[late]]
+
+    async def go(client: Redis) -> tuple[list[Any], list[Any]]:
+        memory = MemoryCounts()
+        expected = [await late_reads(memory, m) for batch in stream for m in batch]
+        mirror = MirroredCounts(RedisCounts(client, prefix=unique))
+        return expected, await judged_live(mirror, stream)
+
+    expected, got = run(go, redis_server.url)
+    assert expected[-1][1][0] == 13  # the late one and the 12 on time before it
+    assert got == expected
+
+
+def test_a_mirror_reads_the_older_hours_a_late_article_s_baseline_needs(
+    redis_server: Any, unique: str
+) -> None:
+    """A subject is mirrored with the hours its first batch reads (a day back from the
+    watermark); an article 20 hours late reads its baseline a day back from its own time:
+    the hours before what was loaded must hold what an earlier worker counted there."""
+    iran = "entity:iran"
+    history = [mention(iran, f"h{i}", T0 - timedelta(hours=30, minutes=i)) for i in range(5)]
+    now = mention(iran, "now", T0)
+    late = mention(iran, "late", T0 - timedelta(hours=20), source="وكالة متأخرة")
+
+    async def go(client: Redis) -> tuple[list[Any], list[Any]]:
+        memory = MemoryCounts()
+        for m in history:
+            await memory.record(m)
+        expected = [await late_reads(memory, m) for m in (now, late)]
+        counts = RedisCounts(client, prefix=unique)
+        await counts.record_many(history)  # a worker before this one
+        return expected, await judged_live(MirroredCounts(counts), [[now], [late]])
+
+    expected, got = run(go, redis_server.url)
+    assert expected[-1][1] == (1, 5)  # the five of 30 hours ago in the late one's baseline
+    assert got == expected

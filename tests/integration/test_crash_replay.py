@@ -168,3 +168,39 @@ def test_a_mirror_keeps_the_rules_reach_and_fires_what_the_backtest_fires(
     assert [a.model_dump() for a in live] == [a.model_dump() for a in expected]
     reach = 10 + 60 + MirroredCounts.PRUNE_MINUTES  # the window, its part hour, the slack
     assert max(spans[len(spans) // 2 :]) <= reach, "the mirror holds the rules' reach"
+
+
+def test_a_story_a_feed_completes_hours_late_fires_live_as_in_memory(
+    redis_server: Any, unique: str
+) -> None:
+    """Three outlets name an entity within minutes, below the rule's five; a feed that
+    publishes three hours late brings three more articles of those minutes, judged at their
+    own time. The live engine (its mirror dropped those minutes long before) must read the
+    window as the in-memory engine does, and fire the story as it does: late."""
+    story = T0 + timedelta(hours=8)
+    on_time = [(story + timedelta(minutes=i), "entity:raisi", SOURCES[i]) for i in range(3)]
+    late = [(story + timedelta(minutes=3 + i), "entity:raisi", "متأخرة") for i in range(3)]
+    steady = [(m.event_time, m.subject, m.source) for m in _stream()]
+    arrival = sorted(steady + on_time)
+    at = next(i for i, row in enumerate(arrival) if row[0] > story + timedelta(hours=3))
+    arrival[at:at] = late  # read when the stream is three hours further on
+    stream = [
+        Mention(subject=s, article_id=f"a{i}", event_time=t, source=o, title=f"خبر {i}",
+                seq=stamp_of(0, i))
+        for i, (t, s, o) in enumerate(arrival)
+    ]  # fmt: skip
+
+    async def go() -> tuple[list[Alert], list[Alert]]:
+        redis = Redis.from_url(redis_server.url)
+        try:
+            live = await _run(_engine(redis, unique), stream, 4)
+            memory = RuleEngine(RULES, MemoryCounts(), MemoryEpisodes(), lambda s: (s, s))
+            return live, await _run(memory, stream, 4)
+        finally:
+            await redis.aclose()
+
+    live, expected = asyncio.run(go())
+    raisi = [a for a in expected if a.subject == "entity:raisi"]
+    assert [a.status for a in raisi][:1] == ["firing"], "the late feed completes the story"
+    assert raisi[0].event_time < story + timedelta(hours=1), "judged at its own time"
+    assert [a.model_dump() for a in live] == [a.model_dump() for a in expected]
