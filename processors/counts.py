@@ -497,6 +497,11 @@ class _Span:
     hours: frozenset[int]
     minutes_from: int
     hours_from: int
+    older: frozenset[int] = frozenset()
+    """Minutes before ``minutes_from`` loaded since for an article judged late (complete
+    too, until the mirror next drops minutes)."""
+    older_since: int | None = None
+    """Where the mirror had dropped minutes up to when ``older`` was loaded."""
 
 
 def _run_starts(buckets: Sequence[int]) -> dict[int, int]:
@@ -674,7 +679,8 @@ class MirroredCounts:
             span = self._mirrored.get(subject)
             assert span is not None  # noqa: S101 - mirrored, and touched last: not evicted
             held_from = max(span.minutes_from, floor)
-            older_minutes = tuple(x for x in minutes if first <= x < held_from)
+            have = span.older if span.older_since == self._pruned_before else frozenset()
+            older_minutes = tuple(x for x in minutes if first <= x < held_from and x not in have)
             older_hours = tuple(range(first_hour, span.hours_from))
             if older_minutes or older_hours:
                 wanted.setdefault((older_minutes, older_hours), []).append(subject)
@@ -682,12 +688,13 @@ class MirroredCounts:
         for (older_minutes, older_hours), group in wanted.items():
             loaded = await self.redis.load(group, older_minutes, older_hours)
             for subject, found in loaded.items():
-                self._mirror_older(subject, found, older_hours, left_out)
+                self._mirror_older(subject, found, older_minutes, older_hours, left_out)
 
     def _mirror_older(
         self,
         subject: str,
         found: Loaded,
+        older_minutes: Sequence[int],
         older_hours: Sequence[int],
         left_out: Unjudged,
     ) -> None:
@@ -704,6 +711,9 @@ class MirroredCounts:
         if older_hours:
             span.hours_from = min(span.hours_from, older_hours[0])
             span.hours = span.hours | frozenset(taken)
+        if span.older_since != self._pruned_before:  # dropped since: loaded again
+            span.older, span.older_since = frozenset(), self._pruned_before
+        span.older = span.older | frozenset(older_minutes)
         for minute, bucket in found.minutes.items():
             for article, evidence in bucket.items():
                 where = found.stamps.get((minute, article))

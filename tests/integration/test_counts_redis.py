@@ -304,11 +304,12 @@ def late_reads(store: MemoryCounts | MirroredCounts, m: Mention) -> Awaitable[tu
     return go()
 
 
-async def judged_live(mirror: MirroredCounts, stream: list[list[Mention]]) -> list[Any]:
+async def judged_live(
+    mirror: MirroredCounts, stream: list[list[Mention]], watermark: datetime | None = None
+) -> list[Any]:
     """Each batch prepared over the ranges the rule engine asks for (what a 10-minute rule
     with a day's baseline reads back from the watermark and from each mention's own time:
     70 minutes and 26 hours), then read mention by mention."""
-    watermark: datetime | None = None
     got = []
     for batch in stream:
         marks = {m.event_time for m in batch} | ({watermark} if watermark else set())
@@ -331,18 +332,35 @@ def test_a_mirror_reads_the_minutes_it_dropped_for_an_article_judged_late(
     iran, quiet = "entity:iran", "entity:syria"
     on_time = [mention(iran, f"on{i}", T0 + timedelta(minutes=i // 2)) for i in range(12)]
     later = [mention(quiet, f"q{i}", T0 + timedelta(minutes=10 * i)) for i in range(1, 20)]
-    late = mention(iran, "late", T0 + timedelta(minutes=6), source="وكالة متأخرة")
-    stream = [[m] for m in on_time] + [[m] for m in later] + [[late]]
+    late = [
+        mention(iran, f"late{i}", T0 + timedelta(minutes=6 + i), source="وكالة متأخرة")
+        for i in range(2)
+    ]
+    stream = [[m] for m in on_time] + [[m] for m in later] + [[m] for m in late]
 
-    async def go(client: Redis) -> tuple[list[Any], list[Any]]:
+    async def go(client: Redis) -> tuple[list[Any], list[Any], list[int]]:
         memory = MemoryCounts()
         expected = [await late_reads(memory, m) for batch in stream for m in batch]
-        mirror = MirroredCounts(RedisCounts(client, prefix=unique))
-        return expected, await judged_live(mirror, stream)
+        counts = RedisCounts(client, prefix=unique)
+        mirror = MirroredCounts(counts)
+        loads: list[int] = []
+        load = counts.load
 
-    expected, got = run(go, redis_server.url)
-    assert expected[-1][1][0] == 13  # the late one and the 12 on time before it
+        async def counted(subjects: Any, minutes: Any, hours: Any) -> Any:
+            loads.extend(minutes)
+            return await load(subjects, minutes, hours)
+
+        counts.load = counted  # type: ignore[method-assign]
+        got = await judged_live(mirror, stream[:-1])
+        before = len(loads)
+        got += await judged_live(mirror, stream[-1:], watermark=later[-1].event_time)
+        return expected, got, loads[before:]
+
+    expected, got, second = run(go, redis_server.url)
+    assert expected[-2][1][0] == 13  # the late one and the 12 on time before it
     assert got == expected
+    # the next late article of the story reads what the first loaded, and its own minute
+    assert second == [minute_of(late[1].event_time)]
 
 
 def test_a_mirror_reads_the_older_hours_a_late_article_s_baseline_needs(
