@@ -804,7 +804,26 @@ class MirroredCounts:
         return await self.mirror.window(subject, minutes, hours, gap)
 
     async def evidence(self, subject: str, first: int, last: int) -> list[Evidence]:
-        return await self.mirror.evidence(subject, first, last)
+        """The minutes' articles: from the mirror, or from Redis where the mirror no longer
+        holds them (a silence shows the last article heard, hours before what a rule reads
+        from the watermark; only an alert reads evidence)."""
+        if self._holds(subject, first, last):
+            return await self.mirror.evidence(subject, first, last)
+        return await self.redis.evidence(subject, first, last)
+
+    def _holds(self, subject: str, first: int, last: int) -> bool:
+        """Whether the mirror holds all Redis holds of a subject's minutes first..last."""
+        span = self._mirrored.get(subject)
+        if span is None:
+            return False
+        floor = self._pruned_before
+        held_from = span.minutes_from if floor is None else max(span.minutes_from, floor)
+        if first >= held_from:
+            return True
+        older = span.older if span.older_since == floor else frozenset()
+        return all(m in older for m in range(first, min(last + 1, held_from)))
 
     async def sources(self, subject: str, first: int, last: int, enough: int) -> int:
-        return await self.mirror.sources(subject, first, last, enough)
+        if self._holds(subject, first, last):
+            return await self.mirror.sources(subject, first, last, enough)
+        return await self.redis.sources(subject, first, last, enough)

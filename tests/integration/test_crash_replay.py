@@ -204,3 +204,53 @@ def test_a_story_a_feed_completes_hours_late_fires_live_as_in_memory(
     assert [a.status for a in raisi][:1] == ["firing"], "the late feed completes the story"
     assert raisi[0].event_time < story + timedelta(hours=1), "judged at its own time"
     assert [a.model_dump() for a in live] == [a.model_dump() for a in expected]
+
+
+def test_a_silence_shows_the_last_article_heard_however_long_ago(
+    redis_server: Any, unique: str
+) -> None:
+    """An outlet publishing every ten minutes stops: an hour and more later its silence
+    fires, showing the last article it sent. The live mirror dropped that minute long
+    before; the evidence is read from Redis, as the in-memory engine shows it."""
+    rules = RulesFile.model_validate(
+        {
+            "rules": [
+                {
+                    "name": "source-silence",
+                    "kind": "silence",
+                    "subjects": ["source:*"],
+                    "baseline": "24h",
+                    "min_silence": "1h",
+                    "max_p": 0.0001,
+                    "min_baseline_count": 12,
+                    "warm_up": "0s",
+                    "resolve_after": "0s",
+                    "cooldown": "1h",
+                }
+            ]
+        }
+    )
+    rows = [(T0 + timedelta(minutes=10 * i), "source:سانا") for i in range(36)]
+    rows += [(T0 + timedelta(minutes=5 * i + 2), "source:إرنا") for i in range(120)]
+    stream = [
+        Mention(subject=s, article_id=f"a{i}", event_time=t, source=s[7:], title=f"خبر {i}",
+                seq=stamp_of(0, i))
+        for i, (t, s) in enumerate(sorted(rows))
+    ]  # fmt: skip
+
+    async def go() -> tuple[list[Alert], list[Alert]]:
+        redis = Redis.from_url(redis_server.url)
+        try:
+            episodes = RedisEpisodes(redis, prefix=unique, scope="raqib:0")
+            mirror = MirroredCounts(RedisCounts(redis, prefix=unique))
+            live = RuleEngine(rules, mirror, episodes, lambda s: (s, s))
+            memory = RuleEngine(rules, MemoryCounts(), MemoryEpisodes(), lambda s: (s, s))
+            return await _run(live, stream, 4), await _run(memory, stream, 4)
+        finally:
+            await redis.aclose()
+
+    live, expected = asyncio.run(go())
+    silent = [a for a in expected if a.subject == "source:سانا"]
+    last = [m.article_id for m in stream if m.subject == "source:سانا"][-1]
+    assert silent and [e.id for e in silent[0].articles] == [last], "the last one it sent"
+    assert [a.model_dump() for a in live] == [a.model_dump() for a in expected]
