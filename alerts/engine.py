@@ -404,7 +404,9 @@ class RuleEngine:
         self, rule: WindowRule | SilenceRule, subject: str, *, at: datetime | None = None
     ) -> list[Alert]:
         """Judge one rule on one subject at the watermark (or at ``at``, a late mention's
-        own time) and step its episode."""
+        own time: its alert is labelled ``late``, whoever saw it late — the aligner, or
+        this engine, whose watermark a restart reads back from Redis) and step its
+        episode."""
         wm = at or self.watermark
         assert wm is not None  # noqa: S101 - set by _step before any evaluation
         episode = await self.episodes.load(rule.name, subject)
@@ -451,7 +453,7 @@ class RuleEngine:
                 articles=(await judged.evidence())[-MAX_EVIDENCE:],
                 event_time=wm,
                 summary=firing if event == "firing" else resolved,
-                labels=dict(rule.labels),
+                labels=dict(rule.labels) | ({"late": "true"} if at is not None else {}),
                 channels=list(rule.channels),
             )
         ]

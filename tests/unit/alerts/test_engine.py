@@ -332,6 +332,31 @@ def test_a_burst_that_arrives_an_hour_late_is_judged_at_its_own_time(
         a for a in run_engine(merge(background, hourly_x, burst)) if a.rule == "entity-spike"
     ]
     assert [(a.subject, a.status) for a in in_order] == [(a.subject, a.status) for a in spikes]
+    # judged at its own time, the firing says so; judged at the watermark, the rest do not
+    assert [a.labels.get("late") for a in spikes] == ["true", None]
+    assert [a.labels.get("late") for a in in_order] == [None, None]
+
+
+def test_a_late_burst_after_a_restart_is_labelled_late(
+    run_engine: Any,
+    merge: Merge,
+    background: list[Mention],
+    hourly_x: list[Mention],
+    burst: list[Mention],
+) -> None:
+    """The worker restarts, then the late burst arrives: its aligner starts empty and
+    cannot tell it is late, but the engine's watermark, read back from its stores, can."""
+    cutoff = burst[-1].event_time + 70 * MINUTE
+    on_time = merge(background, hourly_x)
+    counts, episodes = MemoryCounts(), MemoryEpisodes()
+    run_engine([m for m in on_time if m.event_time <= cutoff], counts=counts, episodes=episodes)
+    after = [m for m in on_time if m.event_time > cutoff]
+    alerts = run_engine([*burst, *after], counts=counts, episodes=episodes)  # restarted
+    spikes = [a for a in alerts if a.rule == "entity-spike"]
+    assert [(a.status, a.labels.get("late")) for a in spikes] == [
+        ("firing", "true"),
+        ("resolved", None),
+    ]
 
 
 def test_a_batch_replayed_after_a_crash_still_fires(
