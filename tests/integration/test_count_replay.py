@@ -282,25 +282,25 @@ def test_subjects_that_fall_out_of_a_small_mirror_come_back_whole(
     """A count mirror holds a bounded number of subjects (a feed can invent outlets by the
     thousand): one that falls out is loaded again from Redis when next met, with all this
     worker counted of it, and only a crashed owner's counts it has not replayed yet left
-    out. With room for 45 of a partition's 60-75 subjects, crashes too, the stage fires what the
+    out. With room for 66 of a partition's 60-75 subjects, crashes too, the stage fires what the
     backtest fires."""
     loaded: list[int] = []
 
     class SmallMirror(count_agent.MirroredCounts):
         def __init__(self, redis: Any) -> None:
-            super().__init__(redis, max_subjects=45)
+            super().__init__(redis, max_subjects=66)
             loaded.append(0)
 
     monkeypatch.setattr(count_agent, "MirroredCounts", SmallMirror)
     expected, _ = expected_run(expand(BURST))
     rng = random.Random(5)
     logs = mentions_logs(rng)
-    settings = Settings(  # an article a batch: a batch names at most ~35 subjects
+    settings = Settings(  # two articles a batch: a batch names at most ~65 subjects
         redis=redis_server.url,
         partitions=PARTITIONS,
         redis_prefix=unique,
         app_id=unique,
-        batch_size=1,
+        batch_size=2,
     )
     drill = Drill(rng, crash_p=0.05, most=4)
     evicted: list[int] = []
@@ -314,7 +314,7 @@ def test_subjects_that_fall_out_of_a_small_mirror_come_back_whole(
 
     fired, deduped, missing, extra = drilled(redis_server.url, logs, settings, drill, expected)
     report(
-        f"a mirror of 45 subjects: {max(evicted)} evictions at most, {len(evicted)} batches, "
+        f"a mirror of 66 subjects: {max(evicted)} evictions at most, {len(evicted)} batches, "
         f"{drill.crashes} crashes; backtest {len(expected)} alert events, missing "
         f"{len(missing)}, extra {len(extra)}"
     )
