@@ -52,6 +52,17 @@ def lags(ends: dict[TP, int], positions: dict[TP, int | None]) -> dict[TP, int]:
     }
 
 
+def watched(tps: list[TP], app_id: str) -> list[TP]:
+    """The partitions whose lag an operator watches: the stream's topics, not the topic
+    Faust elects its group's leader on (``<app id>-__assignor-__leader``, never a message).
+
+    >>> watched([TP("articles", 0), TP("raqib-__assignor-__leader", 0)], "raqib")
+    [TP(topic='articles', partition=0)]
+    """
+    leader = f"{app_id}-__assignor-__leader"
+    return [tp for tp in tps if tp.topic != leader]
+
+
 def attach_lag_timer(app: faust.App, metrics: Metrics, health: Health) -> None:
     """Every ``LAG_CHECK_S``, ask the broker for the end of each owned partition and set
     the gauge; partitions this worker no longer owns drop out of /metrics."""
@@ -59,7 +70,7 @@ def attach_lag_timer(app: faust.App, metrics: Metrics, health: Health) -> None:
 
     @app.timer(interval=LAG_CHECK_S)
     async def consumer_lag() -> None:
-        tps = list(app.consumer.assignment())
+        tps = watched(list(app.consumer.assignment()), app.conf.id)
         if not health.broker_ok or health.dead:
             return  # the broker watch reports the outage; stale lag is dropped below
         try:

@@ -44,6 +44,8 @@ class Run:
     dead: list[Any] = field(default_factory=list)
     alerts: list[dict[str, Any]] = field(default_factory=list)
     metrics: dict[str, float] = field(default_factory=dict)
+    lag: dict[str, float] = field(default_factory=dict)
+    """``raqib_consumer_lag_messages`` by topic, once the worker first reported it."""
     log: str = ""
 
     def seed(self, seed_id: str) -> dict[str, Any]:
@@ -100,6 +102,19 @@ def _consume(settings: Settings, run: Run, expected_articles: int, deadline: flo
         consumer.close()
 
 
+def _lag(port: int, deadline: float) -> dict[str, float]:
+    """The worker's consumer lag by topic, once its timer (every 5 s) has reported it."""
+    while True:
+        found = {
+            key.partition("topic=")[2].split(",")[0].rstrip("}"): value
+            for key, value in _scrape(port).items()
+            if key.startswith("raqib_consumer_lag_messages{")
+        }
+        if found or time.monotonic() > deadline:
+            return found
+        time.sleep(0.5)
+
+
 @pytest.fixture(scope="module")
 def run(
     kafka_broker: Any, redis_server: Any, tmp_path_factory: pytest.TempPathFactory
@@ -126,6 +141,7 @@ def run(
             publisher.raw(MALFORMED, key=b"broken")
             sent += 1 + replay([DRILL], publisher)
         _consume(settings, result, sent, time.monotonic() + 150)
+        result.lag = _lag(settings.web_port, time.monotonic() + 30)
     finally:
         worker.stop()
     result.log = worker.log_tail(10**7)
@@ -230,6 +246,14 @@ def test_metrics_count_what_happened(run: Run) -> None:
     assert m["raqib_mentions_counted_total{result=new}"] == m["raqib_mentions_published_total"]
     assert m["raqib_article_processing_seconds_count"] == 73
     assert "Traceback" not in run.log
+
+
+def test_consumer_lag_is_reported_for_the_stream_s_topics_only(run: Run) -> None:
+    """What the worker reads from its topics, caught up; Faust's own group-leader topic
+    (``__assignor-__leader``, never a message) is not an operator's concern."""
+    topics = run.settings.topic_names
+    assert topics.articles in run.lag, run.lag
+    assert set(run.lag) <= {topics.articles, topics.mentions, topics.alerts}, run.lag
 
 
 def test_latency_is_recorded_at_each_stage_an_article_passes(run: Run) -> None:
