@@ -44,11 +44,11 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from producers.exceptions import FeedsFailed, ProducerError
 from producers.html_text import html_to_text
-from producers.ids import article_id
 from producers.sink import Sink
 from raqib.config import load_model
 from raqib.durations import Duration
 from raqib.exceptions import InvalidArticle
+from raqib.ids import article_id
 
 log = logging.getLogger(__name__)
 

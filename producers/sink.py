@@ -4,7 +4,7 @@ Each way in (feeds, directories, HTTP, stdin, replay) hands article dicts to one
 :class:`Sink`, so that ids, language, validation, duplicates and metrics are alike
 whichever producer sent an article.
 
-* ``id`` when absent: :func:`producers.ids.article_id` (normalized URL, else content);
+* ``id`` when absent: :func:`raqib.ids.article_id` (normalized URL, else content);
 * ``lang`` when absent: :func:`producers.lang.detect_lang`;
 * checked by the worker's own gate (:func:`raqib.messages.parse_article`), so what the
   worker would dead-letter is refused here, where the sender can be told why;
@@ -29,11 +29,11 @@ from prometheus_client import CollectorRegistry
 
 from producers.dedupe import Deduper, Fingerprint, Verdict
 from producers.exceptions import DedupeUnavailable
-from producers.ids import article_id
 from producers.lang import detect_lang
 from producers.metrics import ProducerMetrics, serve_metrics
 from producers.publisher import Publisher
 from raqib.exceptions import InvalidArticle
+from raqib.ids import article_id
 from raqib.limits import Limits, load_json
 from raqib.messages import parse_article
 from raqib.redaction import redact

@@ -11,7 +11,6 @@ True
 
 from __future__ import annotations
 
-import hashlib
 import json
 from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime, timedelta
@@ -30,6 +29,7 @@ from pydantic_core import from_json, to_json
 
 from raqib.durations import format_duration
 from raqib.exceptions import InvalidArticle
+from raqib.ids import article_id
 from raqib.limits import DEFAULT_LIMITS, Limits, load_json, namespaced
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -81,13 +81,6 @@ class Article(BaseModel):
         return self.published_at or EPOCH
 
 
-def derive_id(url: str, title: str, body: str) -> str:
-    """A stable id: from the url when there is one, else from the content."""
-    if url:
-        return "u-" + hashlib.sha256(url.encode()).hexdigest()[:20]
-    return "h-" + hashlib.sha256(f"{title}\n{body}".encode()).hexdigest()[:20]
-
-
 def parse_article(
     raw: bytes,
     *,
@@ -117,7 +110,7 @@ def parse_article(
     except ValidationError as exc:
         raise InvalidArticle(_first_error(exc)) from exc
     if not article.id:
-        article.id = derive_id(article.url, article.title, article.body)
+        article.id = article_id(article.source, article.url, article.title, article.body)
     if fallback_time is None:
         if article.published_at is None:
             raise InvalidArticle("invalid article: published_at: required offline", "invalid")

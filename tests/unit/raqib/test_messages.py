@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 
 from raqib.exceptions import InvalidArticle
+from raqib.ids import article_id
 from raqib.limits import DEFAULT_LIMITS
 from raqib.messages import (
     Alert,
@@ -19,7 +20,6 @@ from raqib.messages import (
     TaggedArticle,
     TopicMatch,
     Window,
-    derive_id,
     dumps,
     parse_article,
 )
@@ -71,24 +71,34 @@ def test_id_is_kept_when_given(news_ar: dict[str, Any]) -> None:
     assert article.id == "sana-1"
 
 
-def test_id_from_url_ignores_the_content(news_ar: dict[str, Any]) -> None:
+def test_id_from_url_ignores_the_content_and_the_link_s_tracking(news_ar: dict[str, Any]) -> None:
+    """An article published to ``articles`` without an id is named as raqib's producers
+    name it (by its normalized URL): the same story, however it arrived, is one article."""
     url = "https://thiqa-agency.com/2024/12/hatami"
     first = parse_article(raw(url=url, body=news_ar["bodies"]["hatami"]), fallback_time=INGEST)
     edited = parse_article(
-        raw(url=url, title=news_ar["headlines"][0], body=news_ar["bodies"]["araghchi"]),
+        raw(
+            url="HTTP://Thiqa-Agency.com/2024/12/hatami?utm_source=rss#top",
+            title=news_ar["headlines"][0],
+            body=news_ar["bodies"]["araghchi"],
+        ),
         fallback_time=INGEST,
     )
-    assert first.id == edited.id == "u-" + hashlib.sha256(url.encode()).hexdigest()[:20]
+    assert first.id == edited.id == article_id("", url)
+    assert first.id == "u-" + hashlib.sha256(url.encode()).hexdigest()[:20]
 
 
 def test_id_from_content_without_url(news_ar: dict[str, Any]) -> None:
+    """Without a URL, the outlet, title and body name it: the same wire story reprinted
+    by another outlet is another article (one more outlet carried it)."""
     body, title = news_ar["bodies"]["hatami"], news_ar["headlines"][0]
-    one = parse_article(raw(title=title, body=body), fallback_time=INGEST)
-    again = parse_article(raw(title=title, body=body, source="عكاظ"), fallback_time=INGEST)
+    one = parse_article(raw(title=title, body=body, source="سانا"), fallback_time=INGEST)
+    again = parse_article(raw(title=title, body=body, source="سانا"), fallback_time=INGEST)
+    reprint = parse_article(raw(title=title, body=body, source="عكاظ"), fallback_time=INGEST)
     other = parse_article(raw(title=news_ar["headlines"][1], body=body), fallback_time=INGEST)
     assert one.id.startswith("h-") and len(one.id) == 22
-    assert one.id == again.id == derive_id("", title, body)
-    assert other.id != one.id
+    assert one.id == again.id == article_id("سانا", "", title, body)
+    assert len({one.id, reprint.id, other.id}) == 3
 
 
 def test_missing_published_at_falls_back_to_ingest_time(news_ar: dict[str, Any]) -> None:

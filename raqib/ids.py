@@ -1,4 +1,5 @@
-"""Stable article ids: the same story gets the same id whichever producer sends it.
+"""Stable article ids: the same story gets the same id whichever way it arrives — from a
+producer of raqib's, or published to ``articles`` without one (the worker names it alike).
 
 An article with a URL is named by its normalized URL — scheme folded to https, host in
 lower case, default port, fragment and tracking parameters (``utm_*``, fbclid, gclid …)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from producers.ids import article_id, normalize_url
+from raqib.ids import article_id, normalize_url
 
 
 @pytest.mark.parametrize(
