@@ -574,11 +574,11 @@ class MirroredCounts:
         self.judged: Callable[[int, int, str], bool] | None = None
         """Whether an article's part of the ``mentions`` message at (partition, offset)
         was judged, here or before this mirror began (the count stage's acknowledgements
-        say). What Redis holds
-        stamped from a message not judged yet was counted by a previous owner that crashed
-        before committing it, and is about to be replayed: a subject loaded now leaves it
-        out. Unset, every message from the batch's first offset on is taken as not judged
-        yet (a mirror read in offset order, as the tests and benchmarks read one)."""
+        say). What Redis holds stamped from a message not judged yet was counted by a
+        previous owner that crashed before committing it, and is about to be replayed: a
+        subject loaded now leaves it out. Unset, every message from the batch's first
+        offset on is taken as not judged yet (a mirror read in offset order, as the tests
+        and benchmarks read one)."""
 
     async def prepare(
         self,
@@ -657,10 +657,8 @@ class MirroredCounts:
         older than the subject was loaded with. Those buckets are read from Redis: a
         minute's articles are added to what the mirror holds of it (a dropped bucket a late
         mention made again holds only that one), an hour never loaded takes Redis's count.
-        Nothing is left out but what a failed write of this very batch put there (it is
-        told ``REPLAY`` and counted when judged): a previous owner's counts of articles
-        about to be replayed after a crash are read a little early, and not counted twice
-        when they are replayed.
+        As in a first load, what messages not judged yet counted is left out of the
+        minutes (:attr:`judged`); each is counted when its message is judged.
         """
         minute_starts, hour_starts = _run_starts(minutes), _run_starts(hours)
         reach: dict[str, tuple[int, int]] = {}  # subject -> the first minute and hour it reads
