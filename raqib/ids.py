@@ -48,8 +48,16 @@ def _tracking(name: str) -> bool:
 
 
 def normalize_url(url: str) -> str:
-    """The URL that names an article: the same page however it was linked."""
-    parts = urlsplit(url.strip())
+    """The URL that names an article: the same page however it was linked (one that does
+    not parse, such as ``http://[::1``, as written).
+
+    >>> normalize_url(" http://[::1 ")
+    'http://[::1'
+    """
+    try:
+        parts = urlsplit(url.strip())
+    except ValueError:  # an unbalanced IPv6 bracket: input, never a reason to stop
+        return url.strip()
     scheme = parts.scheme.lower()
     host = (parts.hostname or "").lower()
     try:

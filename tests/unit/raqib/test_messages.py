@@ -88,6 +88,13 @@ def test_id_from_url_ignores_the_content_and_the_link_s_tracking(news_ar: dict[s
     assert first.id == "u-" + hashlib.sha256(url.encode()).hexdigest()[:20]
 
 
+def test_a_url_that_does_not_parse_still_names_the_article(news_ar: dict[str, Any]) -> None:
+    """An unbalanced IPv6 bracket is input like any other: named by the URL as written."""
+    url = "http://[::1/خبر"
+    article = parse_article(raw(url=url, body=news_ar["bodies"]["hatami"]), fallback_time=INGEST)
+    assert article.id == "u-" + hashlib.sha256(url.encode()).hexdigest()[:20]
+
+
 def test_id_from_content_without_url(news_ar: dict[str, Any]) -> None:
     """Without a URL, the outlet, title and body name it: the same wire story reprinted
     by another outlet is another article (one more outlet carried it)."""
