@@ -192,7 +192,8 @@ def check_delivery(alerts: list[Alert], requests: list[Recorded]) -> list[Notifi
         assert request.headers["Idempotency-Key"] == note.notification_id
         assert request.headers["X-Raqib-Kind"] == note.kind
     assert len({n.notification_id for n in notes}) == len(notes)
-    assert notes[-1].kind == "resolved" and notes[-1].status == "resolved"
+    last = max(notes, key=lambda n: n.seq)  # the thread's order, not the order they landed
+    assert last.kind == "resolved" and last.status == "resolved", [(n.seq, n.kind) for n in notes]
     return notes
 
 
