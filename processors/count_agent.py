@@ -147,8 +147,7 @@ class CountStage:
             scope = partition_scope(self.settings.app_id, partition)
             episodes = RedisEpisodes(self.redis, prefix=self.settings.redis_prefix, scope=scope)
             p = self.pipeline
-            counts = MirroredCounts(self.counts)
-            counts.judged = self.judged
+            counts = MirroredCounts(self.counts, judged=self.judged)
             engine = RuleEngine(self.rules, counts, episodes, p.names, p.types, p.tags)
             self.engines[partition] = engine
         return engine

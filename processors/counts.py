@@ -555,7 +555,12 @@ class MirroredCounts:
     fast a backlog is read."""
     MAX_SUBJECTS = 50_000
 
-    def __init__(self, redis: RedisCounts, max_subjects: int = MAX_SUBJECTS) -> None:
+    def __init__(
+        self,
+        redis: RedisCounts,
+        max_subjects: int = MAX_SUBJECTS,
+        judged: Callable[[int, int, str], bool] | None = None,
+    ) -> None:
         self.redis = redis
         self.mirror = MemoryCounts()
         self._mirrored: BoundedCache[str, _Span] = BoundedCache(
@@ -571,7 +576,7 @@ class MirroredCounts:
         loaded: told ``REPLAY`` on the retry, but in no count loaded."""
         self._pruned_before: int | None = None
         self.replayed = 0
-        self.judged: Callable[[int, int, str], bool] | None = None
+        self.judged = judged
         """Whether an article's part of the ``mentions`` message at (partition, offset)
         was judged, here or before this mirror began (the count stage's acknowledgements
         say). What Redis holds stamped from a message not judged yet was counted by a

@@ -284,12 +284,10 @@ def test_subjects_that_fall_out_of_a_small_mirror_come_back_whole(
     worker counted of it, and only a crashed owner's counts it has not replayed yet left
     out. With room for 66 of a partition's 60-75 subjects, crashes too, the stage fires what the
     backtest fires."""
-    loaded: list[int] = []
 
     class SmallMirror(count_agent.MirroredCounts):
-        def __init__(self, redis: Any) -> None:
-            super().__init__(redis, max_subjects=66)
-            loaded.append(0)
+        def __init__(self, redis: Any, judged: Any = None) -> None:
+            super().__init__(redis, max_subjects=66, judged=judged)
 
     monkeypatch.setattr(count_agent, "MirroredCounts", SmallMirror)
     expected, _ = expected_run(expand(BURST))

@@ -244,6 +244,16 @@ def test_episodes_and_watermark_survive_a_new_client(redis_server: Any, unique: 
     assert run(resolve, redis_server.url) == []
 
 
+async def read_after(store: MemoryCounts | MirroredCounts, m: Mention) -> tuple[Any, ...]:
+    """Record one mention, then read what a 10-minute rule with a day's baseline reads at
+    the mention's own time (as for an article judged late)."""
+    new = await store.record(m)
+    last, hour = minute_of(m.event_time), hour_of(m.event_time)
+    window = await store.window(m.subject, (last - 9, last), (hour - 24, hour - 1))
+    evidence = [e.id for e in await store.evidence(m.subject, last - 9, last)]
+    return new, window, evidence
+
+
 def test_a_mirror_reads_what_one_by_one_redis_reads_would(redis_server: Any, unique: str) -> None:
     """MirroredCounts, prepared a batch at a time, answers every read exactly as Redis read
     right after each mention would (and as MemoryCounts does): order kept, duplicates
@@ -260,17 +270,9 @@ def test_a_mirror_reads_what_one_by_one_redis_reads_would(redis_server: Any, uni
         for _ in range(400)
     ]
 
-    async def reads(store: MemoryCounts | MirroredCounts, m: Mention) -> tuple[Any, ...]:
-        """Record one mention, then read what a 10-minute rule with a day's baseline reads."""
-        new = await store.record(m)
-        last, hour = minute_of(m.event_time), hour_of(m.event_time)
-        window = await store.window(m.subject, (last - 9, last), (hour - 24, hour - 1))
-        evidence = [e.id for e in await store.evidence(m.subject, last - 9, last)]
-        return new, window, evidence
-
     async def go(client: Redis) -> tuple[list[Any], list[Any]]:
         memory = MemoryCounts()
-        expected = [await reads(memory, m) for m in stream]
+        expected = [await read_after(memory, m) for m in stream]
         redis_counts = RedisCounts(client, prefix=unique)
         mirror = MirroredCounts(redis_counts)
         ranges = (
@@ -283,25 +285,11 @@ def test_a_mirror_reads_what_one_by_one_redis_reads_would(redis_server: Any, uni
                 mirror = MirroredCounts(redis_counts)
             batch = stream[start : start + 37]
             await mirror.prepare(batch, [], *ranges)
-            got.extend([await reads(mirror, m) for m in batch])
+            got.extend([await read_after(mirror, m) for m in batch])
         return expected, got
 
     expected, got = run(go, redis_server.url)
     assert got == expected
-
-
-def late_reads(store: MemoryCounts | MirroredCounts, m: Mention) -> Awaitable[tuple[Any, ...]]:
-    """Record one mention, then read what a 10-minute rule with a day's baseline reads at
-    the mention's own time (as for an article judged late)."""
-
-    async def go() -> tuple[Any, ...]:
-        new = await store.record(m)
-        last, hour = minute_of(m.event_time), hour_of(m.event_time)
-        window = await store.window(m.subject, (last - 9, last), (hour - 24, hour - 1))
-        evidence = [e.id for e in await store.evidence(m.subject, last - 9, last)]
-        return new, window, evidence
-
-    return go()
 
 
 async def judged_live(
@@ -316,7 +304,7 @@ async def judged_live(
         minutes = sorted({x for t in marks for x in range(minute_of(t) - 70, minute_of(t) + 1)})
         hours = sorted({x for t in marks for x in range(hour_of(t) - 26, hour_of(t) + 1)})
         await mirror.prepare(batch, [], minutes, hours)
-        got.extend([await late_reads(mirror, m) for m in batch])
+        got.extend([await read_after(mirror, m) for m in batch])
         latest = max(m.event_time for m in batch)
         watermark = latest if watermark is None else max(watermark, latest)
     return got
@@ -340,7 +328,7 @@ def test_a_mirror_reads_the_minutes_it_dropped_for_an_article_judged_late(
 
     async def go(client: Redis) -> tuple[list[Any], list[Any], list[int]]:
         memory = MemoryCounts()
-        expected = [await late_reads(memory, m) for batch in stream for m in batch]
+        expected = [await read_after(memory, m) for batch in stream for m in batch]
         counts = RedisCounts(client, prefix=unique)
         mirror = MirroredCounts(counts)
         loads: list[int] = []
@@ -378,7 +366,7 @@ def test_a_mirror_reads_the_older_hours_a_late_article_s_baseline_needs(
         memory = MemoryCounts()
         for m in history:
             await memory.record(m)
-        expected = [await late_reads(memory, m) for m in (now, late)]
+        expected = [await read_after(memory, m) for m in (now, late)]
         counts = RedisCounts(client, prefix=unique)
         await counts.record_many(history)  # a worker before this one
         return expected, await judged_live(MirroredCounts(counts), [[now], [late]])

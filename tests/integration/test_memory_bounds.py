@@ -51,7 +51,7 @@ CHECKPOINTS = (10_000, 50_000, 100_000)
 MINUTE = timedelta(minutes=1)
 
 
-def _rules() -> RulesFile:
+def warm_default_rules() -> RulesFile:
     """The default rules, warm from the start (as after a backfill)."""
     rules = load_rules().rules
     return RulesFile(rules=tuple(r.model_copy(update={"warm_up": timedelta(0)}) for r in rules))
@@ -143,7 +143,7 @@ def test_invented_sources_leave_memory_flat_and_a_silent_outlet_fires(
         redis = Redis.from_url(redis_server.url)
         episodes = RedisEpisodes(redis, prefix=unique, scope="raqib:0")
         engine = RuleEngine(
-            _rules(),
+            warm_default_rules(),
             MirroredCounts(RedisCounts(redis, prefix=unique)),
             episodes,
             lambda subject: (subject, subject),
@@ -268,9 +268,9 @@ def test_the_count_stage_exports_cache_sizes_and_evictions(redis_server: Any, un
         redis = Redis.from_url(redis_server.url)
         try:
             metrics = Metrics.create(registry)
-            stage = CountStage(settings, redis, _rules(), pipeline, metrics, Health())
+            stage = CountStage(settings, redis, warm_default_rules(), pipeline, metrics, Health())
             engine = stage.engines[0] = RuleEngine(
-                _rules(),
+                warm_default_rules(),
                 MirroredCounts(stage.counts),
                 RedisEpisodes(redis, prefix=unique, scope="raqib:0"),
                 pipeline.names,

@@ -18,10 +18,11 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from alerts import MemoryEpisodes, RedisEpisodes, RuleEngine, RulesFile, load_rules
+from alerts import MemoryEpisodes, RedisEpisodes, RuleEngine, RulesFile
 from processors.counts import MemoryCounts, MirroredCounts, RedisCounts, stamp_of
 from raqib.messages import Alert, Mention
 from tests.integration.test_crash_replay import RULES, SOURCES, T0, _engine, _run, _stream
+from tests.integration.test_memory_bounds import warm_default_rules
 
 pytestmark = pytest.mark.integration
 
@@ -153,9 +154,7 @@ def test_a_stream_with_late_articles_fires_live_what_it_fires_in_memory(
 ) -> None:
     """The default rules (warm from the start) over a stream with late articles: the same
     alert events, at the same times, with the same evidence."""
-    rules = RulesFile(
-        rules=tuple(r.model_copy(update={"warm_up": timedelta(0)}) for r in load_rules().rules)
-    )
+    rules = warm_default_rules()
     stream = _late_stream(seed)
 
     async def go() -> tuple[list[Alert], list[Alert]]:

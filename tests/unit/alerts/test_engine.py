@@ -40,6 +40,13 @@ def burst(periodic: Any, t0: datetime) -> list[Mention]:
     return periodic("entity:x", start=start, every=timedelta(seconds=24), count=25, prefix="b")
 
 
+def around(stream: list[Mention], cutoff: datetime) -> tuple[list[Mention], list[Mention]]:
+    """The stream up to ``cutoff`` and after it: a late burst arrives between the two."""
+    return [m for m in stream if m.event_time <= cutoff], [
+        m for m in stream if m.event_time > cutoff
+    ]
+
+
 def by_status(alerts: list[Alert], status: str) -> list[Alert]:
     return [a for a in alerts if a.status == status]
 
@@ -315,9 +322,7 @@ def test_a_burst_that_arrives_an_hour_late_is_judged_at_its_own_time(
     after the other news reached 01:30: the surge still fires, dated when it happened,
     and resolves once the watermark shows it is over."""
     cutoff = burst[-1].event_time + 70 * MINUTE
-    on_time = merge(background, hourly_x)
-    before = [m for m in on_time if m.event_time <= cutoff]
-    after = [m for m in on_time if m.event_time > cutoff]
+    before, after = around(merge(background, hourly_x), cutoff)
     alerts = run_engine([*before, *burst, *after])
     spikes = [a for a in alerts if a.rule == "entity-spike"]
     assert [(a.subject, a.status) for a in spikes] == [
@@ -346,11 +351,9 @@ def test_a_late_burst_after_a_restart_is_labelled_late(
 ) -> None:
     """The worker restarts, then the late burst arrives: its aligner starts empty and
     cannot tell it is late, but the engine's watermark, read back from its stores, can."""
-    cutoff = burst[-1].event_time + 70 * MINUTE
-    on_time = merge(background, hourly_x)
+    before, after = around(merge(background, hourly_x), burst[-1].event_time + 70 * MINUTE)
     counts, episodes = MemoryCounts(), MemoryEpisodes()
-    run_engine([m for m in on_time if m.event_time <= cutoff], counts=counts, episodes=episodes)
-    after = [m for m in on_time if m.event_time > cutoff]
+    run_engine(before, counts=counts, episodes=episodes)
     alerts = run_engine([*burst, *after], counts=counts, episodes=episodes)  # restarted
     spikes = [a for a in alerts if a.rule == "entity-spike"]
     assert [(a.status, a.labels.get("late")) for a in spikes] == [
